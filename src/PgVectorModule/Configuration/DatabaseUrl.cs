@@ -1,0 +1,160 @@
+using System.Globalization;
+
+namespace PgVectorModule.Configuration;
+
+/// <summary>
+/// Turns DATABASE_URL into an Npgsql connection string. Two forms are accepted:
+/// the URI form libpq, psycopg and SQLAlchemy use (<c>postgresql://user:pass@host:5432/db?sslmode=require</c>)
+/// and Npgsql's own keyword form (<c>Host=localhost;Username=postgres;Database=agent_db</c>).
+/// </summary>
+public static class DatabaseUrl
+{
+    public static NpgsqlConnectionStringBuilder Parse(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var text = value.Trim();
+        if (text.Length == 0)
+        {
+            throw Invalid(value, "it is empty");
+        }
+
+        return text.Contains("://", StringComparison.Ordinal) ? ParseUri(text) : ParseKeywords(text);
+    }
+
+    private static NpgsqlConnectionStringBuilder ParseUri(string text)
+    {
+        var schemeEnd = text.IndexOf("://", StringComparison.Ordinal);
+        var scheme = text[..schemeEnd];
+        // SQLAlchemy writes the driver into the scheme (postgresql+psycopg2://); the driver means nothing here.
+        var baseScheme = scheme.Split('+')[0].ToLowerInvariant();
+        if (baseScheme is not ("postgresql" or "postgres"))
+        {
+            throw Invalid(text, $"the scheme is '{scheme}', expected postgresql://");
+        }
+
+        if (!Uri.TryCreate("postgresql" + text[schemeEnd..], UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+        {
+            throw Invalid(text, "it is not a valid URI (postgresql://user:password@host:5432/database)");
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host,
+            Port = uri.IsDefaultPort || uri.Port < 0 ? 5432 : uri.Port,
+        };
+
+        if (!string.IsNullOrEmpty(uri.UserInfo))
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            builder.Username = Uri.UnescapeDataString(parts[0]);
+            if (parts.Length == 2)
+            {
+                builder.Password = Uri.UnescapeDataString(parts[1]);
+            }
+        }
+
+        var database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
+        if (database.Length > 0)
+        {
+            builder.Database = database;
+        }
+
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kv = pair.Split('=', 2);
+            var key = Uri.UnescapeDataString(kv[0]);
+            var val = kv.Length == 2 ? Uri.UnescapeDataString(kv[1].Replace('+', ' ')) : "";
+            ApplyQueryParameter(builder, text, key, val);
+        }
+
+        return builder;
+    }
+
+    // The libpq parameters a course reader is likely to meet in a URL, mapped to Npgsql's names.
+    private static void ApplyQueryParameter(NpgsqlConnectionStringBuilder builder, string text, string key, string value)
+    {
+        switch (key.ToLowerInvariant())
+        {
+            case "sslmode":
+                builder.SslMode = value.ToLowerInvariant() switch
+                {
+                    "disable" => SslMode.Disable,
+                    "allow" => SslMode.Allow,
+                    "prefer" => SslMode.Prefer,
+                    "require" => SslMode.Require,
+                    "verify-ca" => SslMode.VerifyCA,
+                    "verify-full" => SslMode.VerifyFull,
+                    _ => throw Invalid(text, $"sslmode '{value}' is not one of disable, allow, prefer, require, verify-ca, verify-full"),
+                };
+                break;
+            case "sslrootcert":
+                builder.RootCertificate = value;
+                break;
+            case "application_name":
+                builder.ApplicationName = value;
+                break;
+            case "connect_timeout":
+                builder.Timeout = ParseInt(text, key, value);
+                break;
+            case "options":
+                builder.Options = value;
+                break;
+            case "target_session_attrs":
+                builder.TargetSessionAttributes = value;
+                break;
+            default:
+                throw Invalid(text, $"the parameter '{key}' is not supported (use sslmode, sslrootcert, application_name, connect_timeout, options, target_session_attrs)");
+        }
+    }
+
+    private static int ParseInt(string text, string key, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw Invalid(text, $"'{key}' must be a whole number, not '{value}'");
+
+    private static NpgsqlConnectionStringBuilder ParseKeywords(string text)
+    {
+        if (!text.Contains('=', StringComparison.Ordinal))
+        {
+            throw Invalid(text, "it is neither a postgresql:// URI nor a Host=...;Database=... connection string");
+        }
+
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(text);
+            if (string.IsNullOrEmpty(builder.Host))
+            {
+                throw Invalid(text, "it names no Host");
+            }
+
+            return builder;
+        }
+        catch (ArgumentException e)
+        {
+            throw Invalid(text, e.Message);
+        }
+    }
+
+    /// <summary>The URL with its password hidden, for messages.</summary>
+    public static string Redact(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value.Contains("://", StringComparison.Ordinal))
+        {
+            var at = value.LastIndexOf('@');
+            var start = value.IndexOf("://", StringComparison.Ordinal) + 3;
+            var colon = at > start ? value.IndexOf(':', start, at - start) : -1;
+            return colon > 0 ? value[..(colon + 1)] + "****" + value[at..] : value;
+        }
+
+        return string.Join(';', value.Split(';').Select(part =>
+            part.TrimStart().StartsWith("password", StringComparison.OrdinalIgnoreCase) && part.Contains('=', StringComparison.Ordinal)
+                ? part[..(part.IndexOf('=', StringComparison.Ordinal) + 1)] + "****"
+                : part));
+    }
+
+    private static SetupException Invalid(string text, string reason) =>
+        new($"DATABASE_URL '{Redact(text)}' cannot be used: {reason}. " +
+            "Set it to postgresql://user:password@host:5432/database (or Host=...;Username=...;Password=...;Database=...) in the environment or in .env.",
+            ExitCodes.DatabaseUnavailable);
+}

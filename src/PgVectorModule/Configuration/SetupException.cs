@@ -1,0 +1,28 @@
+namespace PgVectorModule.Configuration;
+
+/// <summary>
+/// A problem the user can fix (no database, a bad URL, a missing extension...). Lessons print
+/// <see cref="Exception.Message"/> as one paragraph, without a stack trace, and exit with <see cref="ExitCode"/>.
+/// </summary>
+public sealed class SetupException(string message, int exitCode, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Exit codes shared by every lesson and tool, so scripts can tell the failures apart.</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Failed = 1;
+    /// <summary>The database does not answer, or DATABASE_URL cannot be parsed.</summary>
+    public const int DatabaseUnavailable = 2;
+    /// <summary>The server answered but refused the user name or password.</summary>
+    public const int AuthenticationFailed = 3;
+    /// <summary>The server answered but the database named in DATABASE_URL does not exist.</summary>
+    public const int DatabaseMissing = 4;
+    /// <summary>The server has no pgvector extension to create.</summary>
+    public const int ExtensionMissing = 5;
+    /// <summary>Ctrl+C.</summary>
+    public const int Cancelled = 130;
+}

@@ -1,0 +1,60 @@
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Pgvector.EntityFrameworkCore;
+
+namespace PgVectorModule.Data;
+
+/// <summary>The course's EF Core context: the SQLAlchemy Session and declarative Base in one.</summary>
+public class CourseDbContext(DbContextOptions<CourseDbContext> options) : DbContext(options)
+{
+    public DbSet<Document> Documents => Set<Document>();
+
+    /// <summary>The clock that stamps created_at and updated_at (a test may pass its own).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Options for a context over the module's shared <see cref="NpgsqlDataSource"/>: the data source owns
+    /// pooling and the pgvector type mapping, EF adds its own pgvector translations with <c>UseVector()</c>.
+    /// </summary>
+    public static DbContextOptions<CourseDbContext> CreateOptions(NpgsqlDataSource dataSource, params IInterceptor[] interceptors) =>
+        new DbContextOptionsBuilder<CourseDbContext>()
+            .UseNpgsql(dataSource, npgsql => npgsql.UseVector())
+            .UseSnakeCaseNamingConvention()
+            .AddInterceptors(interceptors)
+            .Options;
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(CourseDbContext).Assembly);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        StampTimestamps();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        StampTimestamps();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    // The application owns created_at/updated_at, so every insert and update path sets them the same way.
+    private void StampTimestamps()
+    {
+        var now = Clock.GetUtcNow();
+        foreach (var entry in ChangeTracker.Entries<ITimestamped>())
+        {
+            if (entry.State == EntityState.Added)
+            {
+                entry.Entity.CreatedAt = now;
+                entry.Entity.UpdatedAt = now;
+            }
+            else if (entry.State == EntityState.Modified)
+            {
+                entry.Entity.UpdatedAt = now;
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+namespace PgVectorModule.Lessons;
+
+/// <param name="Number">Two digits, as in the folder name and <c>scripts/lesson.sh NN</c>.</param>
+/// <param name="Folder">The console project's folder under <c>lessons/</c>.</param>
+/// <param name="Title">Shown by the lesson and in the README's table.</param>
+/// <param name="PythonCounterpart">The file of the Python module this lesson rebuilds.</param>
+/// <param name="Schema">The PostgreSQL schema the lesson owns and may reset.</param>
+/// <param name="NeedsVector">Whether the server must offer the pgvector extension.</param>
+public sealed record LessonInfo(string Number, string Folder, string Title, string PythonCounterpart, string Schema, bool NeedsVector);
+
+/// <summary>The one list of lessons: the programs, the README table and the scripts all follow it.</summary>
+public static class LessonCatalog
+{
+    public static IReadOnlyList<LessonInfo> All { get; } =
+    [
+        new("01", "01-EfCoreBasics", "EF Core basics: model, DDL, insert, query", "01_sqlalchemy_basics.py", "lesson01", NeedsVector: false),
+    ];
+
+    public static LessonInfo Get(string number) =>
+        All.FirstOrDefault(l => l.Number == number)
+        ?? throw new ArgumentOutOfRangeException(nameof(number), number, "No lesson has that number.");
+}
+
+/// <summary>A lesson: a numbered, narrated walk through real work against the database.</summary>
+public interface ILesson
+{
+    static abstract LessonInfo Info { get; }
+
+    Task RunAsync(Lesson lesson, CancellationToken cancellationToken);
+}

@@ -1,0 +1,76 @@
+using System.Data.Common;
+using System.Globalization;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace PgVectorModule.Lessons;
+
+/// <summary>
+/// Shows every command EF Core sends, with its parameters, before it runs: the lessons' answer to
+/// SQLAlchemy's <c>echo=True</c>. Turned off and on by <see cref="Lesson.EchoSql"/>.
+/// </summary>
+internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
+{
+    public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
+    {
+        Show(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<DbDataReader>> ReaderExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result, CancellationToken cancellationToken = default)
+    {
+        Show(command);
+        return ValueTask.FromResult(result);
+    }
+
+    public override InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
+    {
+        Show(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        Show(command);
+        return ValueTask.FromResult(result);
+    }
+
+    public override InterceptionResult<object> ScalarExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<object> result)
+    {
+        Show(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<object>> ScalarExecutingAsync(DbCommand command, CommandEventData eventData, InterceptionResult<object> result, CancellationToken cancellationToken = default)
+    {
+        Show(command);
+        return ValueTask.FromResult(result);
+    }
+
+    private void Show(DbCommand command)
+    {
+        if (!lesson.EchoSql)
+        {
+            return;
+        }
+
+        var parameters = command.Parameters.Cast<DbParameter>()
+            .Select(p => $"{p.ParameterName} = {Describe(p.Value)}")
+            .ToList();
+        lesson.Sql(command.CommandText, parameters);
+    }
+
+    internal static string Describe(object? value) => value switch
+    {
+        null or DBNull => "NULL",
+        string s => "'" + (s.Length > 60 ? s[..57] + "..." : s) + "'",
+        Vector v => DescribeVector(v.ToArray()),
+        DateTimeOffset d => d.ToString("u", CultureInfo.InvariantCulture),
+        DateTime d => d.ToString("u", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string DescribeVector(float[] values) =>
+        "[" + string.Join(", ", values.Take(3).Select(x => x.ToString("0.000", CultureInfo.InvariantCulture))) +
+        (values.Length > 3 ? ", ..." : "") + $"] ({values.Length} dimensions)";
+}
