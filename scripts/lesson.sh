@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs a lesson end to end from a fresh clone: brings the database up when needed, then dotnet run.
+#   scripts/lesson.sh 01            lesson 01
+#   scripts/lesson.sh 05 "how do vector indexes work?"   lesson 05 with its arguments
+#   scripts/lesson.sh 01 --step     pause before each step (classroom walkthrough)
+#   scripts/lesson.sh               every lesson, in order
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+
+DATABASE_URL="$(scripts/db.sh up)"
+export DATABASE_URL
+
+run_one() { # NN [args...]
+  local number="$1"; shift
+  local folder
+  folder="$(find lessons -mindepth 1 -maxdepth 1 -type d -name "${number}-*" | head -n 1)"
+  [[ -n "$folder" ]] || { echo "No lesson $number: the lessons are $(ls lessons | cut -d- -f1 | tr '\n' ' ')" >&2; exit 64; }
+  dotnet run --project "$folder" -- "$@"
+}
+
+if [[ $# -eq 0 ]]; then
+  for folder in $(find lessons -mindepth 1 -maxdepth 1 -type d | sort); do
+    run_one "$(basename "$folder" | cut -d- -f1)"
+  done
+else
+  run_one "$@"
+fi

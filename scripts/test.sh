@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a real PostgreSQL with pgvector and ends with one line:
+#   N passed, N failed
+# Database: TEST_DATABASE_URL or DATABASE_URL when set; else Testcontainers when Docker answers;
+# else scripts/db.sh up (a local cluster) and TEST_DATABASE_URL pointing at it.
+# Extra arguments go to dotnet test (e.g. -- --filter-class '*Lesson01Tests').
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+env_or_dotenv() {
+  local v="${!1:-}"
+  if [[ -z "$v" && -f .env ]]; then v="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" .env | tail -n 1)"; fi
+  printf '%s' "$v"
+}
+
+if [[ -n "$(env_or_dotenv TEST_DATABASE_URL)" ]]; then
+  echo "[test] database: TEST_DATABASE_URL"
+elif [[ -n "$(env_or_dotenv DATABASE_URL)" ]] && DB_MODE=env scripts/db.sh up >/dev/null 2>&1; then
+  echo "[test] database: DATABASE_URL"
+elif command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1; then
+  echo "[test] database: Testcontainers (pgvector/pgvector:pg17)"
+else
+  TEST_DATABASE_URL="$(DB_MODE=local scripts/db.sh up)"
+  export TEST_DATABASE_URL
+  echo "[test] database: local cluster ($TEST_DATABASE_URL)"
+fi
+
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Microsoft.Testing.Platform closes with "total: N / failed: N / succeeded: N / skipped: N".
+succeeded="$(sed -n -E 's/^[[:space:]]*succeeded:[[:space:]]*([0-9]+).*/\1/p' "$log" | tail -n 1)"
+failed="$(sed -n -E 's/^[[:space:]]*failed:[[:space:]]*([0-9]+).*/\1/p' "$log" | tail -n 1)"
+skipped="$(sed -n -E 's/^[[:space:]]*skipped:[[:space:]]*([0-9]+).*/\1/p' "$log" | tail -n 1)"
+if [[ -z "$succeeded" ]]; then
+  # The build failed, or the runner never started: count that as a failure, not as zero tests.
+  echo "0 passed, 1 failed"
+  exit "$([[ $status -ne 0 ]] && echo "$status" || echo 1)"
+fi
+echo "${succeeded} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit "$status"

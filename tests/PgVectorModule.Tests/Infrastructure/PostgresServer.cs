@@ -1,0 +1,105 @@
+using PgVectorModule.Configuration;
+using Testcontainers.PostgreSql;
+
+[assembly: AssemblyFixture(typeof(PgVectorModule.Tests.Infrastructure.PostgresServer))]
+
+namespace PgVectorModule.Tests.Infrastructure;
+
+/// <summary>
+/// The one PostgreSQL server the whole test run uses. A configured URL wins (TEST_DATABASE_URL, else
+/// DATABASE_URL, from the environment or .env); otherwise Testcontainers starts pgvector/pgvector:pg17 when a
+/// Docker engine answers; otherwise every test fails with one message that says how to get a database.
+/// </summary>
+public sealed class PostgresServer : IAsyncLifetime
+{
+    public const string Image = "pgvector/pgvector:pg17";
+
+    private PostgreSqlContainer? _container;
+    private NpgsqlConnectionStringBuilder? _admin;
+
+    /// <summary>Where the server came from, for messages.</summary>
+    public string Origin { get; private set; } = "";
+
+    /// <summary>A connection string to the server's maintenance database (the tests create their own databases from it).</summary>
+    public NpgsqlConnectionStringBuilder Admin => _admin ?? throw new InvalidOperationException("The server fixture has not started.");
+
+    public async ValueTask InitializeAsync()
+    {
+        var file = DotEnvFile.Read();
+        string? Lookup(string name) =>
+            Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : file.GetValueOrDefault(name) is { Length: > 0 } f ? f : null;
+
+        if (Lookup("TEST_DATABASE_URL") is { } testUrl)
+        {
+            Origin = "TEST_DATABASE_URL";
+            _admin = DatabaseUrl.Parse(testUrl);
+        }
+        else if (Lookup("DATABASE_URL") is { } url)
+        {
+            Origin = "DATABASE_URL";
+            _admin = DatabaseUrl.Parse(url);
+        }
+        else
+        {
+            Origin = $"Testcontainers ({Image})";
+            try
+            {
+                _container = new PostgreSqlBuilder(Image).Build();
+                await _container.StartAsync(TestContext.Current.CancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new InvalidOperationException(
+                    "The tests need PostgreSQL with pgvector and found none: no TEST_DATABASE_URL or DATABASE_URL is set, " +
+                    $"and Testcontainers could not start {Image} ({e.Message.Split('\n')[0].Trim()}). " +
+                    "Run scripts/test.sh (it starts a local database when there is no Docker), start Docker, " +
+                    "or set TEST_DATABASE_URL to a PostgreSQL server with pgvector where the tests may create databases.", e);
+            }
+
+            _admin = new NpgsqlConnectionStringBuilder(_container.GetConnectionString());
+        }
+
+        _admin.Database = "postgres";
+        _admin.Pooling = false;
+        await using var connection = new NpgsqlConnection(_admin.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new InvalidOperationException(
+                $"The tests' database server from {Origin} ({_admin.Host}:{_admin.Port}) does not answer: {e.Message} " +
+                "Start it with scripts/db.sh up, or run scripts/test.sh, which does.", e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_container is not null)
+        {
+            await _container.DisposeAsync();
+        }
+    }
+
+    /// <summary>Creates an empty database on the server; the caller drops it with <see cref="DropDatabaseAsync"/>.</summary>
+    public async Task<NpgsqlConnectionStringBuilder> CreateDatabaseAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(Admin.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using (var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return new NpgsqlConnectionStringBuilder(Admin.ConnectionString) { Database = name, Pooling = true };
+    }
+
+    public async Task DropDatabaseAsync(string name)
+    {
+        await using var connection = new NpgsqlConnection(Admin.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+}
