@@ -89,7 +89,7 @@ as_root() { # run a command as root: directly, or through sudo with a clear word
 
 # The local cluster cannot run as root: as root it runs as the 'postgres' user, as anyone else as themselves.
 run_as_owner() {
-  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 apt_updated=""
@@ -243,7 +243,6 @@ CONF
     say "creating database $PG_DB"
     PGPASSWORD="$PG_PASSWORD" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U "$PG_USER" "$PG_DB"
   fi
-  printf '%s\n' "$port" > /dev/null
   url_for_port "$port"
 }
 

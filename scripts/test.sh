@@ -3,7 +3,7 @@
 #   N passed, N failed
 # Database: TEST_DATABASE_URL or DATABASE_URL when set; else Testcontainers when Docker answers;
 # else scripts/db.sh up (a local cluster) and TEST_DATABASE_URL pointing at it.
-# Extra arguments go to dotnet test (e.g. -- --filter-class '*Lesson01Tests').
+# Extra arguments go to dotnet test (e.g. --filter-class '*Lesson01Tests').
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
