@@ -15,6 +15,9 @@ public sealed record ModuleSettings
     /// <summary>Where the value came from: "environment", ".env" or "default" (shown by the preflight).</summary>
     public string DatabaseUrlSource { get; init; } = "default";
 
+    /// <summary>The embedding provider and model (EMBEDDING_PROVIDER, OPENAI_*).</summary>
+    public Embeddings.EmbeddingSettings Embeddings { get; init; } = new();
+
     /// <summary>Reads the settings from a lookup (the environment merged with .env, or a test's dictionary).</summary>
     public static ModuleSettings From(Func<string, string?> lookup, string source = "environment")
     {
@@ -24,6 +27,7 @@ public sealed record ModuleSettings
         {
             DatabaseUrl = string.IsNullOrWhiteSpace(url) ? DefaultDatabaseUrl : url.Trim(),
             DatabaseUrlSource = string.IsNullOrWhiteSpace(url) ? "default" : source,
+            Embeddings = PgVectorModule.Embeddings.EmbeddingSettings.From(lookup),
         };
     }
 

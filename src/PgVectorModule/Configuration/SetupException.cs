@@ -23,6 +23,12 @@ public static class ExitCodes
     public const int DatabaseMissing = 4;
     /// <summary>The server has no pgvector extension to create.</summary>
     public const int ExtensionMissing = 5;
+    /// <summary>Stored vectors and the configured embedding model (or dimension) do not match.</summary>
+    public const int EmbeddingMismatch = 6;
+    /// <summary>The embedding provider refused the request (a bad API key, say) or could not be reached.</summary>
+    public const int EmbeddingProviderFailed = 7;
+    /// <summary>The user's input (a search query, say) cannot be used.</summary>
+    public const int InvalidInput = 8;
     /// <summary>Ctrl+C.</summary>
     public const int Cancelled = 130;
 }

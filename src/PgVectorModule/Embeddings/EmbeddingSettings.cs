@@ -1,0 +1,77 @@
+using System.Globalization;
+using PgVectorModule.Configuration;
+
+namespace PgVectorModule.Embeddings;
+
+public enum EmbeddingProviderKind
+{
+    /// <summary>all-MiniLM-L6-v2 in process: no network, no key.</summary>
+    Local,
+
+    /// <summary>OpenAI's embeddings API (or any server that speaks it).</summary>
+    OpenAI,
+}
+
+/// <summary>Which embedding model the module uses, read from the same environment and .env as everything else.</summary>
+public sealed record EmbeddingSettings
+{
+    public const string DefaultOpenAIModel = "text-embedding-3-small";
+    public const int DefaultOpenAIDimensions = 1536;
+
+    public EmbeddingProviderKind Provider { get; init; } = EmbeddingProviderKind.Local;
+    public string? OpenAIApiKey { get; init; }
+    public string OpenAIModel { get; init; } = DefaultOpenAIModel;
+
+    /// <summary>Sent as the API's <c>dimensions</c> parameter: text-embedding-3 models shorten their vectors on request.</summary>
+    public int OpenAIDimensions { get; init; } = DefaultOpenAIDimensions;
+
+    /// <summary>Another server that speaks the OpenAI embeddings API (a proxy, a local model server, a test double).</summary>
+    public Uri? OpenAIBaseUrl { get; init; }
+
+    /// <summary>Texts per model call (local) or per HTTP request (OpenAI).</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>EMBEDDING_PROVIDER wins; without it, a set OPENAI_API_KEY means OpenAI and no key means local.</summary>
+    public static EmbeddingSettings From(Func<string, string?> lookup)
+    {
+        ArgumentNullException.ThrowIfNull(lookup);
+        string? Get(string name) => lookup(name) is { } v && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
+
+        var key = Get("OPENAI_API_KEY");
+        var provider = Get("EMBEDDING_PROVIDER")?.ToLowerInvariant() switch
+        {
+            null => key is null ? EmbeddingProviderKind.Local : EmbeddingProviderKind.OpenAI,
+            "local" => EmbeddingProviderKind.Local,
+            "openai" => EmbeddingProviderKind.OpenAI,
+            var other => throw new SetupException($"EMBEDDING_PROVIDER is '{other}'; set it to local (all-MiniLM-L6-v2, offline) or openai.", ExitCodes.Failed),
+        };
+
+        Uri? baseUrl = null;
+        if (Get("OPENAI_BASE_URL") is { } url && !Uri.TryCreate(url, UriKind.Absolute, out baseUrl))
+        {
+            throw new SetupException($"OPENAI_BASE_URL '{url}' is not an absolute URL; use for example http://localhost:8080/v1.", ExitCodes.Failed);
+        }
+
+        return new EmbeddingSettings
+        {
+            Provider = provider,
+            OpenAIApiKey = key,
+            OpenAIModel = Get("OPENAI_EMBEDDING_MODEL") ?? DefaultOpenAIModel,
+            OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
+            OpenAIBaseUrl = baseUrl,
+            BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? 32 : 100),
+        };
+    }
+
+    private static int PositiveInt(string? value, string name, int fallback)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new SetupException($"{name} is '{value}'; it must be a whole number above zero.", ExitCodes.Failed);
+    }
+}

@@ -1,0 +1,136 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using Microsoft.Extensions.AI;
+using OpenAI;
+using OpenAI.Embeddings;
+// Both namespaces define EmbeddingGenerationOptions; in this file the name means the M.E.AI one.
+using EmbeddingGenerationOptions = Microsoft.Extensions.AI.EmbeddingGenerationOptions;
+
+namespace PgVectorModule.Embeddings;
+
+public sealed class OpenAIEmbeddingSettings
+{
+    public const string DefaultModel = "text-embedding-3-small";
+    public const int DefaultDimensions = 1536;
+
+    /// <summary>Null: read the OPENAI_API_KEY environment variable.</summary>
+    public string? ApiKey { get; init; }
+
+    public string Model { get; init; } = DefaultModel;
+
+    /// <summary>Sent as the API's "dimensions" field on every request. text-embedding-3-* accept 1..native
+    /// (1536 small / 3072 large); set null for text-embedding-ada-002, which rejects the field.</summary>
+    public int? Dimensions { get; init; } = DefaultDimensions;
+
+    /// <summary>Null: https://api.openai.com/v1. The SDK appends "/embeddings".</summary>
+    public Uri? Endpoint { get; init; }
+
+    /// <summary>Inputs per HTTP request (the API allows at most 2048 inputs and 300k tokens per request).</summary>
+    public int BatchSize { get; init; } = 100;
+
+    /// <summary>Retries on 408/429/500/502/503/504 and network errors, used when RetryPolicy is null:
+    /// new ClientRetryPolicy(MaxRetries) waits max(0.8 s * 2^(retry-1), Retry-After) = 0.8 s, 1.6 s, 3.2 s.</summary>
+    public int MaxRetries { get; init; } = 3;
+
+    /// <summary>Replaces the retry policy (tests use <see cref="FixedDelayRetryPolicy"/>). Not setting anything on
+    /// OpenAIClientOptions would use ClientRetryPolicy.Default, whose backoff is 0 in System.ClientModel 1.16.0.</summary>
+    public PipelinePolicy? RetryPolicy { get; init; }
+
+    /// <summary>Null: the SDK default (100 s per try).</summary>
+    public TimeSpan? NetworkTimeout { get; init; }
+}
+
+/// <summary>Thrown instead of a bare ClientResultException(401).</summary>
+public sealed class OpenAIAuthenticationException(ClientResultException inner)
+    : InvalidOperationException(Text, inner)
+{
+    public const string Text = "OpenAI rejected the API key (401): check OPENAI_API_KEY.";
+}
+
+public static class OpenAIEmbeddingGeneratorFactory
+{
+    public static IEmbeddingGenerator<string, Embedding<float>> Create(OpenAIEmbeddingSettings? settings = null)
+    {
+        settings ??= new OpenAIEmbeddingSettings();
+        ArgumentException.ThrowIfNullOrWhiteSpace(settings.Model, nameof(settings));
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.BatchSize, 1, nameof(settings));
+        ArgumentOutOfRangeException.ThrowIfNegative(settings.MaxRetries, nameof(settings));
+        if (settings.Dimensions is < 1)
+            throw new ArgumentOutOfRangeException(nameof(settings), "Dimensions must be positive.");
+
+        string? apiKey = settings.ApiKey ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY");
+        if (string.IsNullOrWhiteSpace(apiKey))
+            throw new InvalidOperationException("No OpenAI API key: set OPENAI_API_KEY.");
+
+        var clientOptions = new OpenAIClientOptions();
+        if (settings.Endpoint is not null) clientOptions.Endpoint = settings.Endpoint;
+        // Always set a policy: ClientRetryPolicy.Default (what the SDK uses otherwise) is built during its own
+        // static constructor before DefaultInitialDelay is assigned, so it retries 429s with no delay at all.
+        clientOptions.RetryPolicy = settings.RetryPolicy ?? new ClientRetryPolicy(settings.MaxRetries);
+        if (settings.NetworkTimeout is not null) clientOptions.NetworkTimeout = settings.NetworkTimeout;
+
+        var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(apiKey), clientOptions);
+        // defaultModelDimensions becomes the request's "dimensions" unless EmbeddingGenerationOptions.Dimensions overrides it.
+        IEmbeddingGenerator<string, Embedding<float>> inner = client.AsIEmbeddingGenerator(settings.Dimensions);
+        return new OpenAIBatchingEmbeddingGenerator(inner, settings.BatchSize);
+    }
+}
+
+/// <summary>
+/// Splits inputs into requests of at most BatchSize (M.E.AI's OpenAI generator sends everything in one request),
+/// checks cancellation between requests, sums usage, and maps 401 to <see cref="OpenAIAuthenticationException"/>.
+/// </summary>
+public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, int batchSize)
+    : DelegatingEmbeddingGenerator<string, Embedding<float>>(inner)
+{
+    public int BatchSize { get; } = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));
+
+    public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
+        IEnumerable<string> values,
+        EmbeddingGenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        string[] texts = values.ToArray();
+        for (int i = 0; i < texts.Length; i++)
+        {
+            // The API answers 400 for an empty string; fail early with the index.
+            if (string.IsNullOrEmpty(texts[i]))
+                throw new ArgumentException($"values[{i}] is null or empty; OpenAI rejects empty inputs.", nameof(values));
+        }
+
+        var all = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
+        long? inputTokens = null, totalTokens = null;
+        foreach (string[] batch in texts.Chunk(BatchSize))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            GeneratedEmbeddings<Embedding<float>> part;
+            try
+            {
+                part = await base.GenerateAsync(batch, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ClientResultException ex) when (ex.Status == 401)
+            {
+                throw new OpenAIAuthenticationException(ex);
+            }
+            if (part.Count != batch.Length)
+                throw new InvalidOperationException($"OpenAI returned {part.Count} embeddings for {batch.Length} inputs.");
+            all.AddRange(part);
+            if (part.Usage is { } u)
+            {
+                inputTokens = (inputTokens ?? 0) + (u.InputTokenCount ?? 0);
+                totalTokens = (totalTokens ?? 0) + (u.TotalTokenCount ?? 0);
+            }
+        }
+        if (inputTokens is not null || totalTokens is not null)
+            all.Usage = new UsageDetails { InputTokenCount = inputTokens, TotalTokenCount = totalTokens };
+        return all;
+    }
+}
+
+/// <summary>ClientRetryPolicy with a fixed delay, for tests: a new ClientRetryPolicy never waits less than 0.8 s
+/// (it only honours "Retry-After" when that is longer). Same retry classification (408/429/5xx) as the default.</summary>
+public sealed class FixedDelayRetryPolicy(int maxRetries, TimeSpan delay) : ClientRetryPolicy(maxRetries)
+{
+    protected override TimeSpan GetNextDelay(PipelineMessage message, int tryCount) => delay;
+}
