@@ -25,7 +25,8 @@ public class CourseDbContext(DbContextOptions<CourseDbContext> options) : DbCont
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
-        modelBuilder.ApplyConfigurationsFromAssembly(typeof(CourseDbContext).Assembly);
+        // Only this folder's configurations: the vector tables belong to SearchDbContext.
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(CourseDbContext).Assembly, t => t.Namespace == typeof(Document).Namespace);
     }
 
     public override int SaveChanges(bool acceptAllChangesOnSuccess)

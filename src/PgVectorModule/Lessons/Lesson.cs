@@ -47,6 +47,10 @@ public sealed class Lesson
     public CourseDbContext NewDbContext(params IInterceptor[] interceptors) =>
         new(CourseDbContext.CreateOptions(DataSource, [new SqlEcho(this), .. interceptors]));
 
+    /// <summary>A new vector-search context over the shared data source, echoing the SQL it sends.</summary>
+    public Search.SearchDbContext NewSearchDbContext(Search.VectorStoreShape shape) =>
+        new(Search.SearchDbContext.CreateOptions(DataSource, new SqlEcho(this)), shape);
+
     /// <summary>Announces the next numbered step; with --step at a terminal, waits for Enter first.</summary>
     public void Step(string title, string why)
     {

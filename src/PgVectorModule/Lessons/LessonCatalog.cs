@@ -14,6 +14,7 @@ public static class LessonCatalog
     public static IReadOnlyList<LessonInfo> All { get; } =
     [
         new("01", "01-EfCoreBasics", "EF Core basics: model, DDL, insert, query", "01_sqlalchemy_basics.py", "lesson01", NeedsVector: false),
+        new("04", "04-PgvectorSetup", "pgvector setup: extension, vector table, indexes", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
     ];
 
     public static LessonInfo Get(string number) =>

@@ -51,9 +51,10 @@ public static class LessonHost
             System.Console.CancelKeyPress += onCancel;
         }
 
-        ModuleSettings settings = options.Settings ?? ModuleSettings.Load();
+        ModuleSettings? settings = null;
         try
         {
+            settings = options.Settings ?? ModuleSettings.Load();
             console.Write(new Rule($"[bold green]Lesson {info.Number}[/] [bold]{Markup.Escape(info.Title)}[/]").LeftJustified().RuleStyle("green"));
             console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#. Works in schema [bold]{info.Schema}[/] of {Markup.Escape(Where(settings))}.[/]");
 
@@ -77,7 +78,7 @@ public static class LessonHost
             console.MarkupLine("[yellow]Cancelled. Nothing half-done was committed.[/]");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when (DatabaseProblems.Explain(e, settings) is { } problem)
+        catch (Exception e) when ((e as SetupException ?? (settings is null ? null : DatabaseProblems.Explain(e, settings))) is { } problem)
         {
             console.WriteLine();
             console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");

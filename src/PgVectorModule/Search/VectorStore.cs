@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.EntityFrameworkCore.Migrations.Operations;
+using PgVectorModule.Embeddings;
+
+namespace PgVectorModule.Search;
+
+/// <summary>
+/// Creates and fills the vector table from the EF model: the DDL comes from the model (so what is declared is what
+/// runs), but in the order a bulk load wants it: extension, table, rows by binary COPY, then the indexes.
+/// </summary>
+public static class VectorStore
+{
+    /// <summary>The model's DDL, as EF Core's migrations SQL generator renders it, split into phases.</summary>
+    public static ModelDdl Ddl(SearchDbContext db)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var model = db.GetService<IDesignTimeModel>().Model;
+        var operations = db.GetService<IMigrationsModelDiffer>().GetDifferences(null, model.GetRelationalModel());
+        var generator = db.GetService<IMigrationsSqlGenerator>();
+        string Sql(IEnumerable<MigrationOperation> ops) =>
+            string.Join(Environment.NewLine, generator.Generate(ops.ToList(), model).Select(c => c.CommandText.Trim()));
+
+        return new ModelDdl(
+            Extension: Sql(operations.OfType<AlterDatabaseOperation>()),
+            Tables: Sql(operations.OfType<CreateTableOperation>()),
+            Indexes: operations.OfType<CreateIndexOperation>().ToDictionary(o => o.Name, o => Sql([o])));
+    }
+
+    /// <summary>Drops the lesson's vector tables (the lesson owns them) and creates them without indexes.</summary>
+    public static async Task RecreateTablesAsync(SearchDbContext db, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync(Ddl(db).Tables, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes documents and their embeddings with binary COPY in one transaction: either every row lands or none.
+    /// Returns the rows written and the time it took.
+    /// </summary>
+    public static async Task<(long Rows, TimeSpan Elapsed)> CopyAsync(NpgsqlDataSource dataSource, IReadOnlyList<CorpusDocument> documents,
+        IReadOnlyList<Vector> embeddings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(embeddings);
+        if (documents.Count != embeddings.Count)
+        {
+            throw new ArgumentException($"{documents.Count} documents but {embeddings.Count} embeddings.", nameof(embeddings));
+        }
+
+        var watch = Stopwatch.StartNew();
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        ulong rows;
+        await using (var writer = await connection.BeginBinaryImportAsync(CopyCommand, cancellationToken))
+        {
+            for (var i = 0; i < documents.Count; i++)
+            {
+                await writer.StartRowAsync(cancellationToken);
+                await writer.WriteAsync(documents[i].Title, cancellationToken);
+                await writer.WriteAsync(documents[i].Content, cancellationToken);
+                await writer.WriteAsync(documents[i].Source, cancellationToken);
+                await writer.WriteAsync(embeddings[i], cancellationToken);
+            }
+
+            rows = await writer.CompleteAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return ((long)rows, watch.Elapsed);
+    }
+
+    public const string CopyCommand =
+        $"COPY {VectorDocumentConfiguration.TableName} (title, content, source, embedding) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>
+    /// Everything a search lesson needs in its own schema: extension, tables, the sample corpus embedded and copied
+    /// in, the embedding model recorded, the indexes built and statistics gathered.
+    /// </summary>
+    public static async Task<long> LoadSampleCorpusAsync(NpgsqlDataSource dataSource, SearchDbContext db, TextEmbedder embedder,
+        IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(embedder);
+        await EnsureExtensionAsync(dataSource, db, cancellationToken);
+        await RecreateTablesAsync(db, cancellationToken);
+        var corpus = SampleCorpus.All;
+        var vectors = await embedder.EmbedManyAsync(corpus.Select(d => d.TextToEmbed).ToList(), progress, cancellationToken);
+        var (rows, _) = await CopyAsync(dataSource, corpus, vectors, cancellationToken);
+        await EmbeddingGuard.RecordAsync(db, embedder.Identity, cancellationToken: cancellationToken);
+        foreach (var index in Ddl(db).Indexes.Values)
+        {
+            await db.Database.ExecuteSqlRawAsync(index, cancellationToken);
+        }
+
+        await db.Database.ExecuteSqlRawAsync($"ANALYZE {VectorDocumentConfiguration.TableName}", cancellationToken);
+        return rows;
+    }
+
+    /// <summary>
+    /// CREATE EXTENSION as the model declares it, then a type reload: Npgsql learns a server's types when a data
+    /// source first connects, so a type created afterwards (vector) is unknown to it until it reloads them.
+    /// </summary>
+    public static async Task EnsureExtensionAsync(NpgsqlDataSource dataSource, SearchDbContext db, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await db.Database.ExecuteSqlRawAsync(Ddl(db).Extension, cancellationToken);
+        await dataSource.ReloadTypesAsync(cancellationToken);
+    }
+}
+
+/// <param name="Extension">CREATE EXTENSION IF NOT EXISTS vector (schema public).</param>
+/// <param name="Tables">CREATE TABLE statements, without indexes.</param>
+/// <param name="Indexes">One CREATE INDEX per declared index, by name.</param>
+public sealed record ModelDdl(string Extension, string Tables, IReadOnlyDictionary<string, string> Indexes);
