@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.PgvectorSetup;
+
+return await LessonHost.RunAsync<PgvectorSetupLesson>(args);

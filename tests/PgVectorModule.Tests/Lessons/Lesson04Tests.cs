@@ -1,0 +1,47 @@
+using PgVectorModule.Lessons.PgvectorSetup;
+using PgVectorModule.Search;
+using PgVectorModule.Tests.Infrastructure;
+
+namespace PgVectorModule.Tests.Lessons;
+
+public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
+{
+    [Fact]
+    public async Task Loads_the_corpus_builds_the_declared_indexes_and_runs_again_cleanly()
+    {
+        var first = await LessonRunner.RunAsync<PgvectorSetupLesson>(database.Settings);
+
+        Assert.Equal(0, first.ExitCode);
+        await AssertLoadedAsync();
+        Assert.Contains("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public", first.Output, StringComparison.Ordinal);
+        Assert.Contains("embedding vector(384)", first.Output, StringComparison.Ordinal);
+        Assert.Contains("GENERATED ALWAYS AS (to_tsvector('english', title", first.Output, StringComparison.Ordinal);
+        Assert.Contains("FROM STDIN (FORMAT", first.Output, StringComparison.Ordinal);
+        Assert.Contains("USING hnsw (embedding vector_cosine_ops) WITH (ef_construction=64, m=16)", first.Output, StringComparison.Ordinal);
+        Assert.Contains("USING ivfflat (embedding vector_cosine_ops) WITH (lists=1)", first.Output, StringComparison.Ordinal);
+        // The wrong-dimension step: the module's sentence, and PostgreSQL's own refusal.
+        Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(384)", first.Output, StringComparison.Ordinal);
+        Assert.Contains("expected 384 dimensions, not 3", first.Output, StringComparison.Ordinal);
+        Assert.Contains("vectors from different models cannot be compared", first.Output, StringComparison.Ordinal);
+
+        var second = await LessonRunner.RunAsync<PgvectorSetupLesson>(database.Settings);
+
+        Assert.Equal(0, second.ExitCode);
+        await AssertLoadedAsync();
+    }
+
+    private async Task AssertLoadedAsync()
+    {
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson04.vector_documents"));
+        // Every vector has the model's dimension and unit length; every row got its generated tsvector.
+        Assert.Equal(0, await database.ScalarAsync<long>(
+            "SELECT count(*) FROM lesson04.vector_documents WHERE vector_dims(embedding) <> 384 OR abs(vector_norm(embedding) - 1) > 1e-4 OR content_tsv = ''::tsvector"));
+        var indexes = await database.StringsAsync(
+            "SELECT indexname || ' ' || substring(indexdef from 'USING (\\w+)') FROM pg_indexes WHERE schemaname = 'lesson04' AND tablename = 'vector_documents' ORDER BY indexname");
+        Assert.Equal(
+            ["ix_vector_documents_content_tsv gin", "ix_vector_documents_embedding_hnsw hnsw", "ix_vector_documents_embedding_ivfflat ivfflat", "pk_vector_documents btree"],
+            indexes);
+        Assert.Equal("all-MiniLM-L6-v2/384", await database.ScalarAsync<string>(
+            "SELECT model || '/' || dimensions FROM lesson04.embedding_models WHERE table_name = 'vector_documents'"));
+    }
+}
