@@ -1,3 +1,5 @@
+using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 using PgVectorModule.Lessons.PgvectorSetup;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
@@ -28,6 +30,57 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.Equal(0, second.ExitCode);
         await AssertLoadedAsync();
+    }
+
+    [Fact]
+    public async Task The_provider_dimension_flows_into_the_column_and_another_model_is_refused_by_name()
+    {
+        await using var server = new FakeOpenAIServer("sk-test");
+        var settings = ModuleSettings.From(name => name switch
+        {
+            "DATABASE_URL" => database.ConnectionString.ConnectionString,
+            "EMBEDDING_PROVIDER" => "openai",
+            "OPENAI_API_KEY" => "sk-test",
+            "OPENAI_BASE_URL" => server.Endpoint.ToString(),
+            "OPENAI_EMBEDDING_DIMENSIONS" => "256",
+            _ => null,
+        });
+
+        var result = await LessonRunner.RunAsync<PgvectorSetupLesson>(settings);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("embedding vector(256)", result.Output, StringComparison.Ordinal);
+        Assert.Equal(256, await database.ScalarAsync<int>("SELECT DISTINCT vector_dims(embedding) FROM lesson04.vector_documents"));
+        Assert.All(server.Requests, r => Assert.Equal(256, r.Dimensions));
+
+        // The stored vectors now come from text-embedding-3-small at 256 dimensions; the local model must be refused.
+        await using var dataSource = ModuleDataSource.Create(database.ConnectionString, "lesson04");
+        await using var db = new SearchDbContext(SearchDbContext.CreateOptions(dataSource), new VectorStoreShape(384));
+        var problem = await Assert.ThrowsAsync<SetupException>(() =>
+            EmbeddingGuard.EnsureCompatibleAsync(db, new EmbeddingIdentity("local", "all-MiniLM-L6-v2", 384), TestContext.Current.CancellationToken));
+        Assert.Equal(ExitCodes.EmbeddingMismatch, problem.ExitCode);
+        Assert.Contains("holds vectors made by text-embedding-3-small (256 dimensions, openai), but the configured embedding model is all-MiniLM-L6-v2 (384 dimensions, local)", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("run lesson 04 again", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rejected_api_key_stops_the_lesson_with_one_sentence_and_leaves_no_rows()
+    {
+        await using var server = new FakeOpenAIServer("sk-right");
+        var settings = ModuleSettings.From(name => name switch
+        {
+            "DATABASE_URL" => database.ConnectionString.ConnectionString,
+            "OPENAI_API_KEY" => "sk-wrong",
+            "OPENAI_BASE_URL" => server.Endpoint.ToString(),
+            _ => null,
+        });
+
+        var result = await LessonRunner.RunAsync<PgvectorSetupLesson>(settings);
+
+        Assert.Equal(ExitCodes.EmbeddingProviderFailed, result.ExitCode);
+        Assert.Contains("OpenAI rejected the API key (401): check OPENAI_API_KEY.", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Output, StringComparison.Ordinal);
+        Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM lesson04.vector_documents"));
     }
 
     private async Task AssertLoadedAsync()
