@@ -12,8 +12,8 @@ using PgVectorModule.Data;
 namespace PgVectorModule.Migrations
 {
     [DbContext(typeof(CourseDbContext))]
-    [Migration("20261125155836_BackfillWordCount")]
-    partial class BackfillWordCount
+    [Migration("20261125160045_AddSourceUrl")]
+    partial class AddSourceUrl
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)

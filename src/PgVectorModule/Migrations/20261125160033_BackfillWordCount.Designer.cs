@@ -12,8 +12,8 @@ using PgVectorModule.Data;
 namespace PgVectorModule.Migrations
 {
     [DbContext(typeof(CourseDbContext))]
-    [Migration("20261125155818_AddWordCount")]
-    partial class AddWordCount
+    [Migration("20261125160033_BackfillWordCount")]
+    partial class BackfillWordCount
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -48,11 +48,6 @@ namespace PgVectorModule.Migrations
                         .HasColumnType("character varying(255)")
                         .HasColumnName("source");
 
-                    b.Property<string>("SourceUrl")
-                        .HasMaxLength(2048)
-                        .HasColumnType("character varying(2048)")
-                        .HasColumnName("source_url");
-
                     b.Property<string>("Title")
                         .IsRequired()
                         .HasMaxLength(255)
@@ -77,10 +72,6 @@ namespace PgVectorModule.Migrations
 
                     b.HasKey("Id")
                         .HasName("pk_documents");
-
-                    b.HasIndex("SourceUrl")
-                        .IsUnique()
-                        .HasDatabaseName("ix_documents_source_url");
 
                     b.ToTable("documents", (string)null);
                 });

@@ -12,8 +12,8 @@ using PgVectorModule.Data;
 namespace PgVectorModule.Migrations
 {
     [DbContext(typeof(CourseDbContext))]
-    [Migration("20261125155750_AddSourceUrl")]
-    partial class AddSourceUrl
+    [Migration("20261125160025_AddWordCount")]
+    partial class AddWordCount
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -48,11 +48,6 @@ namespace PgVectorModule.Migrations
                         .HasColumnType("character varying(255)")
                         .HasColumnName("source");
 
-                    b.Property<string>("SourceUrl")
-                        .HasMaxLength(2048)
-                        .HasColumnType("character varying(2048)")
-                        .HasColumnName("source_url");
-
                     b.Property<string>("Title")
                         .IsRequired()
                         .HasMaxLength(255)
@@ -69,12 +64,14 @@ namespace PgVectorModule.Migrations
                         .HasColumnType("xid")
                         .HasColumnName("xmin");
 
+                    b.Property<int>("WordCount")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasDefaultValue(0)
+                        .HasColumnName("word_count");
+
                     b.HasKey("Id")
                         .HasName("pk_documents");
-
-                    b.HasIndex("SourceUrl")
-                        .IsUnique()
-                        .HasDatabaseName("ix_documents_source_url");
 
                     b.ToTable("documents", (string)null);
                 });
