@@ -49,7 +49,7 @@ public class Lesson03Tests(TestDatabase database) : IClassFixture<TestDatabase>
         await LessonRunner.RunAsync<MigrationsLesson>(database.Settings);
 
         var tables = await database.StringsAsync(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1");
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY (table_schema || '.' || table_name) COLLATE \"C\"");
 
         Assert.Equal(["lesson03.__EFMigrationsHistory", "lesson03.documents"], tables);
     }
