@@ -60,6 +60,7 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.Contains("ON CONFLICT (source_url) DO UPDATE", output, StringComparison.Ordinal);
         Assert.Contains("After 4 concurrent upserts: 1 row", output, StringComparison.Ordinal);
+        Assert.Contains($"@p2 = '{CrudLesson.UpsertUrl}'", output, StringComparison.Ordinal); // a parameter, not SQL text
         Assert.Matches(@"first\s*│\s*(\d+)\s*│\s*True[\s\S]*second\s*│\s*\1\s*│\s*False", output);
         Assert.Equal(["Concurrent writer"],
             await database.StringsAsync($"SELECT left(content, 17) FROM lesson02.documents WHERE source_url = '{CrudLesson.UpsertUrl}'"));
