@@ -22,6 +22,21 @@ public class CourseDbContext(DbContextOptions<CourseDbContext> options) : DbCont
             .AddInterceptors(interceptors)
             .Options;
 
+    /// <summary>The table where EF Core records applied migrations (Alembic's alembic_version).</summary>
+    public const string HistoryTable = "__EFMigrationsHistory";
+
+    /// <summary>
+    /// Options for a context that applies migrations in <paramref name="schema"/>. The tables follow the
+    /// connection's search_path (the model names no schema); the history table is pinned to the same schema, so
+    /// the "which migrations ran?" check and the migrations themselves look in one place.
+    /// </summary>
+    public static DbContextOptions<CourseDbContext> CreateMigrationOptions(NpgsqlDataSource dataSource, string schema, params IInterceptor[] interceptors) =>
+        new DbContextOptionsBuilder<CourseDbContext>()
+            .UseNpgsql(dataSource, npgsql => npgsql.UseVector().MigrationsHistoryTable(HistoryTable, schema))
+            .UseSnakeCaseNamingConvention()
+            .AddInterceptors(interceptors)
+            .Options;
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
@@ -41,10 +56,19 @@ public class CourseDbContext(DbContextOptions<CourseDbContext> options) : DbCont
         return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
     }
 
-    // The application owns created_at/updated_at, so every insert and update path sets them the same way.
+    // The application owns created_at/updated_at (and the word count derived from content), so every insert and
+    // update path through SaveChanges sets them the same way.
     private void StampTimestamps()
     {
         var now = Clock.GetUtcNow();
+        foreach (var entry in ChangeTracker.Entries<Document>())
+        {
+            if (entry.State == EntityState.Added || (entry.State == EntityState.Modified && entry.Property(d => d.Content).IsModified))
+            {
+                entry.Entity.WordCount = WordCounter.Count(entry.Entity.Content);
+            }
+        }
+
         foreach (var entry in ChangeTracker.Entries<ITimestamped>())
         {
             if (entry.State == EntityState.Added)

@@ -51,6 +51,12 @@ public sealed class Lesson
     public Search.SearchDbContext NewSearchDbContext(Search.VectorStoreShape shape) =>
         new(Search.SearchDbContext.CreateOptions(DataSource, new SqlEcho(this)), shape);
 
+    /// <summary>
+    /// A context that applies migrations in this lesson's schema (history table included), echoing the SQL it sends.
+    /// </summary>
+    public CourseDbContext NewMigrationsDbContext(params IInterceptor[] interceptors) =>
+        new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [new SqlEcho(this), .. interceptors]));
+
     /// <summary>Announces the next numbered step; with --step at a terminal, waits for Enter first.</summary>
     public void Step(string title, string why)
     {

@@ -14,6 +14,8 @@ public static class LessonCatalog
     public static IReadOnlyList<LessonInfo> All { get; } =
     [
         new("01", "01-EfCoreBasics", "EF Core basics: model, DDL, insert, query", "01_sqlalchemy_basics.py", "lesson01", NeedsVector: false),
+        new("02", "02-Crud", "CRUD with EF Core: create, read, update, delete, upsert, transactions, concurrency", "02_crud_operations.py", "lesson02", NeedsVector: false),
+        new("03", "03-Migrations", "Schema migrations with EF Core in the place of Alembic", "03_alembic_migrations.py", "lesson03", NeedsVector: false),
         new("04", "04-PgvectorSetup", "pgvector setup: extension, vector table, indexes", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
     ];
 

@@ -54,10 +54,14 @@ internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
         }
 
         var parameters = command.Parameters.Cast<DbParameter>()
-            .Select(p => $"{p.ParameterName} = {Describe(p.Value)}")
+            .Select(p => $"{Name(p)} = {Describe(p.Value)}")
             .ToList();
         lesson.Sql(command.CommandText, parameters);
     }
+
+    // EF names its parameters "@p0" in SQL, but raw SQL (SqlQuery, ExecuteSql) names them "p0": show both as in the SQL.
+    private static string Name(DbParameter parameter) =>
+        parameter.ParameterName is { Length: > 0 } name && name[0] is not ('@' or '$' or ':') ? "@" + name : parameter.ParameterName;
 
     internal static string Describe(object? value) => value switch
     {

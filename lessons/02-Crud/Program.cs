@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Crud;
+
+return await LessonHost.RunAsync<CrudLesson>(args);

@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Migrations;
+
+return await LessonHost.RunAsync<MigrationsLesson>(args);
