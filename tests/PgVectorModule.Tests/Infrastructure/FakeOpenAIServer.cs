@@ -197,6 +197,9 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
     {
         byte[] bytes = Encoding.UTF8.GetBytes(payload.ToJsonString());
         res.StatusCode = status;
+        // HttpListener sometimes drops a kept-alive connection the client reuses at once (a quick retry then fails
+        // with "response ended prematurely"): one connection per request keeps the retry tests deterministic.
+        res.KeepAlive = false;
         res.ContentType = "application/json";
         res.ContentLength64 = bytes.Length;
         await res.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
