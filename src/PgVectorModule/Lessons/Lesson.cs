@@ -113,26 +113,24 @@ public sealed class Lesson
     }
 
     /// <summary>Runs one SQL statement through the shared data source, showing it first.</summary>
-    public async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken)
-    {
-        if (EchoSql)
-        {
-            Sql(sql);
-        }
+    public Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken) => ExecuteAsync(sql, connection: null, cancellationToken);
 
-        await using var command = DataSource.CreateCommand(sql);
+    /// <summary>Runs one SQL statement on <paramref name="connection"/> (for SET LOCAL inside a transaction), or on a pooled one.</summary>
+    public async Task<int> ExecuteAsync(string sql, NpgsqlConnection? connection, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, connection, []);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Runs a query and returns its rows as dictionaries (column name to value), showing the SQL first.</summary>
-    public async Task<IReadOnlyList<IReadOnlyDictionary<string, object?>>> QueryAsync(string sql, CancellationToken cancellationToken)
-    {
-        if (EchoSql)
-        {
-            Sql(sql);
-        }
+    public Task<IReadOnlyList<IReadOnlyDictionary<string, object?>>> QueryAsync(string sql, CancellationToken cancellationToken) =>
+        QueryAsync(sql, connection: null, [], cancellationToken);
 
-        await using var command = DataSource.CreateCommand(sql);
+    /// <summary>The same with parameters, on <paramref name="connection"/> when given.</summary>
+    public async Task<IReadOnlyList<IReadOnlyDictionary<string, object?>>> QueryAsync(string sql, NpgsqlConnection? connection,
+        IReadOnlyList<NpgsqlParameter> parameters, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql, connection, parameters);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<IReadOnlyDictionary<string, object?>>();
         while (await reader.ReadAsync(cancellationToken))
@@ -147,5 +145,40 @@ public sealed class Lesson
         }
 
         return rows;
+    }
+
+    /// <summary>Runs EXPLAIN (ANALYZE) for a query and shows the plan; returns the plan text.</summary>
+    public async Task<string> ExplainAsync(string sql, NpgsqlConnection? connection, IReadOnlyList<NpgsqlParameter> parameters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var echo = EchoSql;
+        EchoSql = false;
+        try
+        {
+            Sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)\n" + sql, parameters.Select(p => $"@{p.ParameterName} = {SqlEcho.Describe(p.Value)}").ToList());
+            var rows = await QueryAsync("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, connection,
+                parameters.Select(p => p.Clone()).ToList(), cancellationToken);
+            // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
+            var plan = System.Text.RegularExpressions.Regex.Replace(
+                string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'", "'[...]'");
+            Console.Write(new Panel(new Text(plan, new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+            return plan;
+        }
+        finally
+        {
+            EchoSql = echo;
+        }
+    }
+
+    private NpgsqlCommand Command(string sql, NpgsqlConnection? connection, IReadOnlyList<NpgsqlParameter> parameters)
+    {
+        if (EchoSql)
+        {
+            Sql(sql, parameters.Select(p => $"@{p.ParameterName} = {SqlEcho.Describe(p.Value)}").ToList());
+        }
+
+        var command = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection);
+        command.Parameters.AddRange(parameters.ToArray());
+        return command;
     }
 }

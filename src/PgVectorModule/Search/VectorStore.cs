@@ -81,14 +81,19 @@ public static class VectorStore
     /// Everything a search lesson needs in its own schema: extension, tables, the sample corpus embedded and copied
     /// in, the embedding model recorded, the indexes built and statistics gathered.
     /// </summary>
-    public static async Task<long> LoadSampleCorpusAsync(NpgsqlDataSource dataSource, SearchDbContext db, TextEmbedder embedder,
-        IProgress<int>? progress, CancellationToken cancellationToken)
+    public static Task<long> LoadSampleCorpusAsync(NpgsqlDataSource dataSource, SearchDbContext db, TextEmbedder embedder,
+        IProgress<int>? progress, CancellationToken cancellationToken) =>
+        LoadAsync(dataSource, db, embedder, SampleCorpus.All, progress, cancellationToken);
+
+    /// <summary>The same for any set of documents (the tests use small corpora of their own).</summary>
+    public static async Task<long> LoadAsync(NpgsqlDataSource dataSource, SearchDbContext db, TextEmbedder embedder,
+        IReadOnlyList<CorpusDocument> corpus, IProgress<int>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(embedder);
+        ArgumentNullException.ThrowIfNull(corpus);
         await EnsureExtensionAsync(dataSource, db, cancellationToken);
         await RecreateTablesAsync(db, cancellationToken);
-        var corpus = SampleCorpus.All;
         var vectors = await embedder.EmbedManyAsync(corpus.Select(d => d.TextToEmbed).ToList(), progress, cancellationToken);
         var (rows, _) = await CopyAsync(dataSource, corpus, vectors, cancellationToken);
         await EmbeddingGuard.RecordAsync(db, embedder.Identity, cancellationToken: cancellationToken);

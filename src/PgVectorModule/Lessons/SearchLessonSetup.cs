@@ -1,0 +1,56 @@
+using PgVectorModule.Embeddings;
+using PgVectorModule.Search;
+using Spectre.Console;
+
+namespace PgVectorModule.Lessons;
+
+/// <summary>What the search lessons start from: their own copy of the sample corpus, embedded, loaded and indexed.</summary>
+public static class SearchLessonSetup
+{
+    /// <summary>Loads the corpus into the lesson's schema (quietly: lesson 04 narrates the same work) with a progress bar.</summary>
+    public static async Task<SearchDbContext> LoadCorpusAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        ArgumentNullException.ThrowIfNull(embedder);
+        var corpus = SampleCorpus.All;
+        var db = lesson.NewSearchDbContext(new VectorStoreShape(embedder.Dimensions, IvfFlatLists: VectorStoreShape.ListsFor(corpus.Count)));
+        var echo = lesson.EchoSql;
+        lesson.EchoSql = false;
+        try
+        {
+            await lesson.Console.Progress().AutoClear(false).StartAsync(async progress =>
+            {
+                var task = progress.AddTask($"embedding and loading {corpus.Count} documents", maxValue: corpus.Count);
+                await VectorStore.LoadSampleCorpusAsync(lesson.DataSource, db, embedder, new Progress<int>(done => task.Value = done), cancellationToken);
+                task.Value = corpus.Count;
+            });
+        }
+        catch
+        {
+            await db.DisposeAsync();
+            throw;
+        }
+        finally
+        {
+            lesson.EchoSql = echo;
+        }
+
+        lesson.Say($"[grey]{corpus.Count} documents in {lesson.Schema}.vector_documents, embedded by {Markup.Escape(embedder.Identity.ToString())}, " +
+                   "with HNSW, IVFFlat and GIN indexes (lesson 04 shows each step).[/]");
+        return db;
+    }
+
+    /// <summary>The question from the command line, or the lesson's default; empty text is refused with one sentence.</summary>
+    public static string Question(Lesson lesson, string defaultQuestion)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        var given = lesson.Arguments.Count > 0 ? string.Join(' ', lesson.Arguments) : defaultQuestion;
+        var question = SearchInput.Validate(given, out var truncated);
+        if (truncated)
+        {
+            lesson.Say($"[yellow]The question was {given.Length:N0} characters; only the first {SearchInput.MaxQueryLength:N0} are searched.[/]");
+        }
+
+        return question;
+    }
+}
