@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.VectorSearch;
+
+return await LessonHost.RunAsync<VectorSearchLesson>(args);
