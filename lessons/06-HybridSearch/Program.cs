@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.HybridSearch;
+
+return await LessonHost.RunAsync<HybridSearchLesson>(args);
