@@ -34,7 +34,7 @@ public sealed class VectorSearchLesson : ILesson
         await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
 
         lesson.Step("Embed the question", $"\"{question}\" becomes a vector by the same model as the documents: only then are distances meaningful.");
-        var query = await embedder.EmbedAsync(question, cancellationToken);
+        var query = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
 
         lesson.Step("Cosine distance", "CosineDistance() becomes <=>. Ordered ascending with a LIMIT: the k nearest. Similarity = 1 - distance.");
         ShowHits(lesson, await Search.VectorSearch.Nearest(db, query).ToListAsync(cancellationToken), "cosine distance");

@@ -65,7 +65,7 @@ public sealed class HybridSearchLesson : ILesson
         }
 
         lesson.Step("Vector search", "The same question by meaning: <=> against the question's embedding.");
-        var embedding = await embedder.EmbedAsync(question, cancellationToken);
+        var embedding = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
         var vector = await Search.VectorSearch.Nearest(db, embedding).ToListAsync(cancellationToken);
         ShowHits(lesson, vector.Select(h => new SearchHit(h.Id, h.Title, h.Source, h.Similarity)).ToList(), "cosine similarity");
 

@@ -24,6 +24,12 @@ public sealed class TextEmbedder : IDisposable
     public EmbeddingIdentity Identity { get; }
     public int Dimensions => Identity.Dimensions;
 
+    /// <summary>
+    /// How many texts so far were longer than the model's input limit and were embedded as overlapping chunks whose
+    /// vectors were averaged (the local model; callers say so to the user rather than cut text silently).
+    /// </summary>
+    public int TextsChunked { get; private set; }
+
     public static TextEmbedder Create(EmbeddingSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -80,6 +86,11 @@ public sealed class TextEmbedder : IDisposable
 
             foreach (var embedding in embeddings)
             {
+                if (embedding.AdditionalProperties?.TryGetValue("chunks", out var chunks) == true && chunks is int n && n > 1)
+                {
+                    TextsChunked++;
+                }
+
                 EmbeddingGuard.EnsureDimension(embedding.Vector, Dimensions, Identity);
                 vectors.Add(new Vector(embedding.Vector));
             }

@@ -40,6 +40,22 @@ public static class SearchLessonSetup
         return db;
     }
 
+    /// <summary>Embeds the question, and says so when it was longer than the model reads at once.</summary>
+    public static async Task<Vector> EmbedQuestionAsync(Lesson lesson, TextEmbedder embedder, string question, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        ArgumentNullException.ThrowIfNull(embedder);
+        var before = embedder.TextsChunked;
+        var vector = await embedder.EmbedAsync(question, cancellationToken);
+        if (embedder.TextsChunked > before)
+        {
+            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: " +
+                       "it was embedded in overlapping chunks and their vectors averaged.[/]");
+        }
+
+        return vector;
+    }
+
     /// <summary>The question from the command line, or the lesson's default; empty text is refused with one sentence.</summary>
     public static string Question(Lesson lesson, string defaultQuestion)
     {

@@ -36,6 +36,17 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_question_longer_than_the_model_reads_is_chunked_and_the_lesson_says_so()
+    {
+        var longQuestion = string.Join(' ', Enumerable.Repeat("how does an HNSW index find the nearest vectors quickly?", 40));
+
+        var result = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, longQuestion);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("it was embedded in overlapping chunks and their vectors averaged", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Takes_the_question_from_the_command_line_and_refuses_an_empty_one()
     {
         var asked = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, "how", "do", "I", "pool", "connections?");
