@@ -78,6 +78,20 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal(0, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
     }
 
+    [Fact]
+    public async Task On_a_server_without_pg_stat_statements_preloaded_the_lesson_says_so_and_finishes()
+    {
+        // A cluster of the test's own, started without shared_preload_libraries (the course cluster preloads it).
+        await using var cluster = await PrivateCluster.StartAsync(TestContext.Current.CancellationToken);
+
+        var result = await LessonRunner.RunAsync<ProductionLesson>(cluster.Settings);
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("pg_stat_statements is not loaded on this server (shared_preload_libraries = '')", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("FROM public.pg_stat_statements", result.Output, StringComparison.Ordinal);
+        Assert.Contains("Lesson 07 done (16 steps)", result.Output, StringComparison.Ordinal);
+    }
+
     private static int N(Match match, int group) =>
         int.Parse(match.Groups[group].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
 
