@@ -93,6 +93,14 @@ public static class DatabaseProblems
                     $"Create it (createdb -h {connectionString.Host} -p {connectionString.Port} -U {connectionString.Username} {connectionString.Database}), " +
                     $"run '{StartCommand}', which creates it, or fix the database name in {origin}.",
                     ExitCodes.DatabaseMissing, exception);
+            case NpgsqlException e when e.Message.StartsWith("SSL connection requested", StringComparison.Ordinal)
+                                        || e.InnerException is System.Security.Authentication.AuthenticationException:
+                return new SetupException(
+                    $"PostgreSQL at {where} cannot give the SSL that {origin} asks for (sslmode={connectionString.SslMode.ToString().ToLowerInvariant()}): " +
+                    $"{(e.InnerException as System.Security.Authentication.AuthenticationException)?.Message ?? e.Message} " +
+                    "A local server usually has no certificate: use sslmode=prefer or disable there. For a remote server keep require or verify-full, " +
+                    "and check that the server has SSL on and that sslrootcert names the CA that signed its certificate.",
+                    ExitCodes.SslFailed, exception);
             case PostgresException { SqlState: PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.CrashShutdown }:
             case NpgsqlException { IsTransient: true } or NpgsqlException { InnerException: SocketException or IOException or TimeoutException }:
                 return new SetupException(

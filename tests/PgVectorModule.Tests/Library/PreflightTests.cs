@@ -49,6 +49,22 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Sslmode_require_against_a_server_without_ssl_is_explained_exit_9()
+    {
+        // A cluster of the test's own: certain to have no SSL (the shared server might).
+        await using var cluster = await PrivateCluster.StartAsync(TestContext.Current.CancellationToken);
+        var cs = cluster.Settings.ConnectionString();
+
+        var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(
+            Url($"postgresql://postgres:{PrivateCluster.Password}@127.0.0.1:{cluster.Port}/postgres?sslmode=require"));
+
+        Assert.Equal(ExitCodes.SslFailed, result.ExitCode);
+        Assert.Contains($"PostgreSQL at 127.0.0.1:{cs.Port} cannot give the SSL that DATABASE_URL from the .env asks for (sslmode=require)", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^\s+at \S+\(", result.Output);
+    }
+
+    [Fact]
     public async Task An_unparsable_url_is_explained_exit_2()
     {
         var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(Url("postgresql//oops"));
