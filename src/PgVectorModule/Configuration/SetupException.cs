@@ -29,6 +29,8 @@ public static class ExitCodes
     public const int EmbeddingProviderFailed = 7;
     /// <summary>The user's input (a search query, say) cannot be used.</summary>
     public const int InvalidInput = 8;
+    /// <summary>The SSL that DATABASE_URL's sslmode asks for cannot be had: the server offers none, or its certificate is refused.</summary>
+    public const int SslFailed = 9;
     /// <summary>Ctrl+C.</summary>
     public const int Cancelled = 130;
 }

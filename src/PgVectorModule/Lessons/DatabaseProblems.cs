@@ -61,6 +61,18 @@ public static class DatabaseProblems
             return bad;
         }
 
+        // EF Core's execution strategy reports a transient failure as an InvalidOperationException around the
+        // NpgsqlException ("likely due to a transient failure"): explain the database error inside it.
+        var cause = exception;
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is NpgsqlException)
+            {
+                cause = e;
+                break;
+            }
+        }
+
         var where = Where(connectionString);
         var origin = settings.DatabaseUrlSource switch
         {
@@ -68,7 +80,7 @@ public static class DatabaseProblems
             var source => $"DATABASE_URL from the {source}",
         };
 
-        switch (exception)
+        switch (cause)
         {
             case PostgresException { SqlState: PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification } e:
                 return new SetupException(
@@ -81,10 +93,18 @@ public static class DatabaseProblems
                     $"Create it (createdb -h {connectionString.Host} -p {connectionString.Port} -U {connectionString.Username} {connectionString.Database}), " +
                     $"run '{StartCommand}', which creates it, or fix the database name in {origin}.",
                     ExitCodes.DatabaseMissing, exception);
+            case NpgsqlException e when e.Message.StartsWith("SSL connection requested", StringComparison.Ordinal)
+                                        || e.InnerException is System.Security.Authentication.AuthenticationException:
+                return new SetupException(
+                    $"PostgreSQL at {where} cannot give the SSL that {origin} asks for (sslmode={connectionString.SslMode.ToString().ToLowerInvariant()}): " +
+                    $"{(e.InnerException as System.Security.Authentication.AuthenticationException)?.Message ?? e.Message} " +
+                    "A local server usually has no certificate: use sslmode=prefer or disable there. For a remote server keep require or verify-full, " +
+                    "and check that the server has SSL on and that sslrootcert names the CA that signed its certificate.",
+                    ExitCodes.SslFailed, exception);
             case PostgresException { SqlState: PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.CrashShutdown }:
             case NpgsqlException { IsTransient: true } or NpgsqlException { InnerException: SocketException or IOException or TimeoutException }:
                 return new SetupException(
-                    $"Cannot reach PostgreSQL at {where} ({origin}): {Reason(exception)}. " +
+                    $"Cannot reach PostgreSQL at {where} ({origin}): {Reason(cause)}. " +
                     $"Start the course database with '{StartCommand}' (it uses Docker when it answers, else a local PostgreSQL with pgvector), " +
                     "or set DATABASE_URL in the environment or .env to a running server with pgvector.",
                     ExitCodes.DatabaseUnavailable, exception);
@@ -105,6 +125,9 @@ public static class DatabaseProblems
                     return "connection refused, nothing is listening there";
                 case SocketException { SocketErrorCode: SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData }:
                     return "the host name does not resolve";
+                case SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown }:
+                case EndOfStreamException:
+                    return "the server closed the connection (it stopped or restarted while the lesson was running)";
                 case TimeoutException:
                     return "no answer before the timeout";
                 case PostgresException p:

@@ -19,6 +19,7 @@ public static class LessonCatalog
         new("04", "04-PgvectorSetup", "pgvector setup: extension, vector table, indexes", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
         new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true),
         new("06", "06-HybridSearch", "Hybrid search: full-text and vector, weighted and fused", "06_hybrid_pg.py", "lesson06", NeedsVector: true),
+        new("07", "07-Production", "Production checklist: pooling, bulk load, smaller vectors, maintenance, security", "README: performance, best practices, security, monitoring", "lesson07", NeedsVector: true),
     ];
 
     public static LessonInfo Get(string number) =>

@@ -113,7 +113,21 @@ public static class VectorStore
     public static async Task EnsureExtensionAsync(NpgsqlDataSource dataSource, SearchDbContext db, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        await db.Database.ExecuteSqlRawAsync(Ddl(db).Extension, cancellationToken);
+        var ddl = Ddl(db).Extension;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await db.Database.ExecuteSqlRawAsync(ddl, cancellationToken);
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt < 3)
+            {
+                // Two programs ran CREATE EXTENSION IF NOT EXISTS at once on a database without it: both saw it
+                // missing, one created it, the other hit the catalog's unique index. Now it exists: run it again.
+            }
+        }
+
         await dataSource.ReloadTypesAsync(cancellationToken);
     }
 }

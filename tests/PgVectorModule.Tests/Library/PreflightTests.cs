@@ -38,6 +38,33 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_host_that_does_not_resolve_is_explained_exit_2()
+    {
+        var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(Url("postgresql://postgres:postgres@no-such-host.invalid:5432/agent_db"));
+
+        Assert.Equal(ExitCodes.DatabaseUnavailable, result.ExitCode);
+        Assert.Contains("Cannot reach PostgreSQL at no-such-host.invalid:5432", result.Output, StringComparison.Ordinal);
+        AssertNoStackTrace(result.Output);
+        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sslmode_require_against_a_server_without_ssl_is_explained_exit_9()
+    {
+        // A cluster of the test's own: certain to have no SSL (the shared server might).
+        await using var cluster = await PrivateCluster.StartAsync(TestContext.Current.CancellationToken);
+        var cs = cluster.Settings.ConnectionString();
+
+        var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(
+            Url($"postgresql://postgres:{PrivateCluster.Password}@127.0.0.1:{cluster.Port}/postgres?sslmode=require"));
+
+        Assert.Equal(ExitCodes.SslFailed, result.ExitCode);
+        Assert.Contains($"PostgreSQL at 127.0.0.1:{cs.Port} cannot give the SSL that DATABASE_URL from the .env asks for (sslmode=require)", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^\s+at \S+\(", result.Output);
+    }
+
+    [Fact]
     public async Task An_unparsable_url_is_explained_exit_2()
     {
         var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(Url("postgresql//oops"));
@@ -80,6 +107,37 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
         await DatabaseProblems.PreflightAsync(database.Settings, needsVector: true, TestContext.Current.CancellationToken);
 
         Assert.Equal(1, await database.ScalarAsync<int>("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"));
+    }
+
+    /// <summary>
+    /// A server without pgvector cannot be made from the test server (the extension is installed for the whole
+    /// installation), so the test makes this connection see a catalog without it: a view named
+    /// pg_available_extensions that leaves vector out, found first because the search path puts its schema before
+    /// pg_catalog. The preflight's question and the lesson's answer are then exactly those of a server without pgvector.
+    /// </summary>
+    [Fact]
+    public async Task A_server_without_pgvector_is_explained_exit_5_before_any_step()
+    {
+        var cs = database.ConnectionString;
+        await using (var connection = new NpgsqlConnection(cs.ConnectionString))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var command = new NpgsqlCommand("""
+                CREATE SCHEMA IF NOT EXISTS no_pgvector;
+                CREATE OR REPLACE VIEW no_pgvector.pg_available_extensions AS
+                    SELECT * FROM pg_catalog.pg_available_extensions WHERE name <> 'vector';
+                """, connection);
+            await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        cs.SearchPath = "no_pgvector, pg_catalog, public";
+        var result = await LessonRunner.RunAsync<PgVectorModule.Lessons.VectorSearch.VectorSearchLesson>(Url(cs.ConnectionString));
+
+        Assert.Equal(ExitCodes.ExtensionMissing, result.ExitCode);
+        Assert.Contains("does not have the pgvector extension installed", result.Output, StringComparison.Ordinal);
+        Assert.Contains("scripts/db.sh up", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+        AssertNoStackTrace(result.Output);
     }
 
     private static void AssertNoStackTrace(string output)

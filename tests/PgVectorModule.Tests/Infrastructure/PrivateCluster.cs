@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using PgVectorModule.Configuration;
+
+namespace PgVectorModule.Tests.Infrastructure;
+
+/// <summary>
+/// A throwaway PostgreSQL cluster of the test's own, for tests that stop the database under a running lesson: the
+/// shared server must never be stopped. Built from the local PostgreSQL binaries (initdb, pg_ctl; run as the
+/// postgres user when the tests run as root), on a free loopback port with password authentication, no Unix socket,
+/// and its data in a temporary folder deleted on dispose. pgvector must be installed for those binaries.
+/// </summary>
+public sealed class PrivateCluster : IAsyncDisposable
+{
+    public const string Password = "private-cluster-password";
+    private static readonly string[] BinDirectories = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"];
+
+    private readonly string _bin;
+    private readonly string _root;
+
+    private PrivateCluster(string bin, string root, int port)
+    {
+        _bin = bin;
+        _root = root;
+        Port = port;
+    }
+
+    public int Port { get; }
+    public string DataDirectory => Path.Combine(_root, "data");
+
+    /// <summary>Settings that point the module at this cluster's postgres database.</summary>
+    public ModuleSettings Settings => ModuleSettings.From(
+        n => n == "DATABASE_URL" ? $"postgresql://postgres:{Password}@127.0.0.1:{Port}/postgres" : null, "test");
+
+    public static async Task<PrivateCluster> StartAsync(CancellationToken cancellationToken)
+    {
+        var bin = BinDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
+                  ?? throw new InvalidOperationException(
+                      "This test stops a database under a running lesson, so it needs a PostgreSQL cluster of its own, and found no initdb in " +
+                      string.Join(", ", BinDirectories) + ". Install PostgreSQL with pgvector (apt-get install postgresql-15 postgresql-15-pgvector); " +
+                      "the shared test server is never stopped.");
+        var root = Path.Combine(Path.GetTempPath(), "pgvm-cluster-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(root);
+        await File.WriteAllTextAsync(Path.Combine(root, "pw"), Password, cancellationToken);
+        if (Environment.UserName == "root")
+        {
+            await RunAsync("chown", ["-R", "postgres:postgres", root], cancellationToken);
+        }
+
+        var cluster = new PrivateCluster(bin, root, FreePort());
+        try
+        {
+            await cluster.PgAsync("initdb", ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + Path.Combine(root, "pw"), "--no-sync"], cancellationToken);
+            await cluster.StartServerAsync(cancellationToken);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public Task StartServerAsync(CancellationToken cancellationToken) =>
+        PgAsync("pg_ctl", ["-D", DataDirectory, "-l", Path.Combine(_root, "log"), "-w", "-t", "30",
+            "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start"], cancellationToken);
+
+    /// <summary>Stops the server at once (<c>-m immediate</c>: sessions are cut, as when a machine goes away).</summary>
+    public Task StopAsync(CancellationToken cancellationToken) =>
+        PgAsync("pg_ctl", ["-D", DataDirectory, "-m", "immediate", "-w", "stop"], cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+            {
+                await StopAsync(CancellationToken.None);
+            }
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(_root, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private Task PgAsync(string tool, IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
+        Environment.UserName == "root"
+            ? RunAsync("runuser", ["-u", "postgres", "--", Path.Combine(_bin, tool), .. arguments], cancellationToken)
+            : RunAsync(Path.Combine(_bin, tool), arguments, cancellationToken);
+
+    private static async Task RunAsync(string file, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start.");
+        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} exited {process.ExitCode}: {await error} {await output}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

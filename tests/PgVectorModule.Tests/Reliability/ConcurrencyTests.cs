@@ -1,0 +1,87 @@
+using PgVectorModule.Lessons.HybridSearch;
+using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Search;
+using PgVectorModule.Tests.Infrastructure;
+using PgVectorModule.Tests.Library;
+
+namespace PgVectorModule.Tests.Reliability;
+
+/// <summary>Many searchers through one data source, concurrent upserts of one key.</summary>
+public class ConcurrencyTests(SearchCorpus corpus) : IClassFixture<SearchCorpus>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Eight_searchers_times_a_hundred_queries_through_one_data_source_all_succeed()
+    {
+        var questions = SearchCorpus.Documents.Select(d => d.Title).ToList();
+        var embeddings = new List<Vector>();
+        foreach (var question in questions)
+        {
+            embeddings.Add(await corpus.Embedder.EmbedAsync(question, Ct));
+        }
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(searcher => Task.Run(async () =>
+        {
+            var answered = 0;
+            for (var i = 0; i < 100; i++)
+            {
+                var k = (searcher + i) % questions.Count;
+                var hits = i % 2 == 0
+                    ? await HybridSearch.ReciprocalRankFusionAsync(corpus.DataSource, questions[k], embeddings[k], cancellationToken: Ct)
+                    : await HybridSearch.KeywordAsync(corpus.DataSource, questions[k], cancellationToken: Ct);
+                answered += hits.Count > 0 && hits[0].Title == questions[k] ? 1 : 0;
+            }
+
+            return answered;
+        }, Ct)));
+
+        // Every query answered, and each found the document whose title it asked for.
+        Assert.All(results, answered => Assert.Equal(100, answered));
+    }
+
+    [Fact]
+    public async Task Concurrent_upserts_of_the_same_key_leave_exactly_one_row()
+    {
+        await using (var create = corpus.DataSource.CreateCommand(
+            "CREATE TABLE IF NOT EXISTS upsert_race (source_url text PRIMARY KEY, title text NOT NULL, writes integer NOT NULL)"))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(writer => Task.Run(async () =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                await using var upsert = corpus.DataSource.CreateCommand("""
+                    INSERT INTO upsert_race (source_url, title, writes) VALUES (@url, @title, 1)
+                    ON CONFLICT (source_url) DO UPDATE SET title = EXCLUDED.title, writes = upsert_race.writes + 1
+                    """);
+                upsert.Parameters.AddWithValue("url", "https://example.com/one-key");
+                upsert.Parameters.AddWithValue("title", $"writer {writer}, write {i}");
+                await upsert.ExecuteNonQueryAsync(Ct);
+            }
+        }, Ct)));
+
+        Assert.Equal(1, await corpus.Database.ScalarAsync<long>("SELECT count(*) FROM search_tests.upsert_race"));
+        Assert.Equal(200, await corpus.Database.ScalarAsync<long>("SELECT writes FROM search_tests.upsert_race"));
+    }
+}
+
+/// <summary>Two search lessons at once against one database: each owns its schema, neither disturbs the other.</summary>
+public class ConcurrentLessonsTests(TestDatabase database) : IClassFixture<TestDatabase>
+{
+    [Fact]
+    public async Task Lessons_05_and_06_run_at_the_same_time_each_in_its_own_schema()
+    {
+        var results = await Task.WhenAll(
+            LessonRunner.RunAsync<VectorSearchLesson>(database.Settings),
+            LessonRunner.RunAsync<HybridSearchLesson>(database.Settings));
+
+        Assert.All(results, r => Assert.True(r.ExitCode == 0, r.Output));
+        Assert.Contains("Lesson 05 done", results[0].Output, StringComparison.Ordinal);
+        Assert.Contains("Lesson 06 done", results[1].Output, StringComparison.Ordinal);
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson05.vector_documents"));
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson06.vector_documents"));
+    }
+}
