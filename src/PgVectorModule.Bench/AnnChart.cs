@@ -44,7 +44,8 @@ public static class AnnChart
             }
         }
 
-        for (var r = Math.Ceiling(y0 * 20) / 20; r <= 1.0001; r += 0.05)
+        var step = 1 - y0 > 0.5 ? 0.1 : 0.05;
+        for (var r = Math.Ceiling(y0 / step) * step; r <= 1.0001; r += step)
         {
             svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{Left}" y1="{F(Y(r))}" x2="{Width - Right}" y2="{F(Y(r))}" stroke="#eee"/><text x="{Left - 8}" y="{F(Y(r) + 4)}" text-anchor="end">{r.ToString("0.00", CultureInfo.InvariantCulture)}</text>""");
         }

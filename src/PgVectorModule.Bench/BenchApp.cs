@@ -68,7 +68,7 @@ public static class BenchApp
     {
         console.MarkupLine("[bold]Usage:[/] dotnet run -c Release --project src/PgVectorModule.Bench -- <command> [[options]]");
         console.MarkupLine("");
-        console.MarkupLine("  [bold]eval[/] --dataset DIR [[--qrels FILE]] [[--limit-queries N]] [[--vector-weight W]] [[--cache DIR]]");
+        console.MarkupLine("  [bold]eval[/] --dataset DIR [[--qrels FILE]] [[--limit-queries N]] [[--vector-weight W]] [[--cache DIR]] [[--throughput-sample N]]");
         console.MarkupLine("       retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder");
         console.MarkupLine("  [bold]ingest[/] [[--rows N]] [[--per-row-sample N]] [[--batch N]] [[--seed S]]");
         console.MarkupLine("       rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size");

@@ -31,6 +31,7 @@ public static class EvalCommand
         var limitQueries = args.Int("limit-queries", int.MaxValue);
         var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
         var vectorWeight = double.Parse(args.Text("vector-weight") ?? "0.7", System.Globalization.CultureInfo.InvariantCulture);
+        var throughputSample = args.Int("throughput-sample", 256, min: 0);
         args.EnsureAllRead();
         var console = context.Console;
 
@@ -55,6 +56,20 @@ public static class EvalCommand
             var queryTask = progress.AddTask("embedding queries", maxValue: queries.Count);
             (queryVectors, _) = await EmbedAsync(embedder, cache, queries.Select(q => q.Text).ToList(), queryTask, cancellationToken);
         });
+        // Throughput measured on every run: the first documents embedded afresh (the cache is neither read nor written).
+        EmbeddingRun? throughput = null;
+        if (throughputSample > 0)
+        {
+            await context.Progress().StartAsync(async progress =>
+            {
+                var sample = documents.Take(throughputSample).Select(d => d.TextToEmbed).ToList();
+                var task = progress.AddTask($"embedding throughput ({sample.Count} documents afresh)", maxValue: sample.Count);
+                (_, throughput) = await EmbedAsync(embedder, null, sample, task, cancellationToken);
+            });
+            console.MarkupLine($"[grey]embedding throughput: {throughput!.Embedded} documents in {throughput.Seconds:N1} s = {throughput.DocumentsPerSecond:N1} docs/s, {throughput.TokensPerSecond:N0} word pieces/s " +
+                $"(batch {throughput.BatchSize}, {throughput.MaxTokens} word pieces a sequence, longer texts {throughput.LongText}, {throughput.IntraOpThreads} intra-op threads)[/]");
+        }
+
         console.MarkupLine(corpusRun.Embedded == 0
             ? $"[grey]corpus embeddings: all {corpusRun.Texts:N0} from the cache {Markup.Escape(cache.Path)}[/]"
             : $"[grey]corpus embeddings: {corpusRun.Embedded:N0} computed in {corpusRun.Seconds:N1} s ({corpusRun.DocumentsPerSecond:N1} docs/s, {corpusRun.TokensPerSecond:N0} tokens/s), {corpusRun.FromCache:N0} from the cache[/]");
@@ -104,7 +119,7 @@ public static class EvalCommand
 
         var report = new EvalReport(Path.GetFullPath(folder), Path.GetFullPath(dataset.QrelsFile), dataset.Corpus.Count, queries.Count,
             embedder.Identity.ToString(), new EvalSettings(Depth, Depth, Depth, vectorWeight, HybridSearch.RrfK, HybridSearch.MinCoverage),
-            corpusRun, machine, results);
+            corpusRun, throughput, machine, results);
         context.Saved(
             await ResultFiles.WriteJsonAsync(context.OutputFolder, "eval", report, cancellationToken),
             await ResultFiles.WriteCsvAsync(context.OutputFolder, "eval", ["method", "ndcg_at_10", "recall_at_100", "mrr_at_10", "p50_ms", "p95_ms", "queries"],
@@ -166,14 +181,14 @@ public static class EvalCommand
         return new EvalMethodResult(method.Name, ndcg / n, recall / n, mrr / n, latency.P50, latency.P95, queries.Count);
     }
 
-    private static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache cache,
+    private static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
         IReadOnlyList<string> texts, ProgressTask task, CancellationToken cancellationToken)
     {
         var vectors = new float[texts.Count][];
         var missing = new List<int>();
         for (var i = 0; i < texts.Count; i++)
         {
-            if (cache.TryGet(texts[i], out var cached))
+            if (cache is not null && cache.TryGet(texts[i], out var cached))
             {
                 vectors[i] = cached;
             }
@@ -193,7 +208,7 @@ public static class EvalCommand
             var chunkTexts = chunk.Select(i => texts[i]).ToList();
             var embedded = await embedder.EmbedManyAsync(chunkTexts, null, cancellationToken);
             var arrays = embedded.Select(v => v.ToArray()).ToList();
-            cache.Append(chunkTexts, arrays);
+            cache?.Append(chunkTexts, arrays);
             for (var k = 0; k < chunk.Length; k++)
             {
                 vectors[chunk[k]] = arrays[k];
@@ -223,4 +238,4 @@ public sealed record EmbeddingRun(int Texts, int Embedded, int FromCache, double
 public sealed record EvalSettings(int Limit, int Candidates, int HnswEfSearch, double VectorWeight, int RrfK, double MinCoverage);
 
 public sealed record EvalReport(string Dataset, string Qrels, int Documents, int Queries, string Model, EvalSettings Settings,
-    EmbeddingRun CorpusEmbedding, MachineInfo Machine, IReadOnlyList<EvalMethodResult> Methods);
+    EmbeddingRun CorpusEmbedding, EmbeddingRun? EmbeddingThroughput, MachineInfo Machine, IReadOnlyList<EvalMethodResult> Methods);

@@ -48,7 +48,7 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
     {
         WriteDataset();
         var output = Path.Combine(_folder, "out");
-        var (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", output, "--cache", Path.Combine(_folder, "cache"));
+        var (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", output, "--cache", Path.Combine(_folder, "cache"), "--throughput-sample", "2");
 
         Assert.True(exit == ExitCodes.Success, text);
         Assert.Contains("3 judged queries", text, StringComparison.Ordinal);
@@ -59,6 +59,8 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
         Assert.Equal(3, root.GetProperty("queries").GetInt32());
         Assert.Equal(5, root.GetProperty("corpusEmbedding").GetProperty("embedded").GetInt32());
         Assert.True(root.GetProperty("machine").GetProperty("cores").GetInt32() >= 1);
+        Assert.Equal(2, root.GetProperty("embeddingThroughput").GetProperty("embedded").GetInt32());
+        Assert.True(root.GetProperty("embeddingThroughput").GetProperty("documentsPerSecond").GetDouble() > 0);
         var methods = root.GetProperty("methods").EnumerateArray().ToList();
         Assert.Equal(["keyword", "vector exact", "vector HNSW", "hybrid weighted (0.7 vector)", "hybrid RRF (k = 60)"],
             methods.Select(m => m.GetProperty("method").GetString()));
@@ -80,7 +82,7 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
         Assert.True(exact.GetProperty("ndcgAt10").GetDouble() > 0.5);
 
         // A second run reads every vector from the cache.
-        (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", output, "--cache", Path.Combine(_folder, "cache"));
+        (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", output, "--cache", Path.Combine(_folder, "cache"), "--throughput-sample", "2");
         Assert.True(exit == ExitCodes.Success, text);
         Assert.Contains("all 5 from the cache", text, StringComparison.Ordinal);
     }
