@@ -97,13 +97,14 @@ public static class SearchSql
     /// Each query term with its weight, inverse document frequency ln(1 + N / df): a word in three documents
     /// ("42p01") outweighs one in sixty ("error"). ts_rank_cd alone cannot tell them apart, so with OR queries every
     /// document matching any one word would tie. A term no document holds weighs most (df counted as 1): it is still
-    /// part of what was asked.
+    /// part of what was asked. MATERIALIZED: computed once per query; where the statement names idf only once,
+    /// PostgreSQL would otherwise inline it and count every term's documents again for each matching document.
     /// </summary>
     private const string TermWeights = """
         terms AS (
             SELECT to_tsquery('simple', quote_literal(lexeme)) AS term
             FROM unnest(tsvector_to_array(to_tsvector('english', @query))) AS lexeme),
-        idf AS (
+        idf AS MATERIALIZED (
             SELECT t.term, ln(1 + (SELECT count(*) FROM vector_documents)::float8
                                   / greatest((SELECT count(*) FROM vector_documents d WHERE d.content_tsv @@ t.term), 1)) AS weight
             FROM terms t)

@@ -1,0 +1,80 @@
+using PgVectorModule.Bench.Evaluation;
+using PgVectorModule.Bench.Infrastructure;
+using PgVectorModule.Configuration;
+using PgVectorModule.Lessons;
+using Spectre.Console;
+
+namespace PgVectorModule.Bench;
+
+public sealed class BenchHostOptions
+{
+    public IAnsiConsole? Console { get; init; }
+    public ModuleSettings? Settings { get; init; }
+}
+
+/// <summary>The benchmark tool's entry point: picks the command, runs it, and turns user-fixable failures into one sentence.</summary>
+public static class BenchApp
+{
+    public const string DefaultOutput = "artifacts/bench";
+
+    public static async Task<int> RunAsync(string[] args, BenchHostOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var console = options?.Console ?? AnsiConsole.Console;
+        ModuleSettings? settings = options?.Settings;
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancellation.Cancel();
+        };
+        System.Console.CancelKeyPress += onCancel;
+        try
+        {
+            var parsed = BenchArguments.Parse(args);
+            if (parsed.Command is null or "help" || parsed.Flag("help"))
+            {
+                Usage(console);
+                return parsed.Command is null && args.Length > 0 ? ExitCodes.InvalidInput : ExitCodes.Success;
+            }
+
+            settings ??= ModuleSettings.Load();
+            var context = new BenchContext(console, settings, parsed.Text("output") ?? DefaultOutput);
+            console.Write(new Rule($"[bold green]bench {Markup.Escape(parsed.Command)}[/]").LeftJustified().RuleStyle("green"));
+            return parsed.Command switch
+            {
+                "eval" => await EvalCommand.RunAsync(context, parsed, cancellation.Token),
+                "ingest" => await IngestCommand.RunAsync(context, parsed, cancellation.Token),
+                "ann" => await AnnCommand.RunAsync(context, parsed, cancellation.Token),
+                _ => throw new SetupException($"Unknown command '{parsed.Command}'; the commands are eval, ingest and ann.", ExitCodes.InvalidInput),
+            };
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            console.MarkupLine("[yellow]Cancelled.[/]");
+            return ExitCodes.Cancelled;
+        }
+        catch (Exception e) when ((e as SetupException ?? (settings is null ? null : DatabaseProblems.Explain(e, settings))) is { } problem)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");
+            return problem.ExitCode;
+        }
+        finally
+        {
+            System.Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static void Usage(IAnsiConsole console)
+    {
+        console.MarkupLine("[bold]Usage:[/] dotnet run -c Release --project src/PgVectorModule.Bench -- <command> [[options]]");
+        console.MarkupLine("");
+        console.MarkupLine("  [bold]eval[/] --dataset DIR [[--qrels FILE]] [[--limit-queries N]] [[--vector-weight W]] [[--cache DIR]] [[--throughput-sample N]]");
+        console.MarkupLine("       retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder");
+        console.MarkupLine("  [bold]ingest[/] [[--rows N]] [[--per-row-sample N]] [[--batch N]] [[--seed S]]");
+        console.MarkupLine("       rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size");
+        console.MarkupLine("  [bold]ann[/] [[--rows N]] [[--queries Q]] [[--seed S]] [[--clusters C]] [[--spread S]]");
+        console.MarkupLine("       recall@10, QPS, p50/p95 of HNSW (ef_search) and IVFFlat (probes) against the exact top 10");
+        console.MarkupLine("");
+        console.MarkupLine($"Every command works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output (default {DefaultOutput}).");
+    }
+}

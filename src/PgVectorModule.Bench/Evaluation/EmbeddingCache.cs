@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace PgVectorModule.Bench.Evaluation;
+
+/// <summary>
+/// Embeddings on disk, one binary file per model: records of SHA-256(text) (32 bytes) then the vector's floats.
+/// The key is the model's identity and the exact text, so a changed text or another model is embedded afresh,
+/// and a rerun reads instead of recomputing. New vectors are appended.
+/// </summary>
+public sealed class EmbeddingCache
+{
+    private readonly Dictionary<string, float[]> _vectors = new(StringComparer.Ordinal);
+    private readonly int _dimensions;
+
+    private EmbeddingCache(string path, int dimensions)
+    {
+        Path = path;
+        _dimensions = dimensions;
+    }
+
+    public string Path { get; }
+    public int Count => _vectors.Count;
+
+    public static EmbeddingCache Open(string folder, string modelKey, int dimensions)
+    {
+        ArgumentNullException.ThrowIfNull(modelKey);
+        var safe = string.Concat(modelKey.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
+        var cache = new EmbeddingCache(System.IO.Path.Combine(folder, $"{safe}-{dimensions}.bin"), dimensions);
+        if (File.Exists(cache.Path))
+        {
+            var bytes = File.ReadAllBytes(cache.Path);
+            var record = 32 + dimensions * sizeof(float);
+            for (var offset = 0; offset + record <= bytes.Length; offset += record)
+            {
+                var key = Convert.ToHexString(bytes, offset, 32);
+                cache._vectors[key] = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(offset + 32, dimensions * sizeof(float))).ToArray();
+            }
+        }
+
+        return cache;
+    }
+
+    public static string KeyOf(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
+    public bool TryGet(string text, out float[] vector) => _vectors.TryGetValue(KeyOf(text), out vector!);
+
+    public void Append(IReadOnlyList<string> texts, IReadOnlyList<float[]> vectors)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        ArgumentNullException.ThrowIfNull(vectors);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
+        using var file = new FileStream(Path, FileMode.Append, FileAccess.Write);
+        for (var i = 0; i < texts.Count; i++)
+        {
+            if (vectors[i].Length != _dimensions)
+            {
+                throw new ArgumentException($"A vector of {vectors[i].Length} dimensions in a {_dimensions}-dimension cache.", nameof(vectors));
+            }
+
+            var key = KeyOf(texts[i]);
+            if (_vectors.TryAdd(key, vectors[i]))
+            {
+                file.Write(Convert.FromHexString(key));
+                file.Write(MemoryMarshal.AsBytes(vectors[i].AsSpan()));
+            }
+        }
+    }
+}

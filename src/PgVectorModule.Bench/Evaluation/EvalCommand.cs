@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using PgVectorModule.Bench.Infrastructure;
+using PgVectorModule.Embeddings;
+using PgVectorModule.Search;
+using Spectre.Console;
+
+namespace PgVectorModule.Bench.Evaluation;
+
+/// <summary>
+/// eval: retrieval quality and latency of the lessons' search methods on a BEIR dataset, through the library's SQL.
+/// The corpus goes into schema bench_eval with each document's BEIR id in the source column.
+/// </summary>
+public static class EvalCommand
+{
+    public const string Schema = "bench_eval";
+
+    /// <summary>BEIR's published BM25 nDCG@10 on SciFact (test split), the bar the hybrid methods are held to.</summary>
+    public const double PublishedBm25SciFact = 0.665;
+
+    /// <summary>Recall@100 needs 100 results, so every method returns 100 and each fusion takes 100 candidates a side.</summary>
+    public const int Depth = 100;
+
+    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(args);
+        var folder = args.Text("dataset") ?? throw new Configuration.SetupException(
+            "eval needs --dataset DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), for example --dataset ../shared/datasets/scifact.",
+            Configuration.ExitCodes.InvalidInput);
+        var qrels = args.Text("qrels");
+        var limitQueries = args.Int("limit-queries", int.MaxValue);
+        var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
+        var vectorWeight = double.Parse(args.Text("vector-weight") ?? "0.7", System.Globalization.CultureInfo.InvariantCulture);
+        var throughputSample = args.Int("throughput-sample", 256, min: 0);
+        args.EnsureAllRead();
+        var console = context.Console;
+
+        var dataset = BeirDataset.Read(folder, qrels);
+        var queries = dataset.Queries.Where(q => dataset.Judgments.ContainsKey(q.Id)).Take(limitQueries).ToList();
+        console.MarkupLine($"[bold]{Markup.Escape(folder)}[/]: {dataset.Corpus.Count:N0} documents, {queries.Count:N0} judged queries from {Markup.Escape(Path.GetFileName(dataset.QrelsFile))}.");
+
+        // The document as the lessons store it: the BEIR id rides in the source column, so hits map back to judgments.
+        var documents = dataset.Corpus
+            .Select(d => new CorpusDocument(d.Title.Length > 255 ? d.Title[..255] : d.Title, d.Text, d.Id))
+            .ToList();
+
+        using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
+        var cache = EmbeddingCache.Open(cacheFolder, $"{embedder.Identity.Provider}-{embedder.Identity.Model}", embedder.Dimensions);
+        EmbeddingRun corpusRun = default!;
+        IReadOnlyList<float[]> corpusVectors = [];
+        IReadOnlyList<float[]> queryVectors = [];
+        await context.Progress().StartAsync(async progress =>
+        {
+            var corpusTask = progress.AddTask("embedding corpus", maxValue: documents.Count);
+            (corpusVectors, corpusRun) = await EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), corpusTask, cancellationToken);
+            var queryTask = progress.AddTask("embedding queries", maxValue: queries.Count);
+            (queryVectors, _) = await EmbedAsync(embedder, cache, queries.Select(q => q.Text).ToList(), queryTask, cancellationToken);
+        });
+        // Throughput measured on every run: the first documents embedded afresh (the cache is neither read nor written).
+        EmbeddingRun? throughput = null;
+        if (throughputSample > 0)
+        {
+            await context.Progress().StartAsync(async progress =>
+            {
+                var sample = documents.Take(throughputSample).Select(d => d.TextToEmbed).ToList();
+                var task = progress.AddTask($"embedding throughput ({sample.Count} documents afresh)", maxValue: sample.Count);
+                (_, throughput) = await EmbedAsync(embedder, null, sample, task, cancellationToken);
+            });
+            console.MarkupLine($"[grey]embedding throughput: {throughput!.Embedded} documents in {throughput.Seconds:N1} s = {throughput.DocumentsPerSecond:N1} docs/s, {throughput.TokensPerSecond:N0} word pieces/s " +
+                $"(batch {throughput.BatchSize}, {throughput.MaxTokens} word pieces a sequence, longer texts {throughput.LongText}, {throughput.IntraOpThreads} intra-op threads)[/]");
+        }
+
+        console.MarkupLine(corpusRun.Embedded == 0
+            ? $"[grey]corpus embeddings: all {corpusRun.Texts:N0} from the cache {Markup.Escape(cache.Path)}[/]"
+            : $"[grey]corpus embeddings: {corpusRun.Embedded:N0} computed in {corpusRun.Seconds:N1} s ({corpusRun.DocumentsPerSecond:N1} docs/s, {corpusRun.TokensPerSecond:N0} tokens/s), {corpusRun.FromCache:N0} from the cache[/]");
+
+        // hnsw.ef_search bounds how many rows an HNSW scan returns: at the default 40, a LIMIT 100 would get 40.
+        await using var dataSource = await context.OpenSchemaAsync(Schema, cancellationToken, $"-c hnsw.ef_search={Depth}");
+        await using var db = BenchContext.NewDbContext(dataSource, new VectorStoreShape(embedder.Dimensions));
+        var machine = await BenchContext.MachineAsync(dataSource, cancellationToken);
+        await context.Progress().StartAsync(async progress =>
+        {
+            var load = progress.AddTask("COPY into bench_eval.vector_documents", maxValue: 3);
+            await VectorStore.EnsureExtensionAsync(dataSource, db, cancellationToken);
+            await VectorStore.RecreateTablesAsync(db, cancellationToken);
+            await VectorStore.CopyAsync(dataSource, documents, corpusVectors.Select(v => new Vector(v)).ToList(), cancellationToken);
+            await EmbeddingGuard.RecordAsync(db, embedder.Identity, cancellationToken: cancellationToken);
+            load.Value = 1;
+            load.Description = "building HNSW and GIN indexes";
+            // IVFFlat is left out: with two vector indexes the planner, not the benchmark, would pick which one "vector HNSW" uses.
+            var ddl = VectorStore.Ddl(db);
+            await db.Database.ExecuteSqlRawAsync(ddl.Indexes[VectorDocumentConfiguration.HnswIndex], cancellationToken);
+            load.Value = 2;
+            await db.Database.ExecuteSqlRawAsync(ddl.Indexes[VectorDocumentConfiguration.GinIndex], cancellationToken);
+            await db.Database.ExecuteSqlRawAsync($"ANALYZE {VectorDocumentConfiguration.TableName}", cancellationToken);
+            load.Value = 3;
+        });
+
+        var methods = Methods(dataSource, db, vectorWeight);
+        var results = new List<EvalMethodResult>();
+        await context.Progress().StartAsync(async progress =>
+        {
+            foreach (var method in methods)
+            {
+                var task = progress.AddTask(method.Name, maxValue: queries.Count);
+                results.Add(await ScoreAsync(method, queries, queryVectors, dataset.Judgments, task, cancellationToken));
+            }
+        });
+
+        var table = new Table().Title($"{Markup.Escape(Path.GetFileName(Path.GetFullPath(folder)))}: {queries.Count:N0} queries, {dataset.Corpus.Count:N0} documents")
+            .AddColumns("method", "nDCG@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms");
+        foreach (var r in results)
+        {
+            table.AddRow(r.Method, r.NdcgAt10.ToString("F3"), r.RecallAt100.ToString("F3"), r.MrrAt10.ToString("F3"), r.P50Ms.ToString("F2"), r.P95Ms.ToString("F2"));
+        }
+
+        table.AddRow("[grey]BM25 (BEIR paper, test split)[/]", $"[grey]{PublishedBm25SciFact:F3}[/]", "", "", "", "");
+        console.Write(table);
+
+        var report = new EvalReport(Path.GetFullPath(folder), Path.GetFullPath(dataset.QrelsFile), dataset.Corpus.Count, queries.Count,
+            embedder.Identity.ToString(), new EvalSettings(Depth, Depth, Depth, vectorWeight, HybridSearch.RrfK, HybridSearch.MinCoverage),
+            corpusRun, throughput, machine, results);
+        context.Saved(
+            await ResultFiles.WriteJsonAsync(context.OutputFolder, "eval", report, cancellationToken),
+            await ResultFiles.WriteCsvAsync(context.OutputFolder, "eval", ["method", "ndcg_at_10", "recall_at_100", "mrr_at_10", "p50_ms", "p95_ms", "queries"],
+                results.Select(r => (IReadOnlyList<object?>)[r.Method, r.NdcgAt10, r.RecallAt100, r.MrrAt10, r.P50Ms, r.P95Ms, r.Queries]), cancellationToken));
+        return 0;
+    }
+
+    private sealed record Method(string Name, Func<string, Vector, CancellationToken, Task<IReadOnlyList<string>>> Search);
+
+    /// <summary>Each method is a call into the library, with the SQL the lessons send.</summary>
+    private static List<Method> Methods(NpgsqlDataSource dataSource, SearchDbContext db, double vectorWeight) =>
+    [
+        new("keyword", async (text, _, ct) =>
+            Ids(await HybridSearch.KeywordAsync(dataSource, text, limit: Depth, cancellationToken: ct))),
+        new("vector exact", async (_, embedding, ct) =>
+        {
+            // SET LOCAL: only this transaction scans the whole table; the next query may use the index again.
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            await db.Database.ExecuteSqlRawAsync("SET LOCAL enable_indexscan = off", ct);
+            var hits = await VectorSearch.Nearest(db, embedding, limit: Depth).ToListAsync(ct);
+            await transaction.CommitAsync(ct);
+            return hits.Select(h => h.Source!).ToList();
+        }),
+        new("vector HNSW", async (_, embedding, ct) =>
+            (await VectorSearch.Nearest(db, embedding, limit: Depth).ToListAsync(ct)).Select(h => h.Source!).ToList()),
+        new($"hybrid weighted ({vectorWeight:0.##} vector)", async (text, embedding, ct) =>
+            Ids(await HybridSearch.WeightedAsync(dataSource, text, embedding, vectorWeight, limit: Depth, candidates: Depth, cancellationToken: ct))),
+        new("hybrid RRF (k = 60)", async (text, embedding, ct) =>
+            Ids(await HybridSearch.ReciprocalRankFusionAsync(dataSource, text, embedding, limit: Depth, candidates: Depth, cancellationToken: ct))),
+    ];
+
+    private static List<string> Ids(IReadOnlyList<SearchHit> hits) => hits.Select(h => h.Source!).ToList();
+
+    private static async Task<EvalMethodResult> ScoreAsync(Method method, IReadOnlyList<BeirQuery> queries, IReadOnlyList<float[]> vectors,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> judgments, ProgressTask task, CancellationToken cancellationToken)
+    {
+        // A few untimed queries first: the first calls pay for connection setup, EF's query compilation and cold pages.
+        for (var i = 0; i < Math.Min(5, queries.Count); i++)
+        {
+            await method.Search(queries[i].Text, new Vector(vectors[i]), cancellationToken);
+        }
+
+        var latency = new Latency();
+        double ndcg = 0, recall = 0, mrr = 0;
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var embedding = new Vector(vectors[i]);
+            var watch = Stopwatch.StartNew();
+            var ranked = await method.Search(queries[i].Text, embedding, cancellationToken);
+            latency.Add(watch.Elapsed);
+            var judged = judgments[queries[i].Id];
+            ndcg += RetrievalMetrics.NdcgAt(10, ranked, judged);
+            recall += RetrievalMetrics.RecallAt(100, ranked, judged);
+            mrr += RetrievalMetrics.ReciprocalRankAt(10, ranked, judged);
+            task.Increment(1);
+        }
+
+        var n = Math.Max(queries.Count, 1);
+        return new EvalMethodResult(method.Name, ndcg / n, recall / n, mrr / n, latency.P50, latency.P95, queries.Count);
+    }
+
+    private static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
+        IReadOnlyList<string> texts, ProgressTask task, CancellationToken cancellationToken)
+    {
+        var vectors = new float[texts.Count][];
+        var missing = new List<int>();
+        for (var i = 0; i < texts.Count; i++)
+        {
+            if (cache is not null && cache.TryGet(texts[i], out var cached))
+            {
+                vectors[i] = cached;
+            }
+            else
+            {
+                missing.Add(i);
+            }
+        }
+
+        task.Value = texts.Count - missing.Count;
+        var local = embedder.Generator as LocalEmbeddingGenerator;
+        long tokens = 0;
+        var watch = Stopwatch.StartNew();
+        // Chunks of a few batches, each saved as it is done, so an interrupted run keeps what it computed.
+        foreach (var chunk in missing.Chunk(256))
+        {
+            var chunkTexts = chunk.Select(i => texts[i]).ToList();
+            var embedded = await embedder.EmbedManyAsync(chunkTexts, null, cancellationToken);
+            var arrays = embedded.Select(v => v.ToArray()).ToList();
+            cache?.Append(chunkTexts, arrays);
+            for (var k = 0; k < chunk.Length; k++)
+            {
+                vectors[chunk[k]] = arrays[k];
+            }
+
+            tokens += local is null ? 0 : chunkTexts.Sum(local.CountTokens);
+            task.Increment(chunk.Length);
+        }
+
+        var seconds = watch.Elapsed.TotalSeconds;
+        var options = local?.Options;
+        return (vectors, new EmbeddingRun(texts.Count, missing.Count, texts.Count - missing.Count, seconds,
+            missing.Count == 0 ? 0 : missing.Count / seconds, missing.Count == 0 ? 0 : tokens / seconds,
+            options?.BatchSize ?? 0, options?.MaxTokens ?? 0, options?.LongText.ToString() ?? "", options?.IntraOpNumThreads ?? 0));
+    }
+}
+
+public sealed record EvalMethodResult(string Method, double NdcgAt10, double RecallAt100, double MrrAt10, double P50Ms, double P95Ms, int Queries);
+
+/// <param name="Texts">Texts asked for.</param>
+/// <param name="Embedded">Texts computed in this run (the rest came from the cache).</param>
+/// <param name="TokensPerSecond">Word pieces of the computed texts (with [CLS] and [SEP]) per second.</param>
+/// <param name="MaxTokens">Word pieces per sequence; longer texts are embedded as chunks (LongText).</param>
+public sealed record EmbeddingRun(int Texts, int Embedded, int FromCache, double Seconds, double DocumentsPerSecond, double TokensPerSecond,
+    int BatchSize, int MaxTokens, string LongText, int IntraOpThreads);
+
+public sealed record EvalSettings(int Limit, int Candidates, int HnswEfSearch, double VectorWeight, int RrfK, double MinCoverage);
+
+public sealed record EvalReport(string Dataset, string Qrels, int Documents, int Queries, string Model, EvalSettings Settings,
+    EmbeddingRun CorpusEmbedding, EmbeddingRun? EmbeddingThroughput, MachineInfo Machine, IReadOnlyList<EvalMethodResult> Methods);

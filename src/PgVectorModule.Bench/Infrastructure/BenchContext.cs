@@ -1,0 +1,74 @@
+using PgVectorModule.Configuration;
+using PgVectorModule.Data;
+using PgVectorModule.Lessons;
+using PgVectorModule.Search;
+using Spectre.Console;
+
+namespace PgVectorModule.Bench.Infrastructure;
+
+/// <summary>What every command gets: the console, the settings, the output folder, and a schema of its own.</summary>
+public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, string outputFolder)
+{
+    public IAnsiConsole Console { get; } = console;
+    public ModuleSettings Settings { get; } = settings;
+    public string OutputFolder { get; } = outputFolder;
+
+    /// <summary>
+    /// Checks the database (one clear sentence when it does not answer), creates the command's schema, and returns a
+    /// data source whose search path starts there. <paramref name="options"/> become session settings (-c name=value).
+    /// </summary>
+    public async Task<NpgsqlDataSource> OpenSchemaAsync(string schema, CancellationToken cancellationToken, string? options = null)
+    {
+        await DatabaseProblems.PreflightAsync(Settings, needsVector: true, cancellationToken);
+        var connectionString = Settings.ConnectionString();
+        await using (var admin = ModuleDataSource.Create(connectionString))
+        {
+            await using var command = admin.CreateCommand($"CREATE SCHEMA IF NOT EXISTS {schema}");
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(connectionString.ConnectionString) { ApplicationName = "PgVectorModule.Bench" };
+        if (options is not null)
+        {
+            builder.Options = options;
+        }
+
+        // Index builds and the exact ground truth over 100,000 vectors outlast Npgsql's default 30 s command timeout.
+        builder.CommandTimeout = 0;
+        return ModuleDataSource.Create(builder, schema);
+    }
+
+    public static SearchDbContext NewDbContext(NpgsqlDataSource dataSource, VectorStoreShape shape) =>
+        new(SearchDbContext.CreateOptions(dataSource), shape);
+
+    /// <summary>The machine and server a figure was measured on, written into every result file.</summary>
+    public static async Task<MachineInfo> MachineAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector')");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new MachineInfo(
+            Environment.ProcessorCount,
+            Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024), 1),
+            System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+            reader.GetString(0),
+            await reader.IsDBNullAsync(1, cancellationToken) ? "not installed" : reader.GetString(1),
+            DateTimeOffset.UtcNow);
+    }
+
+    public void Saved(params string[] paths)
+    {
+        foreach (var path in paths)
+        {
+            Console.MarkupLine($"[grey]wrote {Markup.Escape(Path.GetRelativePath(Directory.GetCurrentDirectory(), path))}[/]");
+        }
+    }
+
+    public Progress Progress() =>
+        Console.Progress().AutoClear(false).HideCompleted(false).Columns(
+            new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn());
+}
+
+public sealed record MachineInfo(int Cores, double MemoryGiB, string Os, string Runtime, string PostgreSql, string Pgvector, DateTimeOffset MeasuredAt);

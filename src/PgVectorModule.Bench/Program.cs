@@ -1,0 +1,3 @@
+using PgVectorModule.Bench;
+
+return await BenchApp.RunAsync(args);
