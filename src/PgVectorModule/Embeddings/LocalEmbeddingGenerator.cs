@@ -20,7 +20,7 @@ public enum LongTextHandling
 public sealed class LocalEmbeddingOptions
 {
     /// <summary>Sequences (texts or chunks) per ONNX Runtime call.</summary>
-    public int BatchSize { get; init; } = 32;
+    public int BatchSize { get; init; } = EmbeddingSettings.LocalDefaultBatchSize;
 
     /// <summary>Word pieces per sequence including [CLS] and [SEP]. all-MiniLM-L6-v2 was trained with 256;
     /// its position table allows 512 (<see cref="LocalEmbeddingGenerator.ModelMaxTokens"/>).</summary>
