@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
+using Testcontainers.PostgreSql;
 
 namespace PgVectorModule.Tests.Infrastructure;
 
@@ -10,6 +11,8 @@ namespace PgVectorModule.Tests.Infrastructure;
 /// shared server must never be stopped. Built from the local PostgreSQL binaries (initdb, pg_ctl; run as the
 /// postgres user when the tests run as root), on a free loopback port with password authentication, no Unix socket,
 /// and its data in a temporary folder deleted on dispose. pgvector must be installed for those binaries.
+/// Where there are no local binaries but a Docker engine answers, the cluster is a pgvector/pgvector:pg17 container
+/// bound to a fixed host port, so stopping and starting it keeps its address.
 /// </summary>
 public sealed class PrivateCluster : IAsyncDisposable
 {
@@ -18,12 +21,14 @@ public sealed class PrivateCluster : IAsyncDisposable
 
     private readonly string _bin;
     private readonly string _root;
+    private readonly PostgreSqlContainer? _container;
 
-    private PrivateCluster(string bin, string root, int port)
+    private PrivateCluster(string bin, string root, int port, PostgreSqlContainer? container = null)
     {
         _bin = bin;
         _root = root;
         Port = port;
+        _container = container;
     }
 
     public int Port { get; }
@@ -35,11 +40,12 @@ public sealed class PrivateCluster : IAsyncDisposable
 
     public static async Task<PrivateCluster> StartAsync(CancellationToken cancellationToken)
     {
-        var bin = BinDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")))
-                  ?? throw new InvalidOperationException(
-                      "This test stops a database under a running lesson, so it needs a PostgreSQL cluster of its own, and found no initdb in " +
-                      string.Join(", ", BinDirectories) + ". Install PostgreSQL with pgvector (apt-get install postgresql-15 postgresql-15-pgvector); " +
-                      "the shared test server is never stopped.");
+        var bin = BinDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")));
+        if (bin is null)
+        {
+            return await StartContainerAsync(cancellationToken);
+        }
+
         var root = Path.Combine(Path.GetTempPath(), "pgvm-cluster-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
         await File.WriteAllTextAsync(Path.Combine(root, "pw"), Password, cancellationToken);
@@ -62,16 +68,47 @@ public sealed class PrivateCluster : IAsyncDisposable
         }
     }
 
+    private static async Task<PrivateCluster> StartContainerAsync(CancellationToken cancellationToken)
+    {
+        var port = FreePort();
+        var container = new PostgreSqlBuilder(PostgresServer.Image)
+            .WithUsername("postgres").WithPassword(Password).WithDatabase("postgres")
+            .WithPortBinding(port, 5432)
+            .Build();
+        try
+        {
+            await container.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await container.DisposeAsync();
+            throw new InvalidOperationException(
+                "This test stops a database under a running lesson, so it needs a PostgreSQL server of its own: it found no initdb in " +
+                string.Join(", ", BinDirectories) + $" and could not start {PostgresServer.Image} with Docker ({e.Message.Split('\n')[0].Trim()}). " +
+                "Install PostgreSQL with pgvector (scripts/db.sh up does) or start Docker; the shared test server is never stopped.", e);
+        }
+
+        return new PrivateCluster("", "", port, container);
+    }
+
     public Task StartServerAsync(CancellationToken cancellationToken) =>
+        _container is not null ? _container.StartAsync(cancellationToken) :
         PgAsync("pg_ctl", ["-D", DataDirectory, "-l", Path.Combine(_root, "log"), "-w", "-t", "30",
             "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start"], cancellationToken);
 
     /// <summary>Stops the server at once (<c>-m immediate</c>: sessions are cut, as when a machine goes away).</summary>
     public Task StopAsync(CancellationToken cancellationToken) =>
+        _container is not null ? _container.StopAsync(cancellationToken) :
         PgAsync("pg_ctl", ["-D", DataDirectory, "-m", "immediate", "-w", "stop"], cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
+        if (_container is not null)
+        {
+            await _container.DisposeAsync();
+            return;
+        }
+
         try
         {
             if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
