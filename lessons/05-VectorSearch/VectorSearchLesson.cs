@@ -23,6 +23,9 @@ public sealed class VectorSearchLesson : ILesson
     // The nearest-neighbour query in SQL, as the EF queries below send it; EXPLAIN runs it with @q.
     private const string NearestSql = "SELECT id, title FROM vector_documents ORDER BY embedding <=> @q LIMIT 10";
 
+    // The same query with k as a parameter and ids only, for the recall measurements.
+    private const string NearestIdsSql = "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT @k";
+
     public async Task RunAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
@@ -172,7 +175,7 @@ public sealed class VectorSearchLesson : ILesson
 
     private static async Task<IReadOnlyList<int>> TopIdsAsync(NpgsqlConnection connection, Vector query, int k, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(NearestSql.Replace("LIMIT 10", "LIMIT @k", StringComparison.Ordinal), connection);
+        await using var command = new NpgsqlCommand(NearestIdsSql, connection);
         command.Parameters.AddWithValue("q", query);
         command.Parameters.AddWithValue("k", k);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

@@ -155,8 +155,9 @@ public sealed class Lesson
         EchoSql = false;
         try
         {
-            Sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)\n" + sql, parameters.Select(p => $"@{p.ParameterName} = {SqlEcho.Describe(p.Value)}").ToList());
-            var rows = await QueryAsync("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, connection,
+            const string explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
+            Sql(explain + "\n" + sql, SqlEcho.DescribeParameters(parameters));
+            var rows = await QueryAsync(explain + " " + sql, connection,
                 parameters.Select(p => p.Clone()).ToList(), cancellationToken);
             // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
             var plan = System.Text.RegularExpressions.Regex.Replace(
@@ -174,7 +175,7 @@ public sealed class Lesson
     {
         if (EchoSql)
         {
-            Sql(sql, parameters.Select(p => $"@{p.ParameterName} = {SqlEcho.Describe(p.Value)}").ToList());
+            Sql(sql, SqlEcho.DescribeParameters(parameters));
         }
 
         var command = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection);

@@ -53,11 +53,12 @@ internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
             return;
         }
 
-        var parameters = command.Parameters.Cast<DbParameter>()
-            .Select(p => $"{Name(p)} = {Describe(p.Value)}")
-            .ToList();
-        lesson.Sql(command.CommandText, parameters);
+        lesson.Sql(command.CommandText, DescribeParameters(command.Parameters.Cast<DbParameter>()));
     }
+
+    /// <summary>"@name = value" for each parameter, named as the SQL text names them.</summary>
+    internal static List<string> DescribeParameters(IEnumerable<DbParameter> parameters) =>
+        parameters.Select(p => $"{Name(p)} = {Describe(p.Value)}").ToList();
 
     // EF names its parameters "@p0" in SQL, but raw SQL (SqlQuery, ExecuteSql) names them "p0": show both as in the SQL.
     private static string Name(DbParameter parameter) =>
