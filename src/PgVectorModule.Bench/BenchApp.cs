@@ -72,8 +72,9 @@ public static class BenchApp
         console.MarkupLine("       retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder");
         console.MarkupLine("  [bold]ingest[/] [[--rows N]] [[--per-row-sample N]] [[--batch N]] [[--seed S]]");
         console.MarkupLine("       rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size");
-        console.MarkupLine("  [bold]ann[/] [[--rows N]] [[--queries Q]] [[--seed S]] [[--clusters C]] [[--spread S]]");
-        console.MarkupLine("       recall@10, QPS, p50/p95 of HNSW (ef_search) and IVFFlat (probes) against the exact top 10");
+        console.MarkupLine("  [bold]ann[/] [[--rows N]] [[--queries Q]] [[--seed S]] [[--clusters C]] [[--spread S]] [[--vectors FILE]] [[--m M]] [[--ef-construction E]]");
+        console.MarkupLine("       recall@10, QPS, p50/p95 (round trip and inside the server) of HNSW (ef_search) and IVFFlat (probes) against the exact top 10;");
+        console.MarkupLine("       --vectors: real embeddings from a file eval wrote (artifacts/cache/*.bin) instead of the seeded mixture");
         console.MarkupLine("");
         console.MarkupLine($"Every command works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output (default {DefaultOutput}).");
     }

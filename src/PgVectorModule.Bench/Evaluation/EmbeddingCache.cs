@@ -42,6 +42,30 @@ public sealed class EmbeddingCache
         return cache;
     }
 
+    /// <summary>Every vector in a cache file, in file order (the ann command's "a dataset's embeddings").</summary>
+    public static IReadOnlyList<float[]> ReadVectors(string path, int dimensions)
+    {
+        if (!File.Exists(path))
+        {
+            throw new Configuration.SetupException($"{path} does not exist; eval writes its embeddings to artifacts/cache/*.bin, pass one of those.", Configuration.ExitCodes.InvalidInput);
+        }
+
+        var bytes = File.ReadAllBytes(path);
+        var record = 32 + dimensions * sizeof(float);
+        if (bytes.Length == 0 || bytes.Length % record != 0)
+        {
+            throw new Configuration.SetupException($"{path} is not an embedding cache of {dimensions}-dimension vectors: its {bytes.Length} bytes are not whole records of {record}.", Configuration.ExitCodes.InvalidInput);
+        }
+
+        var vectors = new List<float[]>(bytes.Length / record);
+        for (var offset = 0; offset < bytes.Length; offset += record)
+        {
+            vectors.Add(MemoryMarshal.Cast<byte, float>(bytes.AsSpan(offset + 32, dimensions * sizeof(float))).ToArray());
+        }
+
+        return vectors;
+    }
+
     public static string KeyOf(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
     public bool TryGet(string text, out float[] vector) => _vectors.TryGetValue(KeyOf(text), out vector!);

@@ -38,6 +38,12 @@ public sealed record EmbeddingSettings
     /// <summary>Texts per model call (local) or per HTTP request (OpenAI).</summary>
     public int BatchSize { get; init; } = LocalDefaultBatchSize;
 
+    /// <summary>
+    /// What the local model does with a text over its 256 word pieces: embed overlapping chunks and average them
+    /// (the default: no text is lost), or keep the first 256 (what sentence-transformers does; faster on long texts).
+    /// </summary>
+    public LongTextHandling LocalLongText { get; init; } = LongTextHandling.ChunkAndAverage;
+
     /// <summary>EMBEDDING_PROVIDER wins; without it, a set OPENAI_API_KEY means OpenAI and no key means local.</summary>
     public static EmbeddingSettings From(Func<string, string?> lookup)
     {
@@ -67,6 +73,12 @@ public sealed record EmbeddingSettings
             OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
             OpenAIBaseUrl = baseUrl,
             BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : 100),
+            LocalLongText = Get("EMBEDDING_LONG_TEXT")?.ToLowerInvariant() switch
+            {
+                null or "chunk" => LongTextHandling.ChunkAndAverage,
+                "truncate" => LongTextHandling.Truncate,
+                var other => throw new SetupException($"EMBEDDING_LONG_TEXT is '{other}'; set it to chunk (average overlapping chunks) or truncate (keep the first 256 word pieces).", ExitCodes.Failed),
+            },
         };
     }
 

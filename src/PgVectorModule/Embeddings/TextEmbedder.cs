@@ -30,12 +30,19 @@ public sealed class TextEmbedder : IDisposable
     /// </summary>
     public int TextsChunked { get; private set; }
 
+    /// <summary>How many texts so far were longer than the model's input limit and were cut to it (EMBEDDING_LONG_TEXT=truncate).</summary>
+    public int TextsTruncated { get; private set; }
+
+    /// <summary>Tokens the model has read so far, as its usage reports them: for the local model the word pieces of every
+    /// sequence it ran ([CLS] and [SEP], chunk overlaps included; a truncated text counts its first 256 only).</summary>
+    public long TokensEmbedded { get; private set; }
+
     public static TextEmbedder Create(EmbeddingSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Provider == EmbeddingProviderKind.Local)
         {
-            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { BatchSize = settings.BatchSize });
+            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
             return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, LocalEmbeddingGenerator.ModelId, LocalEmbeddingGenerator.Dimensions), settings.BatchSize);
         }
 
@@ -84,11 +91,17 @@ public sealed class TextEmbedder : IDisposable
                 throw new SetupException($"The embeddings API at {Identity.Provider} could not be reached ({e.Message}). Check your network and OPENAI_BASE_URL, or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
             }
 
+            TokensEmbedded += embeddings.Usage?.InputTokenCount ?? 0;
             foreach (var embedding in embeddings)
             {
                 if (embedding.AdditionalProperties?.TryGetValue("chunks", out var chunks) == true && chunks is int n && n > 1)
                 {
                     TextsChunked++;
+                }
+
+                if (embedding.AdditionalProperties?.TryGetValue("truncated", out var truncated) == true && truncated is true)
+                {
+                    TextsTruncated++;
                 }
 
                 EmbeddingGuard.EnsureDimension(embedding.Vector, Dimensions, Identity);

@@ -45,12 +45,17 @@ public static class SearchLessonSetup
     {
         ArgumentNullException.ThrowIfNull(lesson);
         ArgumentNullException.ThrowIfNull(embedder);
-        var before = embedder.TextsChunked;
+        var (chunked, truncated) = (embedder.TextsChunked, embedder.TextsTruncated);
         var vector = await embedder.EmbedAsync(question, cancellationToken);
-        if (embedder.TextsChunked > before)
+        if (embedder.TextsChunked > chunked)
         {
             lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: " +
                        "it was embedded in overlapping chunks and their vectors averaged.[/]");
+        }
+        else if (embedder.TextsTruncated > truncated)
+        {
+            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: " +
+                       "only its first 256 were embedded (EMBEDDING_LONG_TEXT=truncate; chunk would average the whole text).[/]");
         }
 
         return vector;

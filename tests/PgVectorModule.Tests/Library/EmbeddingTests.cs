@@ -142,4 +142,24 @@ public class LocalEmbeddingTests
         var unrelated = TensorPrimitives.CosineSimilarity(result[2].Vector.Span, result[1].Vector.Span);
         Assert.True(related > unrelated + 0.2f, $"related {related:0.000}, unrelated {unrelated:0.000}");
     }
+
+    [Fact]
+    public async Task EMBEDDING_LONG_TEXT_truncate_keeps_the_first_256_word_pieces_and_is_counted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var embedder = TextEmbedder.Create(EmbeddingSettings.From(n => n == "EMBEDDING_LONG_TEXT" ? "truncate" : null));
+        var head = string.Join(' ', Enumerable.Repeat("Vector indexes trade a little recall for speed.", 40));
+        var tail = string.Join(' ', Enumerable.Repeat("Bake the bread for forty minutes at 220 degrees.", 40));
+
+        var vectors = await embedder.EmbedManyAsync([head, head + " " + tail, "short text"], progress: null, ct);
+
+        Assert.Equal(2, embedder.TextsTruncated);
+        Assert.Equal(0, embedder.TextsChunked);
+        // What the model read: 256 word pieces for each cut text, [CLS] short text [SEP] for the last.
+        Assert.Equal(256 + 256 + 4, embedder.TokensEmbedded);
+        // Cut at 256 word pieces, the head and the head-then-tail text are the same first 256 pieces: the same vector.
+        Assert.Equal(1f, TensorPrimitives.CosineSimilarity(vectors[0].ToArray(), vectors[1].ToArray()), 4);
+        var problem = Assert.Throws<SetupException>(() => EmbeddingSettings.From(n => n == "EMBEDDING_LONG_TEXT" ? "drop" : null));
+        Assert.Contains("set it to chunk", problem.Message, StringComparison.Ordinal);
+    }
 }
