@@ -45,6 +45,9 @@ public static class AnnCommand
         await using var db = BenchContext.NewDbContext(dataSource, shape);
         await VectorStore.EnsureExtensionAsync(dataSource, db, cancellationToken);
         var machine = await BenchContext.MachineAsync(dataSource, cancellationToken);
+        // The hot path beside the lessons' LINQ: the compiled query on a connection that prepares its statements.
+        await using var preparingSource = await context.OpenSchemaAsync(Schema, cancellationToken, maxAutoPrepare: 8);
+        await using var hotDb = BenchContext.NewDbContext(preparingSource, shape);
         var hnswName = $"HNSW (m {m}, ef_construction {efConstruction})";
 
         console.MarkupLine(Markup.Escape($"{rows:N0} vectors x {Dimensions} ({source}), {queries.Count} queries, top {K}."));
@@ -56,6 +59,7 @@ public static class AnnCommand
         var results = new List<AnnResult>();
 
         await db.Database.OpenConnectionAsync(cancellationToken);
+        await hotDb.Database.OpenConnectionAsync(cancellationToken);
         await context.Progress().StartAsync(async progress =>
         {
             // The same rows as last time (the table's comment says which) are not loaded again.
@@ -106,8 +110,8 @@ public static class AnnCommand
             build.Value = 1;
             foreach (var ef in EfSearch)
             {
-                var task = progress.AddTask($"HNSW ef_search {ef}", maxValue: queries.Count * 2);
-                results.Add(await SweepAsync(db, "HNSW", "ef_search", ef, $"SET hnsw.ef_search = {ef}", queries, exact, task, cancellationToken));
+                var task = progress.AddTask($"HNSW ef_search {ef}", maxValue: queries.Count * 3);
+                results.Add(await SweepAsync(db, hotDb, "HNSW", "ef_search", ef, $"SET hnsw.ef_search = {ef}", queries, exact, task, cancellationToken));
             }
 
             await db.Database.ExecuteSqlRawAsync($"DROP INDEX {VectorDocumentConfiguration.HnswIndex}", cancellationToken);
@@ -117,28 +121,31 @@ public static class AnnCommand
             build.Value = 1;
             foreach (var probes in Probes)
             {
-                var task = progress.AddTask($"IVFFlat probes {probes}", maxValue: queries.Count * 2);
-                results.Add(await SweepAsync(db, "IVFFlat", "probes", probes, $"SET ivfflat.probes = {probes}", queries, exact, task, cancellationToken));
+                var task = progress.AddTask($"IVFFlat probes {probes}", maxValue: queries.Count * 3);
+                results.Add(await SweepAsync(db, hotDb, "IVFFlat", "probes", probes, $"SET ivfflat.probes = {probes}", queries, exact, task, cancellationToken));
             }
         });
 
         // The cheapest HNSW setting that meets the target; IVFFlat's best trade: recall per millisecond.
         var hnsw = results.Where(r => r.Index == "HNSW").ToList();
-        var cheapest = hnsw.Where(r => r.RecallAt10 >= 0.95 && r.P50Ms <= 1.0).MinBy(r => r.Value);
+        var cheapest = hnsw.Where(r => Math.Min(r.RecallAt10, r.HotRecallAt10) >= 0.95 && r.BestP50Ms <= 1.0).MinBy(r => r.Value);
         var bestIvf = results.Where(r => r.Index == "IVFFlat").MaxBy(r => r.RecallAt10 / r.P50Ms)!;
         var table = new Table().Title(Markup.Escape($"{rows:N0} x {Dimensions} ({source}), {queries.Count} queries, recall@{K} against the exact top {K}"))
-            .AddColumns("index", "setting", "recall@10", "QPS", "p50 ms", "p95 ms", "server p50 ms", "server p95 ms");
+            .AddColumns("index", "setting", "recall@10", "QPS", "LINQ p50", "LINQ p95", "compiled p50", "compiled p95", "server p50", "server p95");
         table.AddRow("exact scan", "enable_indexscan off", "1.000", exactLatency.Qps.ToString("N0"), exactLatency.P50.ToString("F2"), exactLatency.P95.ToString("F2"),
-            exactServer.P50.ToString("F2"), exactServer.P95.ToString("F2"));
+            "", "", exactServer.P50.ToString("F2"), exactServer.P95.ToString("F2"));
         foreach (var r in results)
         {
             var mark = r == cheapest || r == bestIvf ? "[green]*[/]" : "";
-            table.AddRow(r.Index, $"{r.Setting} {r.Value}{mark}", r.RecallAt10.ToString("F3"), r.Qps.ToString("N0"), r.P50Ms.ToString("F2"), r.P95Ms.ToString("F2"),
-                r.ServerP50Ms.ToString("F2"), r.ServerP95Ms.ToString("F2"));
+            // The two paths send the same SQL; a recall that differed would mean a different plan, so it is shown.
+            var recall = Math.Abs(r.RecallAt10 - r.HotRecallAt10) < 1e-9 ? r.RecallAt10.ToString("F3") : $"{r.RecallAt10:F3} / {r.HotRecallAt10:F3}";
+            table.AddRow(r.Index, $"{r.Setting} {r.Value}{mark}", recall, r.Qps.ToString("N0"), r.P50Ms.ToString("F2"), r.P95Ms.ToString("F2"),
+                r.HotP50Ms.ToString("F2"), r.HotP95Ms.ToString("F2"), r.ServerP50Ms.ToString("F2"), r.ServerP95Ms.ToString("F2"));
         }
 
         console.Write(table);
-        console.MarkupLine("[grey]p50/p95: the lessons' LINQ query timed in .NET, round trip included. server p50/p95: the same command under EXPLAIN (ANALYZE, TIMING OFF), planning plus execution inside PostgreSQL.[/]");
+        console.MarkupLine("[grey]Milliseconds. LINQ: the lessons' VectorSearch.Nearest, timed in .NET, round trip included. compiled: VectorSearch.NearestCosineCompiled on a connection " +
+            "with prepared statements (Max Auto Prepare), the same SQL. server: the LINQ's command under EXPLAIN (ANALYZE, TIMING OFF), planning plus execution inside PostgreSQL.[/]");
         var verdicts = Verdicts(hnsw, bestIvf);
         foreach (var line in verdicts)
         {
@@ -154,8 +161,9 @@ public static class AnnCommand
         await File.WriteAllTextAsync(chart, svg, cancellationToken);
         context.Saved(
             await ResultFiles.WriteJsonAsync(context.OutputFolder, "ann", report, cancellationToken),
-            await ResultFiles.WriteCsvAsync(context.OutputFolder, "ann", ["index", "setting", "value", "recall_at_10", "qps", "p50_ms", "p95_ms", "server_p50_ms", "server_p95_ms"],
-                results.Select(r => (IReadOnlyList<object?>)[r.Index, r.Setting, r.Value, r.RecallAt10, r.Qps, r.P50Ms, r.P95Ms, r.ServerP50Ms, r.ServerP95Ms]), cancellationToken),
+            await ResultFiles.WriteCsvAsync(context.OutputFolder, "ann",
+                ["index", "setting", "value", "recall_at_10", "qps", "p50_ms", "p95_ms", "compiled_recall_at_10", "compiled_p50_ms", "compiled_p95_ms", "server_p50_ms", "server_p95_ms"],
+                results.Select(r => (IReadOnlyList<object?>)[r.Index, r.Setting, r.Value, r.RecallAt10, r.Qps, r.P50Ms, r.P95Ms, r.HotRecallAt10, r.HotP50Ms, r.HotP95Ms, r.ServerP50Ms, r.ServerP95Ms]), cancellationToken),
             chart);
         return 0;
     }
@@ -163,20 +171,22 @@ public static class AnnCommand
     /// <summary>The target (recall@10 >= 0.95 at p50 <= 1 ms) judged on the round trip and, apart, on the time inside the server.</summary>
     internal static IReadOnlyList<string> Verdicts(IReadOnlyList<AnnResult> hnsw, AnnResult bestIvf)
     {
-        var reaching = hnsw.Where(r => r.RecallAt10 >= 0.95).OrderBy(r => r.Value).ToList();
-        var cheapest = reaching.FirstOrDefault(r => r.P50Ms <= 1.0);
+        static string Figures(AnnResult r) =>
+            $"recall {Math.Min(r.RecallAt10, r.HotRecallAt10):F3}; p50 {r.P50Ms:F2} ms LINQ, {r.HotP50Ms:F2} ms compiled and prepared, {r.ServerP50Ms:F2} ms inside the server";
+        var reaching = hnsw.Where(r => Math.Min(r.RecallAt10, r.HotRecallAt10) >= 0.95).OrderBy(r => r.Value).ToList();
+        var cheapest = reaching.FirstOrDefault(r => r.BestP50Ms <= 1.0);
         var lines = new List<string>
         {
             cheapest is not null
-                ? $"Cheapest HNSW setting with recall@10 >= 0.95 at p50 <= 1 ms: ef_search {cheapest.Value} (recall {cheapest.RecallAt10:F3}, p50 {cheapest.P50Ms:F2} ms)."
+                ? $"Cheapest HNSW setting with recall@10 >= 0.95 at p50 <= 1 ms: ef_search {cheapest.Value} ({Figures(cheapest)})."
                 : "No HNSW setting reached recall@10 >= 0.95 at p50 <= 1 ms" + (reaching.Count == 0
                     ? "; none reached recall@10 0.95 at all."
-                    : $"; the cheapest reaching recall@10 >= 0.95 is ef_search {reaching[0].Value} (recall {reaching[0].RecallAt10:F3}, p50 {reaching[0].P50Ms:F2} ms)."),
+                    : $"; the cheapest reaching recall@10 >= 0.95 is ef_search {reaching[0].Value} ({Figures(reaching[0])})."),
         };
-        if (reaching.Count > 0)
+        if (hnsw.Count > 0)
         {
-            var server = reaching[0];
-            lines.Add($"Inside PostgreSQL that setting takes {server.ServerP50Ms:F2} ms (server p50); the other {Math.Max(0, server.P50Ms - server.ServerP50Ms):F2} ms of its p50 is .NET, EF Core and the round trip.");
+            var least = hnsw.MinBy(r => r.Value)!;
+            lines.Add($"The least HNSW work, ef_search {least.Value}, takes {least.ServerP50Ms:F2} ms inside the server (p50) for recall {least.RecallAt10:F3}.");
         }
 
         lines.Add($"IVFFlat's best recall per millisecond: probes {bestIvf.Value} (recall {bestIvf.RecallAt10:F3}, p50 {bestIvf.P50Ms:F2} ms).");
@@ -228,14 +238,21 @@ public static class AnnCommand
             $"bench ann: {points.Count} rows, {Dimensions} dimensions, seed {seed}, vectors file sha256 {digest}");
     }
 
-    private static async Task<AnnResult> SweepAsync(SearchDbContext db, string index, string setting, int value, string set,
+    private static async Task<AnnResult> SweepAsync(SearchDbContext db, SearchDbContext hotDb, string index, string setting, int value, string set,
         IReadOnlyList<Vector> queries, IReadOnlyList<int[]> exact, ProgressTask task, CancellationToken cancellationToken)
     {
-        // A session setting on the context's one open connection: every query below runs with it.
+        // A session setting on each context's one open connection: every query below runs with it.
         await db.Database.ExecuteSqlRawAsync(set, cancellationToken);
+        await hotDb.Database.ExecuteSqlRawAsync(set, cancellationToken);
         foreach (var query in queries.Take(5))
         {
             await VectorSearch.Nearest(db, query, limit: K).ToListAsync(cancellationToken);
+        }
+
+        // Npgsql prepares a statement once it has run five times (AutoPrepareMinUsages): warm up past that.
+        foreach (var query in queries.Take(10))
+        {
+            await VectorSearch.NearestCosineCompiled(hotDb, query, K).ToListAsync(cancellationToken);
         }
 
         var latency = new Latency();
@@ -249,7 +266,19 @@ public static class AnnCommand
             task.Increment(1);
         }
 
-        // A second pass, apart from the timed one: the same commands under EXPLAIN ANALYZE, for the time inside the server.
+        // The same queries through the compiled query and prepared statements; their recall is checked too.
+        var hot = new Latency();
+        double hotRecall = 0;
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var hits = await VectorSearch.NearestCosineCompiled(hotDb, queries[i], K).ToListAsync(cancellationToken);
+            hot.Add(watch.Elapsed);
+            hotRecall += RetrievalMetrics.Overlap(hits.Select(h => h.Id).ToArray(), exact[i]);
+            task.Increment(1);
+        }
+
+        // A third pass, apart from the timed ones: the LINQ's command under EXPLAIN ANALYZE, for the time inside the server.
         var server = new Latency();
         foreach (var query in queries)
         {
@@ -257,11 +286,20 @@ public static class AnnCommand
             task.Increment(1);
         }
 
-        return new AnnResult(index, setting, value, recall / queries.Count, latency.Qps, latency.P50, latency.P95, server.P50, server.P95);
+        return new AnnResult(index, setting, value, recall / queries.Count, latency.Qps, latency.P50, latency.P95,
+            hotRecall / queries.Count, hot.P50, hot.P95, server.P50, server.P95);
     }
 }
 
-public sealed record AnnResult(string Index, string Setting, int Value, double RecallAt10, double Qps, double P50Ms, double P95Ms, double ServerP50Ms, double ServerP95Ms);
+/// <param name="P50Ms">The lessons' LINQ (<see cref="VectorSearch.Nearest"/>), timed in .NET, round trip included.</param>
+/// <param name="HotP50Ms">The compiled query (<see cref="VectorSearch.NearestCosineCompiled"/>) on a connection with prepared statements.</param>
+/// <param name="ServerP50Ms">Planning plus execution inside PostgreSQL (EXPLAIN ANALYZE of the LINQ's command).</param>
+public sealed record AnnResult(string Index, string Setting, int Value, double RecallAt10, double Qps, double P50Ms, double P95Ms,
+    double HotRecallAt10, double HotP50Ms, double HotP95Ms, double ServerP50Ms, double ServerP95Ms)
+{
+    /// <summary>The faster of the two .NET paths.</summary>
+    public double BestP50Ms => Math.Min(P50Ms, HotP50Ms);
+}
 
 public sealed record AnnExact(double Qps, double P50Ms, double P95Ms, double ServerP50Ms, double ServerP95Ms);
 

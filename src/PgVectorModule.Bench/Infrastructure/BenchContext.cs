@@ -15,9 +15,10 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
 
     /// <summary>
     /// Checks the database (one clear sentence when it does not answer), creates the command's schema, and returns a
-    /// data source whose search path starts there. <paramref name="options"/> become session settings (-c name=value).
+    /// data source whose search path starts there. <paramref name="options"/> become session settings (-c name=value);
+    /// <paramref name="maxAutoPrepare"/> above 0 lets Npgsql prepare that many statements per connection once each has run a few times.
     /// </summary>
-    public async Task<NpgsqlDataSource> OpenSchemaAsync(string schema, CancellationToken cancellationToken, string? options = null)
+    public async Task<NpgsqlDataSource> OpenSchemaAsync(string schema, CancellationToken cancellationToken, string? options = null, int maxAutoPrepare = 0)
     {
         await DatabaseProblems.PreflightAsync(Settings, needsVector: true, cancellationToken);
         var connectionString = Settings.ConnectionString();
@@ -35,6 +36,7 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
 
         // Index builds and the exact ground truth over 100,000 vectors outlast Npgsql's default 30 s command timeout.
         builder.CommandTimeout = 0;
+        builder.MaxAutoPrepare = maxAutoPrepare;
         return ModuleDataSource.Create(builder, schema);
     }
 

@@ -82,6 +82,21 @@ public class SearchTests(SearchCorpus corpus) : IClassFixture<SearchCorpus>
     }
 
     [Fact]
+    public async Task The_compiled_hot_path_returns_what_the_LINQ_query_returns()
+    {
+        var embedding = await corpus.Embedder.EmbedAsync("automatic failover to a standby replica", Ct);
+        await using var db = corpus.NewDbContext();
+
+        var linq = await VectorSearch.Nearest(db, embedding, limit: 5).ToListAsync(Ct);
+        var compiled = await VectorSearch.NearestCosineCompiled(db, embedding, 5).ToListAsync(Ct);
+
+        Assert.Equal(5, compiled.Count);
+        Assert.Equal(linq.Select(h => (h.Id, h.Title)), compiled.Select(h => (h.Id, h.Title)));
+        Assert.Equal(linq.Select(h => h.Distance), compiled.Select(h => h.Distance));
+        Assert.Equal(SearchCorpus.Failover.Title, compiled[0].Title);
+    }
+
+    [Fact]
     public async Task An_exact_error_code_is_found_by_keywords_and_fusion()
     {
         const string query = "what does error 42P01 mean?";
