@@ -62,7 +62,9 @@ public sealed class IngestAnnBenchTests(TestDatabase database) : IClassFixture<T
         Assert.Equal(1.0, results[11].GetProperty("recallAt10").GetDouble(), 1e-9);
         var svg = await File.ReadAllTextAsync(Path.Combine(_output, "ann.svg"), TestContext.Current.CancellationToken);
         Assert.StartsWith("<svg", svg, StringComparison.Ordinal);
-        Assert.Equal(2, svg.Split("<polyline", StringSplitOptions.None).Length - 1);
+        // HNSW as LINQ, compiled + prepared and inside the server; IVFFlat as LINQ.
+        Assert.Equal(4, svg.Split("<polyline", StringSplitOptions.None).Length - 1);
+        Assert.Contains("HNSW, inside the server", svg, StringComparison.Ordinal);
     }
 
     [Fact]
