@@ -13,7 +13,7 @@ public static class AnnChart
 {
     private const int Width = 760, Height = 460, Left = 70, Right = 30, Top = 50, Bottom = 60;
 
-    public static string Render(IReadOnlyList<AnnResult> results, string title, double exactP50Ms)
+    public static string Render(IReadOnlyList<AnnResult> results, string title, double exactP50Ms, string? subtitle = null)
     {
         ArgumentNullException.ThrowIfNull(results);
         var all = results.SelectMany(r => new[] { r.P50Ms, r.HotP50Ms, r.ServerP50Ms }).Where(ms => ms > 0).ToList();
@@ -34,7 +34,12 @@ public static class AnnChart
         var svg = new StringBuilder();
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<svg xmlns="http://www.w3.org/2000/svg" width="{Width}" height="{Height}" viewBox="0 0 {Width} {Height}" font-family="sans-serif" font-size="12">""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect width="{Width}" height="{Height}" fill="white"/>""");
-        svg.AppendLine(CultureInfo.InvariantCulture, $"""<text x="{Width / 2}" y="24" text-anchor="middle" font-size="15">{WebUtility.HtmlEncode(title)}</text>""");
+        svg.AppendLine(CultureInfo.InvariantCulture, $"""<text x="{Width / 2}" y="22" text-anchor="middle" font-size="15">{WebUtility.HtmlEncode(title)}</text>""");
+        if (subtitle is not null)
+        {
+            svg.AppendLine(CultureInfo.InvariantCulture, $"""<text x="{Width / 2}" y="40" text-anchor="middle" font-size="10" fill="#555">{WebUtility.HtmlEncode(subtitle)}</text>""");
+        }
+
         for (var decade = Math.Ceiling(x0); decade <= x1; decade++)
         {
             foreach (var m in new[] { 1, 2, 5 })

@@ -72,9 +72,11 @@ public static class BenchApp
         console.MarkupLine("       retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder");
         console.MarkupLine("  [bold]ingest[/] [[--rows N]] [[--per-row-sample N]] [[--batch N]] [[--seed S]]");
         console.MarkupLine("       rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size");
-        console.MarkupLine("  [bold]ann[/] [[--rows N]] [[--queries Q]] [[--seed S]] [[--clusters C]] [[--spread S]] [[--vectors FILE]] [[--m M]] [[--ef-construction E]]");
-        console.MarkupLine("       recall@10, QPS, p50/p95 (round trip and inside the server) of HNSW (ef_search) and IVFFlat (probes) against the exact top 10;");
-        console.MarkupLine("       --vectors: real embeddings from a file eval wrote (artifacts/cache/*.bin) instead of the seeded mixture");
+        console.MarkupLine("  [bold]ann[/] [[--rows N]] [[--queries Q]] [[--seed S]] [[--clusters C]] [[--spread S]] [[--m M]] [[--ef-construction E]]");
+        console.MarkupLine("      [[--vectors FILE | --texts FILE | --sdk-docs]] [[--cache DIR]]");
+        console.MarkupLine("       recall@10, QPS, p50/p95 (LINQ, compiled and prepared, inside the server) of HNSW (ef_search) and IVFFlat (probes)");
+        console.MarkupLine("       against the exact top 10, on a seeded mixture or on real embeddings: a file eval wrote (artifacts/cache/*.bin),");
+        console.MarkupLine("       texts one per line, or the installed .NET SDK's API documentation, embedded once and cached");
         console.MarkupLine("");
         console.MarkupLine($"Every command works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output (default {DefaultOutput}).");
     }

@@ -206,7 +206,7 @@ public static class EvalCommand
         return new EvalMethodResult(method.Name, ndcg / n, recall / n, mrr / n, latency.P50, latency.P95, queries.Count);
     }
 
-    private static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
+    internal static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
         IReadOnlyList<string> texts, ProgressTask task, CancellationToken cancellationToken)
     {
         var vectors = new float[texts.Count][];

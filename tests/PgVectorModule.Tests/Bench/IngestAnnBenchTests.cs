@@ -103,4 +103,61 @@ public sealed class IngestAnnBenchTests(TestDatabase database) : IClassFixture<T
         Assert.Contains("not an embedding cache of 384-dimension vectors", output.Replace("\n", " ", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Ann_embeds_texts_from_a_file_once_and_reads_them_from_the_cache_the_second_time()
+    {
+        var topics = new[] { "vector indexes", "connection pools", "bulk loading", "full-text search", "query plans", "replication" };
+        var verbs = new[] { "speed up", "slow down", "explain", "change", "measure" };
+        var texts = Path.Combine(_output, "texts.txt");
+        await File.WriteAllLinesAsync(texts,
+            from t in topics from v in verbs from n in Enumerable.Range(1, 10) select $"How {t} {v} workload number {n} in PostgreSQL.",
+            TestContext.Current.CancellationToken);
+        var cache = Path.Combine(_output, "cache");
+
+        var report = await RunAsync("ann", "ann", "--texts", texts, "--queries", "10", "--cache", cache);
+        Assert.Equal(290, report.GetProperty("rows").GetInt32());
+        Assert.StartsWith("embeddings of texts.txt, 10 held out as queries", report.GetProperty("vectors").GetString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(cache, "ann", "local-all-MiniLM-L6-v2-chunk256-384.bin")));
+
+        var (exit, output) = await RunRawAsync("ann", "--texts", texts, "--queries", "10", "--cache", cache);
+        Assert.Equal(ExitCodes.Success, exit);
+        Assert.Contains("300 texts: 0 embedded now", output, StringComparison.Ordinal);
+        Assert.Contains("300 from the cache", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ann_takes_one_source_of_vectors()
+    {
+        var (exit, output) = await RunRawAsync("ann", "--sdk-docs", "--vectors", "x.bin");
+        Assert.Equal(ExitCodes.InvalidInput, exit);
+        Assert.Contains("ann takes one source of vectors", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Sdk_documentation_passages_are_distinct_sentences_with_references_read_as_names()
+    {
+        var xml = Path.Combine(_output, "Sample.xml");
+        File.WriteAllText(xml, """
+            <?xml version="1.0" encoding="utf-8"?>
+            <doc><members>
+              <member name="M:Sample.Parse(System.String)">
+                <summary>Converts the <see cref="T:System.String" /> representation of a number to its equivalent.</summary>
+                <param name="s">A string containing a number to convert.</param>
+                <returns>The number.</returns>
+              </member>
+              <member name="M:Sample.TryParse(System.String)">
+                <param name="s">A string containing a number to convert.</param>
+                <exception cref="T:System.FormatException"><paramref name="s" /> is not in the correct format.</exception>
+              </member>
+            </members></doc>
+            """);
+        File.WriteAllText(Path.Combine(_output, "NotDocs.xml"), "<unclosed>");
+
+        var texts = PgVectorModule.Bench.Infrastructure.SdkDocTexts.Read([xml, Path.Combine(_output, "NotDocs.xml")]);
+
+        Assert.Equal(
+            ["Converts the String representation of a number to its equivalent.", "A string containing a number to convert.", "s is not in the correct format."],
+            texts);
+    }
 }
