@@ -61,6 +61,7 @@ public static class LessonHost
             await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);
 
             await using var dataSource = ModuleDataSource.Create(settings.ConnectionString(), info.Schema);
+            await using var schemaLock = await LockSchemaAsync(dataSource, info, console, cancellation.Token);
             await using (var command = dataSource.CreateCommand($"CREATE SCHEMA IF NOT EXISTS {info.Schema}"))
             {
                 await command.ExecuteNonQueryAsync(cancellation.Token);
@@ -89,6 +90,58 @@ public static class LessonHost
             if (options.Console is null)
             {
                 System.Console.CancelKeyPress -= onCancel;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One run of a lesson at a time per database: a second copy (another terminal, a test run) would drop and
+    /// recreate the tables the first is using. A session-level advisory lock, keyed by the lesson's schema, is held on
+    /// a connection of its own for the whole run; a second copy says so and waits (Ctrl+C stops the wait). Different
+    /// lessons use different schemas and keys, so they run side by side.
+    /// </summary>
+    private static async Task<SchemaLock> LockSchemaAsync(NpgsqlDataSource dataSource, LessonInfo info, IAnsiConsole console, CancellationToken cancellationToken)
+    {
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            await using var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_lock(hashtext('pgvector-module:' || @schema))", connection);
+            tryLock.Parameters.AddWithValue("schema", info.Schema);
+            if (await tryLock.ExecuteScalarAsync(cancellationToken) is not true)
+            {
+                console.MarkupLine($"[yellow]Another run of lesson {info.Number} is working in schema {info.Schema} of this database; waiting for it to finish (Ctrl+C to stop waiting).[/]");
+                await using var waitLock = new NpgsqlCommand("SELECT pg_advisory_lock(hashtext('pgvector-module:' || @schema))", connection);
+                waitLock.Parameters.AddWithValue("schema", info.Schema);
+                waitLock.CommandTimeout = 0;
+                await waitLock.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return new SchemaLock(connection);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the lesson's advisory lock and gives its connection back.</summary>
+    private sealed class SchemaLock(NpgsqlConnection connection) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock_all()", connection);
+                await unlock.ExecuteNonQueryAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // The server went away (the lesson already says so): its locks went with the session.
+            }
+            finally
+            {
+                await connection.DisposeAsync();
             }
         }
     }

@@ -85,3 +85,49 @@ public class ConcurrentLessonsTests(TestDatabase database) : IClassFixture<TestD
         Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson06.vector_documents"));
     }
 }
+
+/// <summary>The same lesson twice at once against one database: the second waits for the first instead of dropping its tables.</summary>
+public class SameLessonTwiceTests(TestDatabase database) : IClassFixture<TestDatabase>
+{
+    [Fact]
+    public async Task A_second_run_of_a_lesson_waits_for_the_first_and_then_succeeds()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // Stand in for a first run: hold lesson 01's lock on a connection of our own.
+        await using var holder = new NpgsqlConnection(database.ConnectionString.ConnectionString);
+        await holder.OpenAsync(ct);
+        await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(hashtext('pgvector-module:lesson01'))", holder))
+        {
+            await take.ExecuteNonQueryAsync(ct);
+        }
+
+        var second = LessonRunner.RunAsync<PgVectorModule.Lessons.EfCoreBasics.EfCoreBasicsLesson>(database.Settings);
+
+        // The second run is blocked on the lock: the server shows its advisory lock request as not granted.
+        var waited = false;
+        for (var i = 0; i < 200 && !waited; i++)
+        {
+            waited = await database.ScalarAsync<long>(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") > 0;
+            if (!waited)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+
+        Assert.True(waited, "the second run did not wait for the lock");
+        Assert.False(second.IsCompleted);
+        await using (var release = new NpgsqlCommand("SELECT pg_advisory_unlock_all()", holder))
+        {
+            await release.ExecuteNonQueryAsync(ct);
+        }
+
+        var result = await second;
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("Another run of lesson 01 is working in schema lesson01 of this database; waiting", result.Output, StringComparison.Ordinal);
+        Assert.Contains("Lesson 01 done", result.Output, StringComparison.Ordinal);
+        // Its own lock is given back at the end.
+        Assert.Equal(0, await database.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"));
+    }
+}
