@@ -1,3 +1,4 @@
+using PgVectorModule.Bench;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 
@@ -72,5 +73,31 @@ public sealed class MetricsBenchTests
         Assert.Equal(5, latency.P50, 1e-6);
         Assert.Equal(10, latency.P95, 1e-6);
         Assert.Equal(10 / 0.055, latency.Qps, 1e-6);
+    }
+
+    private static AnnResult Hnsw(int ef, double recall, double linqMs, double compiledMs, double serverMs) =>
+        new("HNSW", "ef_search", ef, recall, 1000 / linqMs, linqMs, linqMs, recall, compiledMs, compiledMs, serverMs, serverMs);
+
+    [Fact]
+    public void The_ann_verdict_names_the_cheapest_setting_meeting_the_target_on_either_net_path()
+    {
+        var ivf = new AnnResult("IVFFlat", "probes", 1, 0.7, 900, 1.1, 1.3, 0.7, 1.0, 1.2, 0.8, 0.9);
+        // ef 10 misses on recall; ef 20 meets it only through the compiled, prepared path; ef 40 is slower.
+        var verdicts = AnnCommand.Verdicts([Hnsw(10, 0.92, 1.00, 0.85, 0.57), Hnsw(20, 0.955, 1.08, 0.86, 0.67), Hnsw(40, 0.97, 1.46, 1.24, 1.02)], ivf);
+
+        Assert.StartsWith("Cheapest HNSW setting with recall@10 >= 0.95 at p50 <= 1 ms: ef_search 20 (recall 0.955; p50 1.08 ms LINQ, 0.86 ms compiled", verdicts[0], StringComparison.Ordinal);
+        Assert.Contains("ef_search 10, takes 0.57 ms inside the server", verdicts[1], StringComparison.Ordinal);
+        Assert.StartsWith("IVFFlat's best recall per millisecond: probes 1", verdicts[2], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_ann_verdict_says_when_no_setting_meets_the_target_and_which_comes_closest()
+    {
+        var ivf = new AnnResult("IVFFlat", "probes", 1, 0.1, 900, 1.1, 1.3, 0.1, 1.0, 1.2, 0.8, 0.9);
+        var slow = AnnCommand.Verdicts([Hnsw(10, 0.6, 1.3, 1.2, 0.85), Hnsw(80, 0.95, 4.0, 3.4, 3.2)], ivf);
+        Assert.StartsWith("No HNSW setting reached recall@10 >= 0.95 at p50 <= 1 ms; the cheapest reaching recall@10 >= 0.95 is ef_search 80", slow[0], StringComparison.Ordinal);
+
+        var poor = AnnCommand.Verdicts([Hnsw(10, 0.6, 0.9, 0.8, 0.5)], ivf);
+        Assert.Equal("No HNSW setting reached recall@10 >= 0.95 at p50 <= 1 ms; none reached recall@10 0.95 at all.", poor[0]);
     }
 }
