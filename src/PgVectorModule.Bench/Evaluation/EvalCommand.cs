@@ -148,7 +148,7 @@ public static class EvalCommand
     {
         var key = $"{embedder.Identity.Provider}-{embedder.Identity.Model}";
         return embedder.Generator is LocalEmbeddingGenerator { Options: var o }
-            ? $"{key}-{(o.LongText == LongTextHandling.Truncate ? "truncate" : "chunk")}{o.MaxTokens}"
+            ? $"{key}-{EmbeddingSettings.LongTextName(o.LongText)}{o.MaxTokens}"
             : key;
     }
 

@@ -44,6 +44,9 @@ public sealed record EmbeddingSettings
     /// </summary>
     public LongTextHandling LocalLongText { get; init; } = LongTextHandling.ChunkAndAverage;
 
+    /// <summary>The EMBEDDING_LONG_TEXT value for a way of reading long texts: chunk or truncate.</summary>
+    public static string LongTextName(LongTextHandling handling) => handling == LongTextHandling.Truncate ? "truncate" : "chunk";
+
     /// <summary>EMBEDDING_PROVIDER wins; without it, a set OPENAI_API_KEY means OpenAI and no key means local.</summary>
     public static EmbeddingSettings From(Func<string, string?> lookup)
     {
@@ -75,8 +78,9 @@ public sealed record EmbeddingSettings
             BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : 100),
             LocalLongText = Get("EMBEDDING_LONG_TEXT")?.ToLowerInvariant() switch
             {
-                null or "chunk" => LongTextHandling.ChunkAndAverage,
-                "truncate" => LongTextHandling.Truncate,
+                null => LongTextHandling.ChunkAndAverage,
+                var name when name == LongTextName(LongTextHandling.ChunkAndAverage) => LongTextHandling.ChunkAndAverage,
+                var name when name == LongTextName(LongTextHandling.Truncate) => LongTextHandling.Truncate,
                 var other => throw new SetupException($"EMBEDDING_LONG_TEXT is '{other}'; set it to chunk (average overlapping chunks) or truncate (keep the first 256 word pieces).", ExitCodes.Failed),
             },
         };

@@ -100,19 +100,26 @@ public static class LessonHost
     /// a connection of its own for the whole run; a second copy says so and waits (Ctrl+C stops the wait). Different
     /// lessons use different schemas and keys, so they run side by side.
     /// </summary>
+    /// <summary>The advisory lock key of a lesson's schema (parameter @schema), so no other program's lock collides by chance.</summary>
+    internal const string SchemaLockKey = "hashtext('pgvector-module:' || @schema)";
+
     private static async Task<SchemaLock> LockSchemaAsync(NpgsqlDataSource dataSource, LessonInfo info, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        NpgsqlCommand Lock(string function)
+        {
+            var command = new NpgsqlCommand($"SELECT {function}({SchemaLockKey})", connection) { CommandTimeout = 0 };
+            command.Parameters.AddWithValue("schema", info.Schema);
+            return command;
+        }
+
         try
         {
-            await using var tryLock = new NpgsqlCommand("SELECT pg_try_advisory_lock(hashtext('pgvector-module:' || @schema))", connection);
-            tryLock.Parameters.AddWithValue("schema", info.Schema);
+            await using var tryLock = Lock("pg_try_advisory_lock");
             if (await tryLock.ExecuteScalarAsync(cancellationToken) is not true)
             {
                 console.MarkupLine($"[yellow]Another run of lesson {info.Number} is working in schema {info.Schema} of this database; waiting for it to finish (Ctrl+C to stop waiting).[/]");
-                await using var waitLock = new NpgsqlCommand("SELECT pg_advisory_lock(hashtext('pgvector-module:' || @schema))", connection);
-                waitLock.Parameters.AddWithValue("schema", info.Schema);
-                waitLock.CommandTimeout = 0;
+                await using var waitLock = Lock("pg_advisory_lock");
                 await waitLock.ExecuteNonQueryAsync(cancellationToken);
             }
 

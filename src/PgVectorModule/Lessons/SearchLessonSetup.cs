@@ -47,15 +47,14 @@ public static class SearchLessonSetup
         ArgumentNullException.ThrowIfNull(embedder);
         var (chunked, truncated) = (embedder.TextsChunked, embedder.TextsTruncated);
         var vector = await embedder.EmbedAsync(question, cancellationToken);
-        if (embedder.TextsChunked > chunked)
+        var what = embedder.TextsChunked > chunked
+            ? "it was embedded in overlapping chunks and their vectors averaged."
+            : embedder.TextsTruncated > truncated
+                ? $"only its first {LocalEmbeddingGenerator.TrainedMaxTokens} were embedded (EMBEDDING_LONG_TEXT=truncate; chunk would average the whole text)."
+                : null;
+        if (what is not null)
         {
-            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: " +
-                       "it was embedded in overlapping chunks and their vectors averaged.[/]");
-        }
-        else if (embedder.TextsTruncated > truncated)
-        {
-            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: " +
-                       "only its first 256 were embedded (EMBEDDING_LONG_TEXT=truncate; chunk would average the whole text).[/]");
+            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: {what}[/]");
         }
 
         return vector;

@@ -82,9 +82,8 @@ public static class VectorSearch
     /// <summary>
     /// The hot path: <see cref="Nearest"/> by cosine distance without a filter or threshold, compiled once with
     /// <c>EF.CompileAsyncQuery</c>. The SQL is the same; what it saves is EF Core looking the LINQ up in its query
-    /// cache on every call, which the benchmark measures at about a third of a millisecond a query
-    /// (docs/benchmarks.md). Prepared statements (<c>Max Auto Prepare</c> in the connection string) then save the
-    /// server's parse and plan.
+    /// cache on every call. With prepared statements (<c>Max Auto Prepare</c> in the connection string), which save
+    /// the server's parse and plan, the benchmark measures it 0.1 to 0.3 ms a query faster (docs/benchmarks.md).
     /// </summary>
     public static IAsyncEnumerable<VectorHit> NearestCosineCompiled(SearchDbContext db, Vector query, int limit = 5)
     {

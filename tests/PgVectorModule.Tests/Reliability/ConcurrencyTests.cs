@@ -1,3 +1,4 @@
+using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.HybridSearch;
 using PgVectorModule.Lessons.VectorSearch;
 using PgVectorModule.Search;
@@ -96,8 +97,9 @@ public class SameLessonTwiceTests(TestDatabase database) : IClassFixture<TestDat
         // Stand in for a first run: hold lesson 01's lock on a connection of our own.
         await using var holder = new NpgsqlConnection(database.ConnectionString.ConnectionString);
         await holder.OpenAsync(ct);
-        await using (var take = new NpgsqlCommand("SELECT pg_advisory_lock(hashtext('pgvector-module:lesson01'))", holder))
+        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({LessonHost.SchemaLockKey})", holder))
         {
+            take.Parameters.AddWithValue("schema", "lesson01");
             await take.ExecuteNonQueryAsync(ct);
         }
 
