@@ -9,7 +9,7 @@
 #
 # Where the database comes from, first match wins:
 #   1. DATABASE_URL (environment or .env) points at a server that answers: use it as it is.
-#   2. A Docker engine answers: docker compose with docker-compose.yml (pgvector/pgvector:pg17).
+#   2. A Docker engine answers: docker compose with docker-compose.yml (pgvector/pgvector:0.8.7-pg17).
 #   3. Otherwise a local cluster in .pgdata/: PostgreSQL and pgvector are installed when missing
 #      (the distribution's postgresql-N-pgvector package, or built from Debian's source package),
 #      then initdb, started on 127.0.0.1 with password authentication.
@@ -118,57 +118,86 @@ ensure_server() {
   printf '%s' "$bindir"
 }
 
-have_pgvector() { [[ -f "$("$1/pg_config" --sharedir)/extension/vector.control" ]]; }
+pgvector_version() { # BINDIR -> the installed default_version, or nothing
+  sed -n -E "s/^default_version = '([^']+)'.*/\1/p" "$("$1/pg_config" --sharedir)/extension/vector.control" 2>/dev/null
+}
+# Installed, and not older than the first release without CVE-2026-3172.
+have_pgvector() {
+  local v; v="$(pgvector_version "$1")"
+  [[ -n "$v" ]] && version_at_least "$PGVECTOR_MIN_VERSION" "$v"
+}
 
-# Debian 12 has no pgvector package; the next Debian release ships its source. Build it from there,
-# with a private apt state so the machine's own package lists and sources stay untouched.
-build_pgvector_from_debian_source() {
-  local bindir="$1" major="$2" work src_uri keyring
+# Debian 12 has no pgvector package; Debian's newer releases ship its source. The local cluster builds a pinned
+# source package (version and SHA-256 of its .dsc, which in turn pins the tarballs), trying the newest first and
+# taking the first one the machine's Debian mirror serves. pgvector 0.6.0-0.8.1 carry CVE-2026-3172 (parallel
+# HNSW builds, fixed in 0.8.2) and 0.8.3-0.8.4 fixed HNSW vacuum errors, so nothing older than 0.8.5 is listed.
+PGVECTOR_SOURCES=(
+  "0.8.7-1 1fb13ac21fa1a21eee32fe7da1cc7aac7c4974bb5872737e90b9fce037883224"
+  "0.8.6-1 d08de2aa48b7cb70319cc896aa3d95514690d1009f96579dbe6b23c59634f4e6"
+)
+PGVECTOR_MIN_VERSION="0.8.5"
+
+# Fetches one pinned Debian source package from the pool of the mirror in debian.sources, checks it and unpacks it
+# into WORK; prints the source tree's path. Returns 1 when the mirror does not serve that version.
+debian_source() { # PACKAGE VERSION DSC_SHA256 WORK
+  local package="$1" version="$2" sha="$3" work="$4" src_uri pool dsc
   local sources=/etc/apt/sources.list.d/debian.sources
-  [[ -f "$sources" ]] || fail "cannot build pgvector: $sources not found (expected on Debian 12). Install pgvector by hand or use Docker."
+  [[ -f "$sources" ]] || fail "cannot build $package: $sources not found (expected on Debian 12). Install $package yourself or use Docker."
   src_uri="$(awk '/^URIs:/ {print $2; exit}' "$sources")"
-  keyring="$(awk '/^Signed-By:/ {print $2; exit}' "$sources")"
   [[ -n "$src_uri" ]] || fail "cannot read a URIs line from $sources."
-  say "building pgvector from Debian's source package (trixie) for PostgreSQL $major"
+  pool="$src_uri/pool/main/${package:0:1}/$package"
+  dsc="${package}_${version}.dsc"
+  /usr/lib/apt/apt-helper download-file "$pool/$dsc" "$work/$dsc" "SHA256:$sha" >/dev/null 2>&1 || return 1
+  local file
+  for file in $(awk '/^Checksums-Sha256:/ {on=1; next} /^[^ ]/ {on=0} on {print $3}' "$work/$dsc"); do
+    /usr/lib/apt/apt-helper download-file "$pool/$file" "$work/$file" >/dev/null 2>&1 || return 1
+  done
+  # dpkg-source checks every tarball against the sums in the .dsc before it unpacks.
+  (cd "$work" && dpkg-source -q -x "$dsc" "$package-src" >&2) || fail "the $package $version source package did not pass its checksums."
+  printf '%s' "$work/$package-src"
+}
+
+build_pgvector_from_debian_source() {
+  local bindir="$1" major="$2" work srcdir="" entry
   apt_install "postgresql-server-dev-$major" build-essential dpkg-dev
   work="$(mktemp -d)"; chmod 755 "$work"
-  mkdir -p "$work/lists/partial" "$work/parts"
-  cat > "$work/pgvector-src.sources" <<SRC
-Types: deb-src
-URIs: $src_uri
-Suites: trixie
-Components: main
-${keyring:+Signed-By: $keyring}
-SRC
-  local aptopts=(-o "Dir::Etc::SourceList=$work/pgvector-src.sources" -o "Dir::Etc::SourceParts=$work/parts"
-                 -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
-  as_root apt-get "${aptopts[@]}" update -qq
-  (cd "$work" && as_root apt-get "${aptopts[@]}" source -qq pgvector >&2)
-  local srcdir; srcdir="$(find "$work" -maxdepth 1 -type d -name 'pgvector-*' | head -n 1)"
-  [[ -n "$srcdir" ]] || fail "apt-get source pgvector gave no source tree."
+  for entry in "${PGVECTOR_SOURCES[@]}"; do
+    set -- $entry
+    if srcdir="$(debian_source pgvector "$1" "$2" "$work")"; then
+      say "building pgvector $1 from Debian's source package for PostgreSQL $major"; break
+    fi
+    say "the Debian mirror does not serve pgvector $1; trying the next pinned version"
+    srcdir=""
+  done
+  [[ -n "$srcdir" ]] || fail "the Debian mirror serves none of the pinned pgvector source packages (${PGVECTOR_SOURCES[*]%% *}): install pgvector >= $PGVECTOR_MIN_VERSION yourself, or use Docker."
   # with_llvm=no: skip the JIT bitcode, which would need clang and adds nothing to the lessons.
   as_root make -s -C "$srcdir" PG_CONFIG="$bindir/pg_config" with_llvm=no >&2
   as_root make -s -C "$srcdir" PG_CONFIG="$bindir/pg_config" with_llvm=no install >&2
   as_root rm -rf "$work"
 }
 
+version_at_least() { # MIN VERSION
+  [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" == "$1" ]]
+}
+
 ensure_pgvector() {
-  local bindir="$1" major
+  local bindir="$1" major candidate
   have_pgvector "$bindir" && return 0
+  local installed; installed="$(pgvector_version "$bindir")"
+  [[ -z "$installed" ]] || say "pgvector $installed is installed but older than $PGVECTOR_MIN_VERSION (CVE-2026-3172): replacing it"
   major="$("$bindir/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
-  if command -v apt-cache >/dev/null 2>&1; then
-    [[ -n "$apt_updated" ]] || { as_root apt-get update -qq; apt_updated=1; }
-    if apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      say "installing postgresql-$major-pgvector"
-      apt_install "postgresql-$major-pgvector"
-    else
-      build_pgvector_from_debian_source "$bindir" "$major"
-    fi
+  command -v apt-cache >/dev/null 2>&1 ||
+    fail "pgvector >= $PGVECTOR_MIN_VERSION is not installed for PostgreSQL $major and this machine has no apt: see https://github.com/pgvector/pgvector#installation, or use Docker."
+  [[ -n "$apt_updated" ]] || { as_root apt-get update -qq; apt_updated=1; }
+  candidate="$(apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | sed -n -E 's/^ *Candidate: ([0-9][^-+~]*).*/\1/p')"
+  if [[ -n "$candidate" ]] && version_at_least "$PGVECTOR_MIN_VERSION" "$candidate"; then
+    say "installing postgresql-$major-pgvector $candidate"
+    apt_install "postgresql-$major-pgvector"
   else
-    fail "pgvector is not installed for PostgreSQL $major and this machine has no apt: see https://github.com/pgvector/pgvector#installation, or use Docker."
+    build_pgvector_from_debian_source "$bindir" "$major"
   fi
-  have_pgvector "$bindir" || fail "pgvector still missing after installation."
-  say "pgvector installed: $(grep default_version "$("$bindir/pg_config" --sharedir)/extension/vector.control")"
+  have_pgvector "$bindir" || fail "pgvector >= $PGVECTOR_MIN_VERSION still missing after installation."
+  say "pgvector $(pgvector_version "$bindir") installed"
 }
 
 # The cluster lives in .pgdata/ inside the repository. As root it is run by 'postgres', which must be
@@ -264,7 +293,7 @@ local_url() {
 
 # --- docker ----------------------------------------------------------------------------------------------
 docker_up() {
-  say "starting pgvector/pgvector:pg17 with docker compose"
+  say "starting pgvector/pgvector:0.8.7-pg17 with docker compose"
   docker compose up -d --wait >&2 || fail "docker compose up failed (see above)."
   url_for_port "$PG_PORT"
 }

@@ -19,7 +19,7 @@ if [[ -n "$(env_or_dotenv TEST_DATABASE_URL)" ]]; then
 elif [[ -n "$(env_or_dotenv DATABASE_URL)" ]] && DB_MODE=env scripts/db.sh up >/dev/null 2>&1; then
   echo "[test] database: DATABASE_URL"
 elif command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1; then
-  echo "[test] database: Testcontainers (pgvector/pgvector:pg17)"
+  echo "[test] database: Testcontainers (pgvector/pgvector:0.8.7-pg17)"
 else
   TEST_DATABASE_URL="$(DB_MODE=local scripts/db.sh up)"
   export TEST_DATABASE_URL

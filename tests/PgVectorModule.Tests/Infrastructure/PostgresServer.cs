@@ -7,12 +7,12 @@ namespace PgVectorModule.Tests.Infrastructure;
 
 /// <summary>
 /// The one PostgreSQL server the whole test run uses. A configured URL wins (TEST_DATABASE_URL, else
-/// DATABASE_URL, from the environment or .env); otherwise Testcontainers starts pgvector/pgvector:pg17 when a
+/// DATABASE_URL, from the environment or .env); otherwise Testcontainers starts pgvector/pgvector:0.8.7-pg17 when a
 /// Docker engine answers; otherwise every test fails with one message that says how to get a database.
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
-    public const string Image = "pgvector/pgvector:pg17";
+    public const string Image = "pgvector/pgvector:0.8.7-pg17";
 
     private PostgreSqlContainer? _container;
     private NpgsqlConnectionStringBuilder? _admin;

@@ -11,7 +11,7 @@ namespace PgVectorModule.Tests.Infrastructure;
 /// shared server must never be stopped. Built from the local PostgreSQL binaries (initdb, pg_ctl; run as the
 /// postgres user when the tests run as root), on a free loopback port with password authentication, no Unix socket,
 /// and its data in a temporary folder deleted on dispose. pgvector must be installed for those binaries.
-/// Where there are no local binaries but a Docker engine answers, the cluster is a pgvector/pgvector:pg17 container
+/// Where there are no local binaries but a Docker engine answers, the cluster is a pgvector/pgvector:0.8.7-pg17 container
 /// bound to a fixed host port, so stopping and starting it keeps its address.
 /// </summary>
 public sealed class PrivateCluster : IAsyncDisposable
