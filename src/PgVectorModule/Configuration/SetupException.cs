@@ -31,6 +31,8 @@ public static class ExitCodes
     public const int InvalidInput = 8;
     /// <summary>The SSL that DATABASE_URL's sslmode asks for cannot be had: the server offers none, or its certificate is refused.</summary>
     public const int SslFailed = 9;
+    /// <summary>The command line cannot work: an argument the program does not take, or an option without its value (sysexits' EX_USAGE).</summary>
+    public const int Usage = 64;
     /// <summary>Ctrl+C.</summary>
     public const int Cancelled = 130;
 }

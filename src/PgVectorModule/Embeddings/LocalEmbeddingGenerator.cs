@@ -323,6 +323,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
         public OnnxModel(int intraOpThreads)
         {
+            OnnxRuntimeTelemetry.TurnOff();
             _sessionOptions = new SessionOptions
             {
                 IntraOpNumThreads = intraOpThreads,

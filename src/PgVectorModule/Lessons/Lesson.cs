@@ -16,13 +16,13 @@ public sealed class Lesson
     private int _step;
 
     internal Lesson(LessonInfo info, IAnsiConsole console, ModuleSettings settings, NpgsqlDataSource dataSource,
-        IReadOnlyList<string> arguments, bool pauseBeforeSteps)
+        string? question, bool pauseBeforeSteps)
     {
         Info = info;
         Console = console;
         Settings = settings;
         DataSource = dataSource;
-        Arguments = arguments;
+        Question = question;
         _pauseBeforeSteps = pauseBeforeSteps;
     }
 
@@ -34,8 +34,8 @@ public sealed class Lesson
     /// <summary>The schema this lesson owns; unqualified table names resolve to it.</summary>
     public string Schema => Info.Schema;
 
-    /// <summary>Command-line arguments left after the host's own switches (--step).</summary>
-    public IReadOnlyList<string> Arguments { get; }
+    /// <summary>The question given on the command line (words, --question-file or standard input), or null for the lesson's own.</summary>
+    public string? Question { get; }
 
     /// <summary>Whether commands sent through <see cref="NewDbContext"/> and <see cref="ExecuteAsync"/> are printed.</summary>
     public bool EchoSql { get; set; } = true;

@@ -6,7 +6,8 @@ namespace PgVectorModule.Lessons;
 /// <param name="PythonCounterpart">The file of the Python module this lesson rebuilds.</param>
 /// <param name="Schema">The PostgreSQL schema the lesson owns and may reset.</param>
 /// <param name="NeedsVector">Whether the server must offer the pgvector extension.</param>
-public sealed record LessonInfo(string Number, string Folder, string Title, string PythonCounterpart, string Schema, bool NeedsVector);
+/// <param name="TakesQuestion">Whether the lesson searches for a question given on the command line (else it takes no arguments).</param>
+public sealed record LessonInfo(string Number, string Folder, string Title, string PythonCounterpart, string Schema, bool NeedsVector, bool TakesQuestion = false);
 
 /// <summary>The one list of lessons: the programs, the README table and the scripts all follow it.</summary>
 public static class LessonCatalog
@@ -17,8 +18,8 @@ public static class LessonCatalog
         new("02", "02-Crud", "CRUD with EF Core: create, read, update, delete, upsert, transactions, concurrency", "02_crud_operations.py", "lesson02", NeedsVector: false),
         new("03", "03-Migrations", "Schema migrations with EF Core in the place of Alembic", "03_alembic_migrations.py", "lesson03", NeedsVector: false),
         new("04", "04-PgvectorSetup", "pgvector setup: extension, vector table, indexes", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
-        new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true),
-        new("06", "06-HybridSearch", "Hybrid search: full-text and vector, weighted and fused", "06_hybrid_pg.py", "lesson06", NeedsVector: true),
+        new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true, TakesQuestion: true),
+        new("06", "06-HybridSearch", "Hybrid search: full-text and vector, weighted and fused", "06_hybrid_pg.py", "lesson06", NeedsVector: true, TakesQuestion: true),
         new("07", "07-Production", "Production checklist: pooling, bulk load, smaller vectors, maintenance, security", "README: performance, best practices, security, monitoring", "lesson07", NeedsVector: true),
     ];
 

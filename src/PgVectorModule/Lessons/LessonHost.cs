@@ -12,6 +12,9 @@ public sealed record LessonHostOptions
 
     /// <summary>Whether the user can answer a pause; null means "when standard input is a terminal".</summary>
     public bool? Interactive { get; init; }
+
+    /// <summary>Where a question given as <c>-</c> is read from; null means standard input.</summary>
+    public TextReader? Input { get; init; }
 }
 
 /// <summary>
@@ -27,18 +30,7 @@ public static class LessonHost
         options ??= new LessonHostOptions();
         var console = options.Console ?? AnsiConsole.Console;
         var info = TLesson.Info;
-
-        if (args.Any(a => a is "--help" or "-h"))
-        {
-            console.MarkupLine($"[bold]Lesson {info.Number}: {Markup.Escape(info.Title)}[/]");
-            console.MarkupLine($"Usage: dotnet run --project lessons/{info.Folder} -- [[--step]] [[lesson arguments]]");
-            console.MarkupLine("  --step   pause before each step (for walking a class through it; ignored when input is redirected)");
-            return ExitCodes.Success;
-        }
-
-        var step = args.Contains("--step");
         var interactive = options.Interactive ?? !System.Console.IsInputRedirected;
-        var arguments = args.Where(a => a != "--step").ToArray();
 
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -54,6 +46,22 @@ public static class LessonHost
         ModuleSettings? settings = null;
         try
         {
+            var arguments = await LessonArguments.ParseAsync(args, info, options.Input ?? System.Console.In, cancellation.Token);
+            if (arguments.Help)
+            {
+                console.MarkupLine($"[bold]Lesson {info.Number}: {Markup.Escape(info.Title)}[/]");
+                console.MarkupLine($"Usage: {Markup.Escape(LessonArguments.Usage(info))}");
+                console.MarkupLine("  --step               pause before each step (for walking a class through it; ignored when input is redirected)");
+                if (info.TakesQuestion)
+                {
+                    console.MarkupLine("  \"your question\"      what to search for (default: the lesson's own question)");
+                    console.MarkupLine("  --question-file PATH read the question from a file (for a long one)");
+                    console.MarkupLine("  -                    read the question from standard input");
+                }
+
+                return ExitCodes.Success;
+            }
+
             settings = options.Settings ?? ModuleSettings.Load();
             console.Write(new Rule($"[bold green]Lesson {info.Number}[/] [bold]{Markup.Escape(info.Title)}[/]").LeftJustified().RuleStyle("green"));
             console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#. Works in schema [bold]{info.Schema}[/] of {Markup.Escape(Where(settings))}.[/]");
@@ -67,7 +75,7 @@ public static class LessonHost
                 await command.ExecuteNonQueryAsync(cancellation.Token);
             }
 
-            var lesson = new Lesson(info, console, settings, dataSource, arguments, pauseBeforeSteps: step && interactive);
+            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive);
             await new TLesson().RunAsync(lesson, cancellation.Token);
 
             console.WriteLine();

@@ -64,7 +64,7 @@ public static class SearchLessonSetup
     public static string Question(Lesson lesson, string defaultQuestion)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        var given = lesson.Arguments.Count > 0 ? string.Join(' ', lesson.Arguments) : defaultQuestion;
+        var given = lesson.Question ?? defaultQuestion;
         var question = SearchInput.Validate(given, out var truncated);
         if (truncated)
         {
