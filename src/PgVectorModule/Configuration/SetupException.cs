@@ -31,6 +31,14 @@ public static class ExitCodes
     public const int InvalidInput = 8;
     /// <summary>The SSL that DATABASE_URL's sslmode asks for cannot be had: the server offers none, or its certificate is refused.</summary>
     public const int SslFailed = 9;
+    /// <summary>A program a lesson runs on this machine is missing: PostgreSQL's server programs of the server's version, pg_dump, pgbouncer.</summary>
+    public const int ToolMissing = 10;
+    /// <summary>A port a lesson was told to use (STANDBY_PORT, PGBOUNCER_PORT) is taken by another program.</summary>
+    public const int PortInUse = 11;
+    /// <summary>A server a lesson starts on this machine (a standby, pgBouncer, a recovery cluster) did not start or catch up.</summary>
+    public const int LocalServerFailed = 12;
+    /// <summary>A dump did not restore: pg_restore stopped at its first error and the restored database was dropped.</summary>
+    public const int RestoreFailed = 13;
     /// <summary>The command line cannot work: an argument the program does not take, or an option without its value (sysexits' EX_USAGE).</summary>
     public const int Usage = 64;
     /// <summary>Ctrl+C.</summary>
