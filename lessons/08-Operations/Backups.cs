@@ -174,14 +174,17 @@ public sealed partial class OperationsLesson
                      ("good writes after the backup", "INSERT INTO notes VALUES (3, 'third', '[0,0,1]')"),
                      ("a named point to return to", "SELECT pg_create_restore_point('before_the_mistake')"),
                      ("the mistake", "DELETE FROM notes"),
-                     ("close the WAL segment so it is archived", "SELECT pg_switch_wal()"),
                  })
         {
             await RunOnAsync(cs, sql, cancellationToken);
             steps.Add((what, sql));
         }
 
-        await WaitForArchiveAsync(cs, cancellationToken);
+        // The WAL segment holding the restore point and the mistake is archived once it is full or switched.
+        const string switchWal = "SELECT pg_walfile_name(pg_switch_wal())";
+        var segment = await SwitchWalAsync(cs, switchWal, cancellationToken);
+        steps.Add(("close the WAL segment so it is archived now", switchWal + $"  -- {segment}"));
+        await WaitForArchiveAsync(Path.Combine(archive, segment), Path.Combine(clusterFolder, "data.log"), cancellationToken);
         var lost = await CountNotesAsync(cs, cancellationToken);
 
         // Recovery: the base backup, restore_command to fetch archived WAL, a target, and recovery.signal.
@@ -221,18 +224,22 @@ public sealed partial class OperationsLesson
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>Waits until the segment pg_switch_wal closed has reached the archive.</summary>
-    private static async Task WaitForArchiveAsync(NpgsqlConnectionStringBuilder cs, CancellationToken cancellationToken)
+    private static async Task<string> SwitchWalAsync(NpgsqlConnectionStringBuilder cs, string sql, CancellationToken cancellationToken)
     {
         await using var connection = new NpgsqlConnection(cs.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(
-            "SELECT last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver", connection);
-        for (var i = 0; await command.ExecuteScalarAsync(cancellationToken) is not true; i++)
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Waits until archive_command has copied <paramref name="archivedSegment"/> into the archive.</summary>
+    private static async Task WaitForArchiveAsync(string archivedSegment, string log, CancellationToken cancellationToken)
+    {
+        for (var i = 0; !File.Exists(archivedSegment); i++)
         {
             if (i > 300)
             {
-                throw new SetupException("The recovery step's cluster did not archive its WAL within 30 s (archive_command failed; see its log).", ExitCodes.LocalServerFailed);
+                throw new SetupException($"The recovery step's cluster did not archive {Path.GetFileName(archivedSegment)} within 30 s: archive_command failed (its log: {log}).", ExitCodes.LocalServerFailed);
             }
 
             await Task.Delay(100, cancellationToken);

@@ -116,7 +116,7 @@ public sealed class LocalServers : IAsyncDisposable
         {
             return File.Exists(configured)
                 ? configured
-                : throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it to use the one on PATH (scripts/db.sh pgbouncer install puts Debian's there).", ExitCodes.ToolMissing);
+                : throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing);
         }
 
         var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
@@ -236,7 +236,7 @@ public sealed class LocalServers : IAsyncDisposable
             var log = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, CancellationToken.None) : start.Output;
             var reason = log.Split('\n').LastOrDefault(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal)) ?? start.Output;
             throw log.Contains("Address already in use", StringComparison.Ordinal)
-                ? new SetupException($"pgBouncer could not listen on 127.0.0.1:{port}: another program took the port. Run the lesson again (it picks a free port), or set another PGBOUNCER_PORT.", ExitCodes.PortInUse)
+                ? new SetupException($"pgBouncer could not listen on 127.0.0.1:{port}: another program took the port. Run the lesson again (it picks a free port), or set another LESSON08_PGBOUNCER_PORT.", ExitCodes.PortInUse)
                 : new SetupException($"pgBouncer did not start ({reason.Trim()}); its log is {logFile}.", ExitCodes.LocalServerFailed);
         }
     }

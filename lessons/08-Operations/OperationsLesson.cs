@@ -27,8 +27,8 @@ public sealed partial class OperationsLesson : ILesson
         // whether the lesson ends, fails or is cancelled. Missing programs are found out here, before any work.
         var major = await LocalServers.ServerMajorAsync(lesson.DataSource, cancellationToken);
         await using var servers = await LocalServers.StartAsync(settings, major, needPgBouncer: true, "lesson08", cancellationToken);
-        var standbyPort = givenStandby is null ? LocalServers.Port("STANDBY_PORT", settings.StandbyPort) : 0;
-        var pgBouncerPort = LocalServers.Port("PGBOUNCER_PORT", settings.PgBouncerPort);
+        var standbyPort = givenStandby is null ? LocalServers.Port("LESSON08_STANDBY_PORT", settings.StandbyPort) : 0;
+        var pgBouncerPort = LocalServers.Port("LESSON08_PGBOUNCER_PORT", settings.PgBouncerPort);
         if (givenStandby is not null)
         {
             await CheckGivenStandbyAsync(givenStandby, cancellationToken);

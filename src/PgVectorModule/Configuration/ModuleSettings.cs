@@ -18,7 +18,7 @@ public sealed record ModuleSettings
     /// <summary>The embedding provider and model (EMBEDDING_PROVIDER, OPENAI_*).</summary>
     public Embeddings.EmbeddingSettings Embeddings { get; init; } = new();
 
-    /// <summary>The servers lessons 08 and 09 start or use (STANDBY_URL, PGBOUNCER_PORT, PG_BINDIR, CITUS_URL...).</summary>
+    /// <summary>The servers lessons 08 and 09 start or use (STANDBY_URL, PG_BINDIR, PGBOUNCER, CITUS_URL...).</summary>
     public OperationsSettings Operations { get; init; } = new();
 
     /// <summary>Reads the settings from a lookup (the environment merged with .env, or a test's dictionary).</summary>

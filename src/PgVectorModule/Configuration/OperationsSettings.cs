@@ -11,10 +11,10 @@ public sealed record OperationsSettings
     /// <summary>STANDBY_URL: a hot standby of DATABASE_URL's server to use instead of making one.</summary>
     public string? StandbyUrl { get; init; }
 
-    /// <summary>STANDBY_PORT: the port of the standby the lesson makes (unset: a free one).</summary>
+    /// <summary>LESSON08_STANDBY_PORT: the port of the standby the lesson makes (unset: a free one).</summary>
     public string? StandbyPort { get; init; }
 
-    /// <summary>PGBOUNCER_PORT: the port of the pgBouncer the lesson starts (unset: a free one).</summary>
+    /// <summary>LESSON08_PGBOUNCER_PORT: the port of the pgBouncer the lesson starts (unset: a free one).</summary>
     public string? PgBouncerPort { get; init; }
 
     /// <summary>PG_BINDIR: the folder holding pg_basebackup, pg_ctl, initdb, pg_dump... (unset: searched for).</summary>
@@ -33,8 +33,8 @@ public sealed record OperationsSettings
         return new OperationsSettings
         {
             StandbyUrl = Value("STANDBY_URL"),
-            StandbyPort = Value("STANDBY_PORT"),
-            PgBouncerPort = Value("PGBOUNCER_PORT"),
+            StandbyPort = Value("LESSON08_STANDBY_PORT"),
+            PgBouncerPort = Value("LESSON08_PGBOUNCER_PORT"),
             PgBinDir = Value("PG_BINDIR"),
             PgBouncer = Value("PGBOUNCER"),
             CitusUrl = Value("CITUS_URL"),

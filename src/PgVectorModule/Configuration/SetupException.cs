@@ -33,7 +33,7 @@ public static class ExitCodes
     public const int SslFailed = 9;
     /// <summary>A program a lesson runs on this machine is missing: PostgreSQL's server programs of the server's version, pg_dump, pgbouncer.</summary>
     public const int ToolMissing = 10;
-    /// <summary>A port a lesson was told to use (STANDBY_PORT, PGBOUNCER_PORT) is taken by another program.</summary>
+    /// <summary>A port a lesson was told to use (LESSON08_STANDBY_PORT, LESSON08_PGBOUNCER_PORT) is taken by another program.</summary>
     public const int PortInUse = 11;
     /// <summary>A server a lesson starts on this machine (a standby, pgBouncer, a recovery cluster) did not start or catch up.</summary>
     public const int LocalServerFailed = 12;
