@@ -101,8 +101,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task Runs_as_a_process()
     {
-        var result = await LessonProcess.RunAsync<TenantsLesson>(
-            new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString }, TimeSpan.FromMinutes(3));
+        var result = await LessonProcess.RunAsync(TenantsLesson.Info, database.ConnectionString.ConnectionString, []);
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         var output = Regex.Replace(result.Output, @"\s+", " ");
