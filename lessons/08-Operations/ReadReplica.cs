@@ -242,7 +242,7 @@ public sealed partial class OperationsLesson
     private static async Task StandbyIndexAsync(Lesson lesson, Routing routing, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("The HNSW index is on the standby too",
-            "A standby replays the primary's WAL, index pages included: its HNSW graph is the primary's, built once. EXPLAIN on the standby (sequential scans discouraged, as 180 rows would rather be read whole):");
+            "A standby replays the primary's WAL, index pages included: its HNSW graph is the primary's, built once. EXPLAIN on the standby (sequential scans discouraged: a table this small would rather be read whole):");
         await using (var connection = await routing.StandbyOnly.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Search;
 using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Tenants;
@@ -26,14 +27,17 @@ public sealed partial class TenantsLesson : ILesson
 
     public static LessonInfo Info => LessonCatalog.Get("09");
 
+    /// <summary>The documents this lesson embeds: every third of the sample corpus, the seeds of the tenants' documents.</summary>
+    public static IReadOnlyList<CorpusDocument> CorpusPart { get; } = SampleCorpus.All.Where((_, i) => i % 3 == 0).ToList();
+
     public async Task RunAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
         var citus = await CitusCoordinatorAsync(lesson.Settings.Operations.CitusUrl, cancellationToken);
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
 
-        lesson.Step("Load the corpus", "The sample corpus, embedded as in lesson 04: its vectors seed every tenant's documents.");
-        await using (await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken))
+        lesson.Step("Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded as in lesson 04: their vectors seed every tenant's documents.");
+        await using (await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, CorpusPart, cancellationToken))
         {
         }
 
