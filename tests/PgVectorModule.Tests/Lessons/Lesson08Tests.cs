@@ -76,12 +76,15 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var run = PgVectorModule.Lessons.LessonHost.RunAsync<OperationsLesson>([],
             new PgVectorModule.Lessons.LessonHostOptions { Console = console, Settings = primary.Settings, Interactive = false }, cancel.Token);
 
-        while (!console.Output.Contains("One data source over both servers", StringComparison.Ordinal) && !run.IsCompleted)
+        // Wait for the standby's postmaster (not the console: the lesson writes to it while the test would read).
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while (!ServerProcesses.StartedBy("lesson08", Environment.ProcessId).Any(c => c.Contains("bin/postgres ", StringComparison.Ordinal) && c.Contains("/standby/", StringComparison.Ordinal)))
         {
+            Assert.False(run.IsCompleted, "The lesson ended before its standby started.");
+            Assert.True(DateTime.UtcNow < deadline, "No standby within three minutes.");
             await Task.Delay(50, Ct);
         }
 
-        Assert.NotEmpty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
         await cancel.CancelAsync();
         var exit = await run.WaitAsync(TimeSpan.FromSeconds(60), Ct);
 
