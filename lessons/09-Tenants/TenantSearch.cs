@@ -90,6 +90,9 @@ public sealed partial class TenantsLesson
 
     // ---------------------------------------------------------------- fast under the filter
 
+    /// <summary>Rounds of the measurement: each runs every way's 20 queries once, so a way's median is of 60 timings.</summary>
+    public const int MeasuredRounds = 3;
+
     /// <summary>One way to search a tenant: what is set in the transaction, the query, and the index it is meant to use.</summary>
     private sealed record Way(string Name, string Settings, string Sql);
 
@@ -97,7 +100,7 @@ public sealed partial class TenantsLesson
     {
         lesson.Step("Fast and complete under the tenant filter: four designs, measured",
             "An HNSW scan walks the graph of every tenant's rows and drops the other tenants' afterwards: for a small tenant most of the ef_search (40) candidates are dropped and fewer than 10 rows come back. " +
-            "The lesson builds the alternatives (partial indexes per tenant, a partition per tenant), runs 20 queries per tenant each way as the application role, and compares with the exact answer.");
+            "The lesson builds the alternatives (partial indexes per tenant, a partition per tenant), runs 20 queries per tenant each way as the application role (three rounds, the ways taking turns), and compares with the exact answer.");
         await lesson.ExecuteAsync($"""
             CREATE TABLE tenant_documents_by_tenant (LIKE tenant_documents INCLUDING DEFAULTS) PARTITION BY LIST (tenant_id)
             """, cancellationToken);
@@ -140,14 +143,34 @@ public sealed partial class TenantsLesson
         lesson.Sql(string.Join("\n", ways.Select(w => $"-- {w.Name}\n{(w.Settings.Length > 0 ? w.Settings + ";\n" : "")}{w.Sql};")),
             ["each in a transaction after set_config('app.tenant_id', @tenant, true): the policy adds the tenant condition to every one"]);
 
+        // Three rounds, each running every way in turn, so that a moment of load on the machine falls on all of them.
+        var runs = new Dictionary<(string Way, int Tenant), (List<List<long>> Found, List<double> Timings, string Plan)>();
+        for (var round = 0; round < MeasuredRounds; round++)
+        {
+            foreach (var tenant in new[] { CurrentTenant, LargeTenant })
+            {
+                foreach (var way in ways)
+                {
+                    var (found, timings, plan) = await RunWayAsync(app, way, tenant, probes, cancellationToken);
+                    if (runs.TryGetValue((way.Name, tenant), out var earlier))
+                    {
+                        earlier.Timings.AddRange(timings);
+                    }
+                    else
+                    {
+                        runs[(way.Name, tenant)] = (found, timings, plan);
+                    }
+                }
+            }
+        }
+
         var results = new List<(string Way, int Tenant, double Rows, double Recall, double MedianMs, string Plan)>();
         foreach (var tenant in new[] { CurrentTenant, LargeTenant })
         {
-            List<List<long>>? truth = null;
+            var truth = runs[(ways[0].Name, tenant)].Found;
             foreach (var way in ways)
             {
-                var (found, timings, plan) = await RunWayAsync(app, way, tenant, probes, cancellationToken);
-                truth ??= found;
+                var (found, timings, plan) = runs[(way.Name, tenant)];
                 timings.Sort();
                 results.Add((way.Name, tenant, found.Average(f => f.Count), found.Select((f, i) => truth[i].Intersect(f).Count() / 10.0).Average(), timings[timings.Count / 2], plan));
             }
@@ -157,7 +180,7 @@ public sealed partial class TenantsLesson
             ("way", r => r.Way), ("tenant (rows)", r => $"{r.Tenant} ({(r.Tenant == LargeTenant ? LargeTenantRows : SmallTenantRows)})"),
             ("rows returned (of 10)", r => r.Rows.ToString("0.0", CultureInfo.InvariantCulture)),
             ("recall@10 vs exact", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)),
-            ("median ms", r => r.MedianMs.ToString("0.00", CultureInfo.InvariantCulture)),
+            ($"median ms ({MeasuredRounds} x 20)", r => r.MedianMs.ToString("0.00", CultureInfo.InvariantCulture)),
             ("index in the plan", r => r.Plan));
         var filtered = results.Single(r => r.Way.StartsWith("one HNSW index, filtered", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
         var iterative = results.Single(r => r.Way.StartsWith("one HNSW index, iterative", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
