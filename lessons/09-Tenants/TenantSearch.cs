@@ -182,6 +182,7 @@ public sealed partial class TenantsLesson
             ("recall@10 vs exact", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)),
             ($"median ms ({MeasuredRounds} x 20)", r => r.MedianMs.ToString("0.00", CultureInfo.InvariantCulture)),
             ("index in the plan", r => r.Plan));
+        lesson.Say($"[grey]Indexes in the plans for tenant {CurrentTenant}, way by way: {string.Join("; ", results.Where(r => r.Tenant == CurrentTenant).Select(r => r.Plan))}.[/]");
         var filtered = results.Single(r => r.Way.StartsWith("one HNSW index, filtered", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
         var iterative = results.Single(r => r.Way.StartsWith("one HNSW index, iterative", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
         lesson.Say($"For tenant {CurrentTenant} the shared index filtered after the scan returned [bold]{filtered.Rows.ToString("0.0", CultureInfo.InvariantCulture)}[/] rows of 10 on average; " +
