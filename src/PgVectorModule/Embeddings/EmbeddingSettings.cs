@@ -35,6 +35,13 @@ public sealed record EmbeddingSettings
     /// <summary>Another server that speaks the OpenAI embeddings API (a proxy, a local model server, a test double).</summary>
     public Uri? OpenAIBaseUrl { get; init; }
 
+    /// <summary>The most one embeddings request may take, retries included (OPENAI_TIMEOUT_SECONDS), so a server that
+    /// never answers ends the run with a sentence instead of holding it.</summary>
+    public TimeSpan OpenAITimeout { get; init; } = OpenAIEmbeddingSettings.DefaultRequestTimeout;
+
+    /// <summary>True when OpenAI was chosen only because OPENAI_API_KEY is set (EMBEDDING_PROVIDER is not): messages say so.</summary>
+    public bool ProviderChosenByKey { get; init; }
+
     /// <summary>Texts per model call (local) or per HTTP request (OpenAI).</summary>
     public int BatchSize { get; init; } = LocalDefaultBatchSize;
 
@@ -75,6 +82,8 @@ public sealed record EmbeddingSettings
             OpenAIModel = Get("OPENAI_EMBEDDING_MODEL") ?? DefaultOpenAIModel,
             OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
             OpenAIBaseUrl = baseUrl,
+            OpenAITimeout = TimeSpan.FromSeconds(PositiveInt(Get("OPENAI_TIMEOUT_SECONDS"), "OPENAI_TIMEOUT_SECONDS", (int)OpenAIEmbeddingSettings.DefaultRequestTimeout.TotalSeconds)),
+            ProviderChosenByKey = provider == EmbeddingProviderKind.OpenAI && Get("EMBEDDING_PROVIDER") is null,
             BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : 100),
             LocalLongText = Get("EMBEDDING_LONG_TEXT")?.ToLowerInvariant() switch
             {

@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using PgVectorModule.Configuration;
 using PgVectorModule.Search;
@@ -13,11 +14,17 @@ public sealed class TextEmbedder : IDisposable
 {
     private readonly int _batchSize;
 
-    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize)
+    private readonly string _offline;
+
+    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false)
     {
         Generator = generator ?? throw new ArgumentNullException(nameof(generator));
         Identity = identity ?? throw new ArgumentNullException(nameof(identity));
         _batchSize = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));
+        // A learner who set OPENAI_API_KEY for something else may not know it switched the provider.
+        _offline = providerChosenByKey
+            ? "or use the offline model with EMBEDDING_PROVIDER=local (OPENAI_API_KEY alone selects openai)"
+            : "or use the offline model with EMBEDDING_PROVIDER=local";
     }
 
     public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
@@ -58,8 +65,9 @@ public sealed class TextEmbedder : IDisposable
             Dimensions = settings.OpenAIDimensions,
             Endpoint = settings.OpenAIBaseUrl,
             BatchSize = settings.BatchSize,
+            RequestTimeout = settings.OpenAITimeout,
         });
-        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize);
+        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
     }
 
     /// <summary>One text to one unit-length vector.</summary>
@@ -80,15 +88,28 @@ public sealed class TextEmbedder : IDisposable
             }
             catch (OpenAIAuthenticationException e)
             {
-                throw new SetupException(e.Message + " The key in the environment or .env was refused; create a new one, or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException(e.Message + $" The key in the environment or .env was refused; create a new one, {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
+            }
+            catch (OpenAIUnreachableException e) when (e.TimedOutAfter is { } limit)
+            {
+                throw new SetupException(
+                    $"The embeddings API at {e.Endpoint} did not answer within {limit.TotalSeconds:0.#} s (OPENAI_TIMEOUT_SECONDS, retries included). " +
+                    $"Check your network and OPENAI_BASE_URL, raise OPENAI_TIMEOUT_SECONDS for a slow server, {_offline}.",
+                    ExitCodes.EmbeddingProviderFailed, e);
+            }
+            catch (OpenAIUnreachableException e)
+            {
+                throw new SetupException($"The embeddings API at {e.Endpoint} could not be reached: {e.Reason}. Check your network and OPENAI_BASE_URL, {_offline}.",
+                    ExitCodes.EmbeddingProviderFailed, e);
             }
             catch (ClientResultException e)
             {
-                throw new SetupException($"The embeddings API answered {e.Status} for {Identity.Model}: {e.Message.Split('\n')[0]} Check OPENAI_EMBEDDING_MODEL and OPENAI_BASE_URL, or use EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException($"The embeddings API at {Endpoint} answered {e.Status} for {Identity.Model}: {e.Message.Split('\n')[0]} Check OPENAI_EMBEDDING_MODEL and OPENAI_BASE_URL, {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
             }
-            catch (HttpRequestException e)
+            catch (JsonException e)
             {
-                throw new SetupException($"The embeddings API at {Identity.Provider} could not be reached ({e.Message}). Check your network and OPENAI_BASE_URL, or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException($"The server at {Endpoint} answered, but not as the embeddings API does ({e.Message.Split('.')[0]}): " +
+                    $"check OPENAI_BASE_URL (the API's root, ending in /v1), {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
             }
 
             TokensEmbedded += embeddings.Usage?.InputTokenCount ?? 0;
@@ -113,6 +134,9 @@ public sealed class TextEmbedder : IDisposable
 
         return vectors;
     }
+
+    /// <summary>Where requests go, for messages: the generator's own report (OPENAI_BASE_URL, else OpenAI's default).</summary>
+    private string Endpoint => Generator.GetService<EmbeddingGeneratorMetadata>()?.ProviderUri?.ToString() ?? Identity.Provider;
 
     public void Dispose() => Generator.Dispose();
 }
