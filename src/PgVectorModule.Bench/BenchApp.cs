@@ -48,12 +48,12 @@ public static class BenchApp
                 _ => throw new SetupException($"Unknown command '{parsed.Command}'; the commands are eval, ingest and ann.", ExitCodes.InvalidInput),
             };
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (Exception) when (cancellation.IsCancellationRequested)
         {
             console.MarkupLine("[yellow]Cancelled.[/]");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when ((e as SetupException ?? (settings is null ? null : DatabaseProblems.Explain(e, settings))) is { } problem)
+        catch (Exception e) when (UserProblems.Explain(e, settings) is { } problem)
         {
             console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");
             return problem.ExitCode;

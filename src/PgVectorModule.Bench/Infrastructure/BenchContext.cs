@@ -24,8 +24,10 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
         var connectionString = Settings.ConnectionString();
         await using (var admin = ModuleDataSource.Create(connectionString))
         {
-            await using var command = admin.CreateCommand($"CREATE SCHEMA IF NOT EXISTS {schema}");
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (await SchemaAccess.EnsureAsync(admin, schema, cancellationToken) is { } skipped)
+            {
+                Console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
+            }
         }
 
         var builder = new NpgsqlConnectionStringBuilder(connectionString.ConnectionString) { ApplicationName = "PgVectorModule.Bench" };
