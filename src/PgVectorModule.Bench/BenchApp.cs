@@ -39,6 +39,7 @@ public static class BenchApp
 
             settings ??= ModuleSettings.Load();
             var context = new BenchContext(console, settings, parsed.Text("output") ?? DefaultOutput);
+            context.EnsureOutputWritable();
             console.Write(new Rule($"[bold green]bench {Markup.Escape(parsed.Command)}[/]").LeftJustified().RuleStyle("green"));
             return parsed.Command switch
             {

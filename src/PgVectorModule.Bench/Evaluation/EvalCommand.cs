@@ -30,7 +30,7 @@ public static class EvalCommand
         var qrels = args.Text("qrels");
         var limitQueries = args.Int("limit-queries", int.MaxValue);
         var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
-        var vectorWeight = double.Parse(args.Text("vector-weight") ?? "0.7", System.Globalization.CultureInfo.InvariantCulture);
+        var vectorWeight = args.Double("vector-weight", 0.7);
         var throughputSample = args.Int("throughput-sample", 256, min: 0);
         args.EnsureAllRead();
         var console = context.Console;

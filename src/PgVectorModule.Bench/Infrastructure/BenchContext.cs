@@ -42,6 +42,23 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
         return ModuleDataSource.Create(builder, schema);
     }
 
+    /// <summary>Fails now, not at the end of a long run, when the output folder cannot be written.</summary>
+    public void EnsureOutputWritable()
+    {
+        try
+        {
+            Directory.CreateDirectory(OutputFolder);
+            var probe = Path.Combine(OutputFolder, $".write-check-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SetupException($"The output folder {OutputFolder} cannot be written ({e.Message.TrimEnd('.')}): choose another with --output FOLDER.",
+                ExitCodes.FileUnavailable, e);
+        }
+    }
+
     public static SearchDbContext NewDbContext(NpgsqlDataSource dataSource, VectorStoreShape shape) =>
         new(SearchDbContext.CreateOptions(dataSource), shape);
 
