@@ -16,7 +16,7 @@ public sealed class TextEmbedder : IDisposable
 
     private readonly string _offline;
 
-    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false)
+    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false, string queryPrefix = "")
     {
         Generator = generator ?? throw new ArgumentNullException(nameof(generator));
         Identity = identity ?? throw new ArgumentNullException(nameof(identity));
@@ -25,11 +25,16 @@ public sealed class TextEmbedder : IDisposable
         _offline = providerChosenByKey
             ? "or use the offline model with EMBEDDING_PROVIDER=local (OPENAI_API_KEY alone selects openai)"
             : "or use the offline model with EMBEDDING_PROVIDER=local";
+        QueryPrefix = queryPrefix ?? throw new ArgumentNullException(nameof(queryPrefix));
     }
 
     public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
     public EmbeddingIdentity Identity { get; }
     public int Dimensions => Identity.Dimensions;
+
+    /// <summary>What the model puts before a search query and never before a document (snowflake-arctic-embed-xs's
+    /// instruction); empty for a model that embeds both alike (all-MiniLM-L6-v2, OpenAI's).</summary>
+    public string QueryPrefix { get; }
 
     /// <summary>
     /// How many texts so far were longer than the model's input limit and were embedded as overlapping chunks whose
@@ -49,8 +54,9 @@ public sealed class TextEmbedder : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Provider == EmbeddingProviderKind.Local)
         {
-            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
-            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, LocalEmbeddingGenerator.ModelId, LocalEmbeddingGenerator.Dimensions), settings.BatchSize);
+            var model = settings.LocalModel;
+            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
+            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
         }
 
         if (settings.OpenAIApiKey is null)
@@ -70,9 +76,21 @@ public sealed class TextEmbedder : IDisposable
         return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
     }
 
-    /// <summary>One text to one unit-length vector.</summary>
+    /// <summary>One text to one unit-length vector, embedded as a document (stored and searched for).</summary>
     public async Task<Vector> EmbedAsync(string text, CancellationToken cancellationToken = default) =>
         (await EmbedManyAsync([text], progress: null, cancellationToken))[0];
+
+    /// <summary>A search question to one unit-length vector: the text after the model's <see cref="QueryPrefix"/>.
+    /// A model trained on prefixed queries ranks documents worse for a bare question.</summary>
+    public Task<Vector> EmbedQueryAsync(string question, CancellationToken cancellationToken = default) =>
+        EmbedAsync(QueryText(question), cancellationToken);
+
+    /// <summary>The text the model reads for a search question (what <see cref="EmbedQueryAsync"/> embeds).</summary>
+    public string QueryText(string question)
+    {
+        ArgumentNullException.ThrowIfNull(question);
+        return QueryPrefix + question;
+    }
 
     /// <summary>Many texts, in batches, reporting how many are done after each batch.</summary>
     public async Task<IReadOnlyList<Vector>> EmbedManyAsync(IReadOnlyList<string> texts, IProgress<int>? progress, CancellationToken cancellationToken = default)

@@ -20,7 +20,7 @@ public sealed record ProcessResult(int ExitCode, string Output, int ProcessId)
 public static class LessonProcess
 {
     private static readonly string[] ModuleVariables =
-        ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT"];
+        ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL"];
 
     public static async Task<ProcessResult> RunAsync(LessonInfo lesson, string databaseUrl, IReadOnlyList<string> args,
         string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null)
