@@ -48,7 +48,7 @@ public sealed class ProductionLesson : ILesson
             shape = db.Shape;
         }
 
-        var question = await embedder.EmbedAsync("how do I keep database credentials out of source code?", cancellationToken);
+        var question = await embedder.EmbedQueryAsync("how do I keep database credentials out of source code?", cancellationToken);
         await PoolingAsync(lesson, question, cancellationToken);
         await HotPathAsync(lesson, shape, question, cancellationToken);
         var vectors = await BulkLoadAsync(lesson, dims, cancellationToken);
