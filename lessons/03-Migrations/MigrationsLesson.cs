@@ -31,8 +31,18 @@ public sealed class MigrationsLesson : ILesson
 
         lesson.Step("Start from an empty schema",
             $"Migrations assume they know what is already there, so the lesson starts with nothing: schema {lesson.Schema} is dropped and made again.");
-        await lesson.ExecuteAsync($"DROP SCHEMA IF EXISTS {lesson.Schema} CASCADE", cancellationToken);
-        await lesson.ExecuteAsync($"CREATE SCHEMA {lesson.Schema}", cancellationToken);
+        var mayCreateSchemas = (await lesson.QueryAsync("SELECT has_database_privilege(current_database(), 'CREATE') AS may", cancellationToken))[0]["may"] is true;
+        if (mayCreateSchemas)
+        {
+            await lesson.ExecuteAsync($"DROP SCHEMA IF EXISTS {lesson.Schema} CASCADE", cancellationToken);
+            await lesson.ExecuteAsync($"CREATE SCHEMA {lesson.Schema}", cancellationToken);
+        }
+        else
+        {
+            // Dropped, a schema an administrator made for this role could not be made again: empty it instead.
+            lesson.Say($"[yellow]This role may not create schemas in this database, so schema {lesson.Schema} (made for it) stays and only its tables are dropped.[/]");
+            await lesson.ExecuteAsync($"DROP TABLE IF EXISTS documents, \"{CourseDbContext.HistoryTable}\" CASCADE", cancellationToken);
+        }
 
         lesson.Step("The migrations in the code, and which are pending",
             "dotnet ef migrations add wrote these classes into src/PgVectorModule/Migrations. EF Core compares them with the history table: none has run yet.");

@@ -51,7 +51,7 @@ public sealed class VectorSearchLesson : ILesson
 
         lesson.Step("A distance threshold", $"Keep only documents closer than {MaxDistance} (similarity above {1 - MaxDistance:0.00}): an off-topic question then gets nothing rather than the least bad documents.");
         ShowHits(lesson, await Search.VectorSearch.Nearest(db, query, limit: 10, maxDistance: MaxDistance).ToListAsync(cancellationToken), "cosine distance");
-        var offTopic = await embedder.EmbedAsync(OffTopicQuestion, cancellationToken);
+        var offTopic = await embedder.EmbedQueryAsync(OffTopicQuestion, cancellationToken);
         var none = await Search.VectorSearch.Nearest(db, offTopic, limit: 10, maxDistance: MaxDistance).ToListAsync(cancellationToken);
         lesson.Say($"\"{OffTopicQuestion}\": [bold]{none.Count}[/] documents within the threshold.");
 

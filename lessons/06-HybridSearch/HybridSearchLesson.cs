@@ -82,7 +82,7 @@ public sealed class HybridSearchLesson : ILesson
         var right = new int[4];
         foreach (var (query, kind, expected) in Showcase.Append((question, "your question", "")))
         {
-            var queryEmbedding = await embedder.EmbedAsync(query, cancellationToken);
+            var queryEmbedding = await embedder.EmbedQueryAsync(query, cancellationToken);
             var tops = new[]
             {
                 (await Search.HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,

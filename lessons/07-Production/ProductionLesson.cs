@@ -48,7 +48,7 @@ public sealed class ProductionLesson : ILesson
             shape = db.Shape;
         }
 
-        var question = await embedder.EmbedAsync("how do I keep database credentials out of source code?", cancellationToken);
+        var question = await embedder.EmbedQueryAsync("how do I keep database credentials out of source code?", cancellationToken);
         await PoolingAsync(lesson, question, cancellationToken);
         await HotPathAsync(lesson, shape, question, cancellationToken);
         var vectors = await BulkLoadAsync(lesson, dims, cancellationToken);
@@ -503,7 +503,18 @@ public sealed class ProductionLesson : ILesson
         lesson.Say($"idx_scan of bulk_vectors_hnsw: [bold]{before}[/] before, [bold]{after}[/] after 5 searches.");
 
         lesson.Step("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
-        var preload = (string?)(await lesson.QueryAsync("SHOW shared_preload_libraries", cancellationToken))[0]["shared_preload_libraries"] ?? "";
+        string preload;
+        try
+        {
+            preload = (string?)(await lesson.QueryAsync("SHOW shared_preload_libraries", cancellationToken))[0]["shared_preload_libraries"] ?? "";
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Say($"[yellow]This role may not read the server's settings ({Markup.Escape(e.MessageText)}); this step is skipped. " +
+                       "An administrator can GRANT pg_read_all_settings to it.[/]");
+            return;
+        }
+
         if (!preload.Split(',', StringSplitOptions.TrimEntries).Contains("pg_stat_statements"))
         {
             lesson.Say($"[yellow]pg_stat_statements is not loaded on this server (shared_preload_libraries = '{Markup.Escape(preload)}'). " +

@@ -70,7 +70,7 @@ public sealed partial class OperationsLesson
 
     /// <summary>
     /// pg_restore of <paramref name="dumpFile"/> into the existing, empty database <paramref name="target"/>, all or nothing.
-    /// Returns the command it ran; a dump that does not restore is one sentence with pg_restore's first error, exit code 13.
+    /// Returns the command it ran; a dump that does not restore is one sentence with pg_restore's first error, exit code 19.
     /// </summary>
     public static async Task<string> RestoreAsync(LocalServers servers, string dumpFile, NpgsqlConnectionStringBuilder target, CancellationToken cancellationToken)
     {

@@ -44,7 +44,7 @@ public sealed class LocalServers : IAsyncDisposable
 
     /// <summary>
     /// Finds PostgreSQL's programs of the server's major version (and pgbouncer when asked), stops what killed runs
-    /// left behind, and makes this run's folder. A missing program is one sentence with the fix and exit code 10.
+    /// left behind, and makes this run's folder. A missing program is one sentence with the fix and exit code 16.
     /// </summary>
     public static async Task<LocalServers> StartAsync(OperationsSettings settings, int serverMajor, bool needPgBouncer, string owner, CancellationToken cancellationToken)
     {

@@ -46,7 +46,7 @@ public sealed partial class OperationsLesson : ILesson
 
         // The searches below are HNSW's: without the IVFFlat index the plans on both servers name the one index.
         await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", cancellationToken);
-        var question = await embedder.EmbedAsync(Question, cancellationToken);
+        var question = await embedder.EmbedQueryAsync(Question, cancellationToken);
 
         // Part 1: a read replica.
         var standby = await MakeStandbyAsync(lesson, servers, givenStandby, standbyPort, cancellationToken);

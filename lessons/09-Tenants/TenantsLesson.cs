@@ -41,7 +41,7 @@ public sealed partial class TenantsLesson : ILesson
         {
         }
 
-        var question = await embedder.EmbedAsync("how should I store secrets for each customer?", cancellationToken);
+        var question = await embedder.EmbedQueryAsync("how should I store secrets for each customer?", cancellationToken);
         var vectors = await TenantTableAsync(lesson, embedder.Dimensions, cancellationToken);
 
         var role = AppRole((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!);

@@ -37,7 +37,7 @@ public static class AnnCommand
         var queryCount = args.Int("queries", 200);
         var seed = args.Int("seed", 42, min: 0);
         var clusters = args.Int("clusters", 100);
-        var spread = double.Parse(args.Text("spread") ?? "2", System.Globalization.CultureInfo.InvariantCulture);
+        var spread = args.Double("spread", 2);
         var m = args.Int("m", 16, min: 2);
         var efConstruction = args.Int("ef-construction", 64, min: 4);
         var maintenanceWorkMem = args.Text("maintenance-work-mem") ?? "1GB";

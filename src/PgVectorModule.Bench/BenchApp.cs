@@ -39,6 +39,7 @@ public static class BenchApp
 
             settings ??= ModuleSettings.Load();
             var context = new BenchContext(console, settings, parsed.Text("output") ?? DefaultOutput);
+            context.EnsureOutputWritable();
             console.Write(new Rule($"[bold green]bench {Markup.Escape(parsed.Command)}[/]").LeftJustified().RuleStyle("green"));
             return parsed.Command switch
             {
@@ -48,12 +49,12 @@ public static class BenchApp
                 _ => throw new SetupException($"Unknown command '{parsed.Command}'; the commands are eval, ingest and ann.", ExitCodes.InvalidInput),
             };
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (Exception) when (cancellation.IsCancellationRequested)
         {
             console.MarkupLine("[yellow]Cancelled.[/]");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when ((e as SetupException ?? (settings is null ? null : DatabaseProblems.Explain(e, settings))) is { } problem)
+        catch (Exception e) when (UserProblems.Explain(e, settings) is { } problem)
         {
             console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");
             return problem.ExitCode;

@@ -30,7 +30,7 @@ public sealed class EmbeddingCache
         var cache = new EmbeddingCache(System.IO.Path.Combine(folder, $"{safe}-{dimensions}.bin"), dimensions);
         if (File.Exists(cache.Path))
         {
-            var bytes = File.ReadAllBytes(cache.Path);
+            var bytes = cache.Guard(() => File.ReadAllBytes(cache.Path), "read");
             var record = 32 + dimensions * sizeof(float);
             for (var offset = 0; offset + record <= bytes.Length; offset += record)
             {
@@ -74,21 +74,41 @@ public sealed class EmbeddingCache
     {
         ArgumentNullException.ThrowIfNull(texts);
         ArgumentNullException.ThrowIfNull(vectors);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
-        using var file = new FileStream(Path, FileMode.Append, FileAccess.Write);
-        for (var i = 0; i < texts.Count; i++)
+        if (vectors.Any(v => v.Length != _dimensions))
         {
-            if (vectors[i].Length != _dimensions)
+            throw new ArgumentException($"A vector of {vectors.First(v => v.Length != _dimensions).Length} dimensions in a {_dimensions}-dimension cache.", nameof(vectors));
+        }
+
+        Guard(() =>
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
+            using var file = new FileStream(Path, FileMode.Append, FileAccess.Write);
+            for (var i = 0; i < texts.Count; i++)
             {
-                throw new ArgumentException($"A vector of {vectors[i].Length} dimensions in a {_dimensions}-dimension cache.", nameof(vectors));
+                var key = KeyOf(texts[i]);
+                if (_vectors.TryAdd(key, vectors[i]))
+                {
+                    file.Write(Convert.FromHexString(key));
+                    file.Write(MemoryMarshal.AsBytes(vectors[i].AsSpan()));
+                }
             }
 
-            var key = KeyOf(texts[i]);
-            if (_vectors.TryAdd(key, vectors[i]))
-            {
-                file.Write(Convert.FromHexString(key));
-                file.Write(MemoryMarshal.AsBytes(vectors[i].AsSpan()));
-            }
+            return 0;
+        }, "written");
+    }
+
+    /// <summary>The cache folder is the user's choice (--cache): a file where a folder should be, no rights, a full disk get one sentence.</summary>
+    private T Guard<T>(Func<T> io, string verb)
+    {
+        try
+        {
+            return io();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Configuration.SetupException(
+                $"The embedding cache {Path} cannot be {verb} ({e.Message.TrimEnd('.')}): choose another folder with --cache DIR; vectors cached before are kept.",
+                Configuration.ExitCodes.FileUnavailable, e);
         }
     }
 }

@@ -30,7 +30,7 @@ public static class EvalCommand
         var qrels = args.Text("qrels");
         var limitQueries = args.Int("limit-queries", int.MaxValue);
         var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
-        var vectorWeight = double.Parse(args.Text("vector-weight") ?? "0.7", System.Globalization.CultureInfo.InvariantCulture);
+        var vectorWeight = args.Double("vector-weight", 0.7);
         var throughputSample = args.Int("throughput-sample", 256, min: 0);
         args.EnsureAllRead();
         var console = context.Console;
@@ -53,8 +53,10 @@ public static class EvalCommand
         {
             var corpusTask = progress.AddTask("embedding corpus", maxValue: documents.Count);
             (corpusVectors, corpusRun) = await EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), corpusTask, cancellationToken);
+            // Queries as the lessons embed a question: after the model's query prefix (arctic-embed's instruction; none for
+            // MiniLM). The cache is keyed by the text the model reads, so a prefixed query never meets a document's entry.
             var queryTask = progress.AddTask("embedding queries", maxValue: queries.Count);
-            (queryVectors, _) = await EmbedAsync(embedder, cache, queries.Select(q => q.Text).ToList(), queryTask, cancellationToken);
+            (queryVectors, _) = await EmbedAsync(embedder, cache, queries.Select(q => embedder.QueryText(q.Text)).ToList(), queryTask, cancellationToken);
         });
         // Throughput measured on every run: the first documents embedded afresh (the cache is neither read nor written),
         // after one untimed call so loading the model is nobody's cost. The local model is timed both ways it can read
@@ -80,7 +82,7 @@ public static class EvalCommand
             });
             foreach (var run in throughput)
             {
-                console.MarkupLine($"[grey]embedding throughput: {run.Embedded} documents in {run.Seconds:N1} s = {run.DocumentsPerSecond:N1} docs/s, {run.TokensPerSecond:N0} word pieces/s " +
+                console.MarkupLine($"[grey]embedding throughput, {Markup.Escape(embedder.Identity.Model)}: {run.Embedded} documents in {run.Seconds:N1} s = {run.DocumentsPerSecond:N1} docs/s, {run.TokensPerSecond:N0} word pieces/s " +
                     $"(batch {run.BatchSize}, {run.MaxTokens} word pieces a sequence, longer texts {run.LongText}, {run.IntraOpThreads} intra-op threads)[/]");
             }
         }
@@ -143,7 +145,8 @@ public static class EvalCommand
     }
 
     /// <summary>Which vectors a cache file holds: provider and model, and for the local model how it reads long texts
-    /// (chunked and averaged, or truncated, at so many word pieces), because that changes the vectors of long texts.</summary>
+    /// (chunked and averaged, or truncated, at so many word pieces), because that changes the vectors of long texts.
+    /// A query's record is keyed by the text the model read, its query prefix included, so it needs no mark of its own.</summary>
     internal static string CacheKey(TextEmbedder embedder)
     {
         var key = $"{embedder.Identity.Provider}-{embedder.Identity.Model}";

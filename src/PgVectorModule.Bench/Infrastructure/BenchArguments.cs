@@ -73,6 +73,19 @@ public sealed class BenchArguments
             : throw new SetupException($"--{name} is '{text}'; it must be a whole number of at least {min}.", ExitCodes.InvalidInput);
     }
 
+    public double Double(string name, double fallback)
+    {
+        var text = Text(name);
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x)
+            ? x
+            : throw new SetupException($"--{name} is '{text}'; it must be a number such as 0.7 (with a point, not a comma).", ExitCodes.InvalidInput);
+    }
+
     /// <summary>Refuses options no command read (a typo should not silently run the defaults).</summary>
     public void EnsureAllRead()
     {

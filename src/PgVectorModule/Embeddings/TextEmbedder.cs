@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using PgVectorModule.Configuration;
 using PgVectorModule.Search;
@@ -13,16 +14,27 @@ public sealed class TextEmbedder : IDisposable
 {
     private readonly int _batchSize;
 
-    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize)
+    private readonly string _offline;
+
+    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false, string queryPrefix = "")
     {
         Generator = generator ?? throw new ArgumentNullException(nameof(generator));
         Identity = identity ?? throw new ArgumentNullException(nameof(identity));
         _batchSize = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));
+        // A learner who set OPENAI_API_KEY for something else may not know it switched the provider.
+        _offline = providerChosenByKey
+            ? "or use the offline model with EMBEDDING_PROVIDER=local (OPENAI_API_KEY alone selects openai)"
+            : "or use the offline model with EMBEDDING_PROVIDER=local";
+        QueryPrefix = queryPrefix ?? throw new ArgumentNullException(nameof(queryPrefix));
     }
 
     public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
     public EmbeddingIdentity Identity { get; }
     public int Dimensions => Identity.Dimensions;
+
+    /// <summary>What the model puts before a search query and never before a document (snowflake-arctic-embed-xs's
+    /// instruction); empty for a model that embeds both alike (all-MiniLM-L6-v2, OpenAI's).</summary>
+    public string QueryPrefix { get; }
 
     /// <summary>
     /// How many texts so far were longer than the model's input limit and were embedded as overlapping chunks whose
@@ -42,8 +54,9 @@ public sealed class TextEmbedder : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Provider == EmbeddingProviderKind.Local)
         {
-            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
-            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, LocalEmbeddingGenerator.ModelId, LocalEmbeddingGenerator.Dimensions), settings.BatchSize);
+            var model = settings.LocalModel;
+            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
+            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
         }
 
         if (settings.OpenAIApiKey is null)
@@ -58,13 +71,26 @@ public sealed class TextEmbedder : IDisposable
             Dimensions = settings.OpenAIDimensions,
             Endpoint = settings.OpenAIBaseUrl,
             BatchSize = settings.BatchSize,
+            RequestTimeout = settings.OpenAITimeout,
         });
-        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize);
+        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
     }
 
-    /// <summary>One text to one unit-length vector.</summary>
+    /// <summary>One text to one unit-length vector, embedded as a document (stored and searched for).</summary>
     public async Task<Vector> EmbedAsync(string text, CancellationToken cancellationToken = default) =>
         (await EmbedManyAsync([text], progress: null, cancellationToken))[0];
+
+    /// <summary>A search question to one unit-length vector: the text after the model's <see cref="QueryPrefix"/>.
+    /// A model trained on prefixed queries ranks documents worse for a bare question.</summary>
+    public Task<Vector> EmbedQueryAsync(string question, CancellationToken cancellationToken = default) =>
+        EmbedAsync(QueryText(question), cancellationToken);
+
+    /// <summary>The text the model reads for a search question (what <see cref="EmbedQueryAsync"/> embeds).</summary>
+    public string QueryText(string question)
+    {
+        ArgumentNullException.ThrowIfNull(question);
+        return QueryPrefix + question;
+    }
 
     /// <summary>Many texts, in batches, reporting how many are done after each batch.</summary>
     public async Task<IReadOnlyList<Vector>> EmbedManyAsync(IReadOnlyList<string> texts, IProgress<int>? progress, CancellationToken cancellationToken = default)
@@ -80,15 +106,28 @@ public sealed class TextEmbedder : IDisposable
             }
             catch (OpenAIAuthenticationException e)
             {
-                throw new SetupException(e.Message + " The key in the environment or .env was refused; create a new one, or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException(e.Message + $" The key in the environment or .env was refused; create a new one, {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
+            }
+            catch (OpenAIUnreachableException e) when (e.TimedOutAfter is { } limit)
+            {
+                throw new SetupException(
+                    $"The embeddings API at {e.Endpoint} did not answer within {limit.TotalSeconds:0.#} s (OPENAI_TIMEOUT_SECONDS, retries included). " +
+                    $"Check your network and OPENAI_BASE_URL, raise OPENAI_TIMEOUT_SECONDS for a slow server, {_offline}.",
+                    ExitCodes.EmbeddingProviderFailed, e);
+            }
+            catch (OpenAIUnreachableException e)
+            {
+                throw new SetupException($"The embeddings API at {e.Endpoint} could not be reached: {e.Reason}. Check your network and OPENAI_BASE_URL, {_offline}.",
+                    ExitCodes.EmbeddingProviderFailed, e);
             }
             catch (ClientResultException e)
             {
-                throw new SetupException($"The embeddings API answered {e.Status} for {Identity.Model}: {e.Message.Split('\n')[0]} Check OPENAI_EMBEDDING_MODEL and OPENAI_BASE_URL, or use EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException($"The embeddings API at {Endpoint} answered {e.Status} for {Identity.Model}: {e.Message.Split('\n')[0]} Check OPENAI_EMBEDDING_MODEL and OPENAI_BASE_URL, {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
             }
-            catch (HttpRequestException e)
+            catch (JsonException e)
             {
-                throw new SetupException($"The embeddings API at {Identity.Provider} could not be reached ({e.Message}). Check your network and OPENAI_BASE_URL, or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed, e);
+                throw new SetupException($"The server at {Endpoint} answered, but not as the embeddings API does ({e.Message.Split('.')[0]}): " +
+                    $"check OPENAI_BASE_URL (the API's root, ending in /v1), {_offline}.", ExitCodes.EmbeddingProviderFailed, e);
             }
 
             TokensEmbedded += embeddings.Usage?.InputTokenCount ?? 0;
@@ -113,6 +152,9 @@ public sealed class TextEmbedder : IDisposable
 
         return vectors;
     }
+
+    /// <summary>Where requests go, for messages: the generator's own report (OPENAI_BASE_URL, else OpenAI's default).</summary>
+    private string Endpoint => Generator.GetService<EmbeddingGeneratorMetadata>()?.ProviderUri?.ToString() ?? Identity.Provider;
 
     public void Dispose() => Generator.Dispose();
 }

@@ -19,7 +19,8 @@ public sealed record LessonHostOptions
 
 /// <summary>
 /// Runs a lesson the same way for <c>dotnet run</c> and for the tests: parse the switches, check the database,
-/// give the lesson its schema, and turn any failure a user can fix into one paragraph and an exit code.
+/// give the lesson its schema, and turn any failure a user can fix into one paragraph and an exit code
+/// (<see cref="UserProblems"/>); only a bug ends with a stack trace.
 /// </summary>
 public static class LessonHost
 {
@@ -70,9 +71,9 @@ public static class LessonHost
 
             await using var dataSource = ModuleDataSource.Create(settings.ConnectionString(), info.Schema);
             await using var schemaLock = await LockSchemaAsync(dataSource, info, console, cancellation.Token);
-            await using (var command = dataSource.CreateCommand($"CREATE SCHEMA IF NOT EXISTS {info.Schema}"))
+            if (await SchemaAccess.EnsureAsync(dataSource, info.Schema, cancellation.Token) is { } skipped)
             {
-                await command.ExecuteNonQueryAsync(cancellation.Token);
+                console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
             }
 
             var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive);
@@ -82,12 +83,13 @@ public static class LessonHost
             console.MarkupLine($"[bold green]Lesson {info.Number} done[/] [grey]({lesson.StepCount} steps). Run it again: it resets only schema {info.Schema}.[/]");
             return ExitCodes.Success;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (Exception) when (cancellation.IsCancellationRequested)
         {
+            // Whatever the cancelled call threw (OperationCanceledException, or a client's wrapper of it), the user asked to stop.
             console.MarkupLine("[yellow]Cancelled. Nothing half-done was committed.[/]");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when ((e as SetupException ?? (settings is null ? null : DatabaseProblems.Explain(e, settings))) is { } problem)
+        catch (Exception e) when (UserProblems.Explain(e, settings) is { } problem)
         {
             console.WriteLine();
             console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");

@@ -44,21 +44,23 @@ public static class SearchLessonSetup
         return db;
     }
 
-    /// <summary>Embeds the question, and says so when it was longer than the model reads at once.</summary>
+    /// <summary>Embeds the question as a search query (with the model's query prefix), and says so when it was longer than the model reads at once.</summary>
     public static async Task<Vector> EmbedQuestionAsync(Lesson lesson, TextEmbedder embedder, string question, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
         ArgumentNullException.ThrowIfNull(embedder);
         var (chunked, truncated) = (embedder.TextsChunked, embedder.TextsTruncated);
-        var vector = await embedder.EmbedAsync(question, cancellationToken);
+        var vector = await embedder.EmbedQueryAsync(question, cancellationToken);
+        // Only the local model chunks or cuts; its limit is the model's (256 word pieces for MiniLM, 512 for arctic-embed-xs).
+        var limit = (embedder.Generator as LocalEmbeddingGenerator)?.Options.MaxTokens;
         var what = embedder.TextsChunked > chunked
             ? "it was embedded in overlapping chunks and their vectors averaged."
             : embedder.TextsTruncated > truncated
-                ? $"only its first {LocalEmbeddingGenerator.TrainedMaxTokens} were embedded (EMBEDDING_LONG_TEXT=truncate; chunk would average the whole text)."
+                ? $"only its first {limit} were embedded (EMBEDDING_LONG_TEXT=truncate; chunk would average the whole text)."
                 : null;
         if (what is not null)
         {
-            lesson.Say($"[yellow]The question is longer than {LocalEmbeddingGenerator.TrainedMaxTokens} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: {what}[/]");
+            lesson.Say($"[yellow]The question is longer than {limit} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: {what}[/]");
         }
 
         return vector;

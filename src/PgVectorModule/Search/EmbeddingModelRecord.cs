@@ -85,6 +85,12 @@ public static class EmbeddingGuard
     internal static SetupException Mismatch(EmbeddingIdentity stored, EmbeddingIdentity configured) =>
         new($"{VectorDocumentConfiguration.TableName} holds vectors made by {stored}, but the configured embedding model is {configured}; " +
             "vectors from different models cannot be compared. Re-embed the table with the configured model (run lesson 04 again: scripts/lesson.sh 04), " +
-            $"or switch back to {stored.Model} (EMBEDDING_PROVIDER={stored.Provider}).",
+            $"or switch back to {stored.Model} ({SettingsFor(stored)}).",
             ExitCodes.EmbeddingMismatch);
+
+    /// <summary>The variables that select a model again: both local models share EMBEDDING_PROVIDER=local.</summary>
+    private static string SettingsFor(EmbeddingIdentity identity) =>
+        identity.Provider == Embeddings.LocalEmbeddingGenerator.ProviderName
+            ? $"EMBEDDING_PROVIDER={identity.Provider} and LOCAL_EMBEDDING_MODEL={identity.Model}"
+            : $"EMBEDDING_PROVIDER={identity.Provider}";
 }

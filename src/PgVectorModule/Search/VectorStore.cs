@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Migrations.Operations;
+using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
 
 namespace PgVectorModule.Search;
@@ -126,9 +127,39 @@ public static class VectorStore
                 // Two programs ran CREATE EXTENSION IF NOT EXISTS at once on a database without it: both saw it
                 // missing, one created it, the other hit the catalog's unique index. Now it exists: run it again.
             }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+            {
+                throw await ExtensionDeniedAsync(dataSource, e, cancellationToken);
+            }
         }
 
         await dataSource.ReloadTypesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The role may not create pgvector here (it exists on the server, not yet in this database). Only an existing
+    /// extension is free to use, so the sentence says who may create it: the catalog knows whether it is trusted.
+    /// </summary>
+    private static async Task<SetupException> ExtensionDeniedAsync(NpgsqlDataSource dataSource, PostgresException denied, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT current_user::text, current_database()::text, inet_server_port(),
+                   coalesce((SELECT v.trusted FROM pg_available_extension_versions v JOIN pg_available_extensions a ON a.name = v.name AND a.default_version = v.version
+                             WHERE v.name = 'vector'), false)
+            """);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        var (role, database, trusted) = (reader.GetString(0), reader.GetString(1), reader.GetBoolean(3));
+        var host = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).Host;
+        var port = await reader.IsDBNullAsync(2, cancellationToken) ? "" : ":" + reader.GetInt32(2);
+        var whoMay = trusted
+            ? $"a superuser or a role with CREATE on database {database} may create it (pgvector is a trusted extension there)"
+            : "only a superuser may create it (pgvector is not a trusted extension)";
+        return new SetupException(
+            $"Role '{role}' may not create the vector extension in database {database} at {host}{port} ({denied.MessageText}): {whoMay}. " +
+            $"Ask an administrator to run CREATE EXTENSION vector once in {database} (the lessons then only use it, which any role may), " +
+            "or put a role that may create it in DATABASE_URL.",
+            ExitCodes.PermissionDenied, denied);
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PgVectorModule.Bench;
+using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Configuration;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
@@ -88,6 +89,38 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
         (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", output, "--cache", Path.Combine(_folder, "cache"), "--throughput-sample", "2");
         Assert.True(exit == ExitCodes.Success, text);
         Assert.Contains("all 5 from the cache", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Eval_with_arctic_embeds_queries_after_its_instruction_and_caches_them_apart_from_documents()
+    {
+        WriteDataset();
+        var cache = Path.Combine(_folder, "cache");
+        var console = new TestConsole().Width(160);
+        var settings = ModuleSettings.From(name => name switch
+        {
+            "DATABASE_URL" => database.ConnectionString.ConnectionString,
+            "LOCAL_EMBEDDING_MODEL" => "snowflake-arctic-embed-xs",
+            _ => null,
+        });
+
+        var exit = await BenchApp.RunAsync(["eval", "--dataset", Dataset, "--output", Path.Combine(_folder, "out"), "--cache", cache, "--throughput-sample", "0"],
+            new BenchHostOptions { Console = console, Settings = settings }, TestContext.Current.CancellationToken);
+
+        Assert.True(exit == ExitCodes.Success, console.Output);
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_folder, "out", "eval.json"), TestContext.Current.CancellationToken));
+        Assert.Equal("snowflake-arctic-embed-xs (384 dimensions, local)", json.RootElement.GetProperty("model").GetString());
+        // One file for the model (512 word pieces a sequence), keyed by the text the model read: each query with the
+        // instruction before it, each document as it is; never a query's bare text.
+        var file = EmbeddingCache.Open(cache, "local-snowflake-arctic-embed-xs-chunk512", 384);
+        Assert.Equal(5 + 3, file.Count);
+        const string question = "why does the sea rise and fall";
+        Assert.True(file.TryGet("Represent this sentence for searching relevant passages: " + question, out _));
+        Assert.False(file.TryGet(question, out _));
+        Assert.True(file.TryGet("Ocean tides. The moon's gravity pulls the oceans into two bulges that follow it around the earth.", out _));
+        var exact = json.RootElement.GetProperty("methods").EnumerateArray().Single(m => m.GetProperty("method").GetString() == "vector exact");
+        Assert.Equal(1.0, exact.GetProperty("recallAt100").GetDouble(), 1e-9);
+        Assert.True(exact.GetProperty("ndcgAt10").GetDouble() > 0.5);
     }
 
     [Fact]

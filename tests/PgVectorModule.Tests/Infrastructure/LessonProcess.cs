@@ -3,77 +3,156 @@ using PgVectorModule.Lessons;
 
 namespace PgVectorModule.Tests.Infrastructure;
 
-public sealed record ProcessResult(int ExitCode, string Output, int ProcessId);
+/// <param name="Output">Standard output then standard error, as a user at a terminal would read them.</param>
+public sealed record ProcessResult(int ExitCode, string Output, int ProcessId)
+{
+    /// <summary>The output with Spectre's line wrapping (80 columns when redirected) undone, for matching sentences.</summary>
+    public string Text => OneSentence.Flat(Output);
+}
 
 /// <summary>
 /// Runs a lesson as a learner's machine does (<c>scripts/lesson.sh</c> and <c>dotnet run</c> end in <c>dotnet</c> on the
 /// lesson's own build output), with real command-line arguments, standard input and environment. Some faults live
-/// only there: the process's command line, its native libraries, its exit code.
+/// only there: the process's command line, its native libraries, its exit code. The bench runs the same way.
+/// The test decides every setting: the module's variables are taken out of the inherited environment, and the
+/// process runs in an empty temporary folder, so neither the developer's shell nor a .env can change what runs.
 /// </summary>
 public static class LessonProcess
 {
+    private static readonly string[] ModuleVariables =
+        ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL"];
+
     public static async Task<ProcessResult> RunAsync(LessonInfo lesson, string databaseUrl, IReadOnlyList<string> args,
         string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var cancellationToken = TestContext.Current.CancellationToken;
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = RepositoryRoot.Path,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(AssemblyPath(lesson));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        // The test decides every setting: nothing from the developer's shell or .env may change what runs.
-        foreach (var name in new[] { "EMBEDDING_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT" })
-        {
-            start.Environment[name] = "";
-        }
-
-        start.Environment["DATABASE_URL"] = databaseUrl;
-        start.Environment["NO_COLOR"] = "1";
-        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
-        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var errors = process.StandardError.ReadToEndAsync(cancellationToken);
+        var settings = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>()) { ["DATABASE_URL"] = databaseUrl };
+        using var process = Start(AssemblyPath(lesson), settings, args);
         if (standardInput is not null)
         {
-            await process.StandardInput.WriteAsync(standardInput.AsMemory(), cancellationToken);
+            await process.StandardInput.WriteAsync(standardInput.AsMemory(), TestContext.Current.CancellationToken);
         }
 
         process.StandardInput.Close();
+        return await WaitAsync(process, TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Runs lesson <paramref name="number"/> with exactly these settings (DATABASE_URL among them).</summary>
+    public static async Task<ProcessResult> RunLessonAsync(string number, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        using var process = StartLesson(number, environment, args);
+        return await WaitAsync(process, TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Runs a lesson in a folder holding <paramref name="dotEnv"/> as its .env file (which the module reads from there).</summary>
+    public static async Task<ProcessResult> RunLessonWithDotEnvAsync(string number, string dotEnv, IReadOnlyDictionary<string, string> environment)
+    {
+        using var process = Start(AssemblyPath(LessonCatalog.Get(number)), Nullable(environment), [], dotEnv);
+        return await WaitAsync(process, TimeSpan.FromMinutes(3));
+    }
+
+    public static async Task<ProcessResult> RunBenchAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        using var process = Start(Built(Path.Combine(RepositoryRoot.Path, "src", "PgVectorModule.Bench"), "PgVectorModule.Bench"), Nullable(environment), args);
+        return await WaitAsync(process, TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Starts a lesson without waiting (for tests that interrupt it); the caller disposes the process.</summary>
+    public static Process StartLesson(string number, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var process = Start(AssemblyPath(LessonCatalog.Get(number)), Nullable(environment), args);
+        process.StandardInput.Close();
+        return process;
+    }
+
+    /// <summary>Waits for a started process, collects what it wrote, and removes its working folder.</summary>
+    public static async Task<ProcessResult> WaitAsync(Process process, TimeSpan limit)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(limit);
         try
         {
-            await process.WaitForExitAsync(cancellationToken);
+            await process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw;
+            throw new TimeoutException($"{string.Join(' ', process.StartInfo.ArgumentList)} did not end within {limit.TotalSeconds:0} s.");
+        }
+        finally
+        {
+            if (process.HasExited)
+            {
+                Directory.Delete(process.StartInfo.WorkingDirectory, recursive: true);
+            }
         }
 
         return new ProcessResult(process.ExitCode, await output + await errors, process.Id);
+    }
+
+    /// <summary>Sends SIGINT, what Ctrl+C at a terminal sends.</summary>
+    public static async Task InterruptAsync(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            ?? throw new InvalidOperationException("kill did not start.");
+        await kill.WaitForExitAsync();
     }
 
     /// <summary>lessons/NN-Name/bin/CONFIGURATION/net10.0/LessonNN.Name.dll, built in the configuration the tests were built in.</summary>
     public static string AssemblyPath(LessonInfo lesson)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var (framework, configuration) = (testOutput.Name, testOutput.Parent!.Name);
         var folder = Path.Combine(RepositoryRoot.Path, "lessons", lesson.Folder);
         var project = Directory.GetFiles(folder, "*.csproj").Single();
-        var path = Path.Combine(folder, "bin", configuration, framework, Path.GetFileNameWithoutExtension(project) + ".dll");
-        return File.Exists(path) ? path : throw new FileNotFoundException($"Lesson {lesson.Number} is not built at {path}.", path);
+        return Built(folder, Path.GetFileNameWithoutExtension(project));
     }
+
+    private static string Built(string projectFolder, string assembly)
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var (framework, configuration) = (testOutput.Name, testOutput.Parent!.Name);
+        var path = Path.Combine(projectFolder, "bin", configuration, framework, assembly + ".dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{assembly} is not built at {path}.", path);
+    }
+
+    private static Process Start(string assembly, IReadOnlyDictionary<string, string?> environment, IReadOnlyList<string> args, string? dotEnv = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Directory.CreateTempSubdirectory("lesson-process-").FullName,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(assembly);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("OPENAI_", StringComparison.Ordinal) || ModuleVariables.Contains(k)).ToList())
+        {
+            start.Environment.Remove(name);
+        }
+
+        start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        if (dotEnv is not null)
+        {
+            File.WriteAllText(Path.Combine(start.WorkingDirectory, ".env"), dotEnv);
+        }
+
+        return Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
+    }
+
+    private static Dictionary<string, string?> Nullable(IReadOnlyDictionary<string, string> environment) =>
+        environment.ToDictionary(p => p.Key, p => (string?)p.Value);
 }

@@ -23,11 +23,14 @@ public sealed class PrivateCluster : IAsyncDisposable
     private readonly string _root;
     private readonly PostgreSqlContainer? _container;
 
-    private PrivateCluster(string bin, string root, int port, PostgreSqlContainer? container = null)
+    private readonly IReadOnlyList<string> _serverSettings;
+
+    private PrivateCluster(string bin, string root, int port, IReadOnlyList<string> serverSettings, PostgreSqlContainer? container = null)
     {
         _bin = bin;
         _root = root;
         Port = port;
+        _serverSettings = serverSettings;
         _container = container;
     }
 
@@ -38,12 +41,14 @@ public sealed class PrivateCluster : IAsyncDisposable
     public ModuleSettings Settings => ModuleSettings.From(
         n => n == "DATABASE_URL" ? $"postgresql://postgres:{Password}@127.0.0.1:{Port}/postgres" : null, "test");
 
-    public static async Task<PrivateCluster> StartAsync(CancellationToken cancellationToken)
+    /// <param name="serverSettings">name=value pairs given to the server at every start (-c), for tests that need a
+    /// server configured differently from the shared one: max_connections, default_transaction_read_only...</param>
+    public static async Task<PrivateCluster> StartAsync(CancellationToken cancellationToken, params string[] serverSettings)
     {
         var bin = BinDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")));
         if (bin is null)
         {
-            return await StartContainerAsync(cancellationToken);
+            return await StartContainerAsync(serverSettings, cancellationToken);
         }
 
         var root = Path.Combine(Path.GetTempPath(), "pgvm-cluster-" + Guid.NewGuid().ToString("N")[..12]);
@@ -54,7 +59,7 @@ public sealed class PrivateCluster : IAsyncDisposable
             await RunAsync("chown", ["-R", "postgres:postgres", root], cancellationToken);
         }
 
-        var cluster = new PrivateCluster(bin, root, FreePort());
+        var cluster = new PrivateCluster(bin, root, FreePort(), serverSettings);
         try
         {
             await cluster.PgAsync("initdb", ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + Path.Combine(root, "pw"), "--no-sync"], cancellationToken);
@@ -68,12 +73,13 @@ public sealed class PrivateCluster : IAsyncDisposable
         }
     }
 
-    private static async Task<PrivateCluster> StartContainerAsync(CancellationToken cancellationToken)
+    private static async Task<PrivateCluster> StartContainerAsync(IReadOnlyList<string> serverSettings, CancellationToken cancellationToken)
     {
         var port = FreePort();
         var container = new PostgreSqlBuilder(PostgresServer.Image)
             .WithUsername("postgres").WithPassword(Password).WithDatabase("postgres")
             .WithPortBinding(port, 5432)
+            .WithCommand(serverSettings.SelectMany(setting => new[] { "-c", setting }).ToArray())
             .Build();
         try
         {
@@ -88,13 +94,35 @@ public sealed class PrivateCluster : IAsyncDisposable
                 "Install PostgreSQL with pgvector (scripts/db.sh up does) or start Docker; the shared test server is never stopped.", e);
         }
 
-        return new PrivateCluster("", "", port, container);
+        return new PrivateCluster("", "", port, serverSettings, container);
     }
 
     public Task StartServerAsync(CancellationToken cancellationToken) =>
         _container is not null ? _container.StartAsync(cancellationToken) :
         PgAsync("pg_ctl", ["-D", DataDirectory, "-l", Path.Combine(_root, "log"), "-w", "-t", "30",
-            "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off", "start"], cancellationToken);
+            "-o", $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off{string.Concat(_serverSettings.Select(s => " -c " + s))}", "start"],
+            cancellationToken);
+
+    /// <summary>
+    /// Restarts the server as a standby (standby.signal, no primary to follow): it recovers to where it stopped and
+    /// stays in recovery, serving read-only sessions, or none when started with hot_standby=off.
+    /// </summary>
+    public async Task BecomeStandbyAsync(CancellationToken cancellationToken)
+    {
+        if (_container is not null)
+        {
+            await _container.ExecAsync(["touch", "/var/lib/postgresql/data/standby.signal"], cancellationToken);
+            await _container.StopAsync(cancellationToken);
+            await _container.StartAsync(cancellationToken);
+            return;
+        }
+
+        await PgAsync("pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "stop"], cancellationToken);
+        await (Environment.UserName == "root"
+            ? RunAsync("runuser", ["-u", "postgres", "--", "touch", Path.Combine(DataDirectory, "standby.signal")], cancellationToken)
+            : RunAsync("touch", [Path.Combine(DataDirectory, "standby.signal")], cancellationToken));
+        await StartServerAsync(cancellationToken);
+    }
 
     /// <summary>Stops the server at once (<c>-m immediate</c>: sessions are cut, as when a machine goes away).</summary>
     public Task StopAsync(CancellationToken cancellationToken) =>

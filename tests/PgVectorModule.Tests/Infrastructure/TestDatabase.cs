@@ -39,6 +39,15 @@ public sealed class TestDatabase(PostgresServer server) : IAsyncLifetime
         return value is null or DBNull ? default : (T)Convert.ChangeType(value, typeof(T), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Runs SQL as the server's administrator in this database (setting up roles, triggers, settings).</summary>
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString.ConnectionString);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+    }
+
     public async Task<List<string>> StringsAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(ConnectionString.ConnectionString);

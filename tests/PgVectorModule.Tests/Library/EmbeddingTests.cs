@@ -93,6 +93,46 @@ public class OpenAIEmbeddingTests
         Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(256)", problem.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Cancelled_during_a_retried_request_is_a_cancellation_not_an_AggregateException()
+    {
+        // Every try times out after 300 ms and is retried at once, so the cancellation lands in a try: the retry policy
+        // then throws an AggregateException of the timed-out tries and the cancelled one.
+        await using var silent = SilentServer.Start();
+        using var generator = OpenAIEmbeddingGeneratorFactory.Create(new OpenAIEmbeddingSettings
+        {
+            ApiKey = Key,
+            Endpoint = new Uri($"http://127.0.0.1:{silent.Port}/v1"),
+            NetworkTimeout = TimeSpan.FromMilliseconds(300),
+            RetryPolicy = new FixedDelayRetryPolicy(20, TimeSpan.FromMilliseconds(1)),
+        });
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        cancellation.CancelAfter(TimeSpan.FromMilliseconds(1000));
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => generator.GenerateAsync(["x"], cancellationToken: cancellation.Token));
+
+        Assert.True(error is OperationCanceledException, error.ToString());
+        Assert.True(silent.Accepted > 1, $"{silent.Accepted} tries");
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_ends_at_the_request_time_limit_with_its_address()
+    {
+        await using var silent = SilentServer.Start();
+        using var generator = OpenAIEmbeddingGeneratorFactory.Create(new OpenAIEmbeddingSettings
+        {
+            ApiKey = Key,
+            Endpoint = new Uri($"http://127.0.0.1:{silent.Port}/v1"),
+            RequestTimeout = TimeSpan.FromSeconds(1),
+        });
+
+        var error = await Assert.ThrowsAsync<OpenAIUnreachableException>(() => generator.GenerateAsync(["x"], cancellationToken: TestContext.Current.CancellationToken));
+
+        Assert.Equal(TimeSpan.FromSeconds(1), error.TimedOutAfter);
+        Assert.Equal($"The embeddings API at http://127.0.0.1:{silent.Port}/v1 could not be reached: no answer within 1 s, retries included.", error.Message);
+        Assert.Equal(1, silent.Accepted);
+    }
+
     private sealed record EmbeddingIdentityView(string Provider, string Model, int Dimensions);
 }
 
