@@ -75,7 +75,7 @@ public sealed class PgvectorSetupLesson : ILesson
             await lesson.ExecuteAsync(index, cancellationToken);
         }
 
-        await lesson.ExecuteAsync("ANALYZE vector_documents", cancellationToken);
+        await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms", cancellationToken);
         var indexes = await lesson.QueryAsync(
             """
             SELECT i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,

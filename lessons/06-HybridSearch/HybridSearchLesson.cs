@@ -12,7 +12,15 @@ namespace PgVectorModule.Lessons.HybridSearch;
 public sealed class HybridSearchLesson : ILesson
 {
     public const string DefaultQuestion = "what does error 42P01 mean?";
-    public const double VectorWeight = 0.7;
+    public const double VectorWeight = HybridOptions.DefaultVectorWeight;
+
+    /// <summary>
+    /// Each leg's candidates: a small share of the corpus. The library's default of 100 suits thousands of documents; of
+    /// 180, 100 would be more than half, and nearly every document would reach both lists.
+    /// </summary>
+    public const int Candidates = 20;
+
+    private static readonly HybridOptions Fusion = new() { VectorWeight = VectorWeight, Candidates = Candidates };
 
     /// <summary>Queries with a known right answer in the sample corpus: one each where one method is blind.</summary>
     public static IReadOnlyList<(string Query, string Kind, string Expected)> Showcase { get; } =
@@ -40,7 +48,7 @@ public sealed class HybridSearchLesson : ILesson
         var strict = await lesson.QueryAsync($"SELECT {SearchSql.AllTermsQuery}::text AS tsquery", null, [queryParameter()], cancellationToken);
         lesson.Say($"tsquery: [bold]{Markup.Escape(strict[0]["tsquery"]?.ToString() ?? "")}[/]");
         lesson.EchoSql = false;
-        var allTerms = await Search.HybridSearch.KeywordAsync(lesson.DataSource, question, allTerms: true, cancellationToken: cancellationToken);
+        var allTerms = await Search.HybridSearch.KeywordAllTermsAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
         lesson.EchoSql = true;
         lesson.Sql(SearchSql.KeywordAllTerms, [$"@query = '{question}'", "@limit = 5"]);
         ShowHits(lesson, allTerms, "ts_rank_cd");
@@ -48,19 +56,19 @@ public sealed class HybridSearchLesson : ILesson
             ? "[yellow]Nothing: no document holds every one of those words. A long question would usually come back empty.[/]"
             : "[grey]Some documents hold every term; a longer question would soon find none.[/]");
 
-        lesson.Step("Keyword search, any term", "The question's own lexemes, ORed: stop words drop out and operators in the input are just text. Rare terms weigh more (inverse document frequency), and ts_rank_cd raises documents holding the terms often and close together.");
-        var anyQuery = await lesson.QueryAsync($"SELECT {SearchSql.AnyTermQuery}::text AS tsquery", null, [queryParameter()], cancellationToken);
-        lesson.Say($"tsquery: [bold]{Markup.Escape(anyQuery[0]["tsquery"]?.ToString() ?? "")}[/]");
+        lesson.Step("Keyword search, any term, BM25", "The question's own lexemes, any of which may match: stop words drop out and operators in the input are just text. Okapi BM25 scores each document: rare terms weigh more (idf), repeats count less and less (k1), long documents are not favoured for length alone (b).");
+        var lexemes = await lesson.QueryAsync($"SELECT string_agg(lexeme, ' ' ORDER BY lexeme) AS lexemes FROM ({SearchSql.QueryLexemes}) q", null, [queryParameter()], cancellationToken);
+        lesson.Say($"lexemes: [bold]{Markup.Escape(lexemes[0]["lexemes"]?.ToString() ?? "")}[/]");
         var keyword = await Search.HybridSearch.KeywordAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
-        lesson.Sql(SearchSql.Keyword, [$"@query = '{question}'", "@limit = 5"]);
-        ShowHits(lesson, keyword, "keyword score");
+        lesson.Sql(SearchSql.Keyword, [$"@query = '{question}'", "@limit = 5", $"@k1 = {Bm25Parameters.DefaultK1}", $"@b = {Bm25Parameters.DefaultB}"]);
+        ShowHits(lesson, keyword, "BM25");
 
         lesson.Step("The GIN index at work", "At 180 rows a sequential scan wins; with sequential scans discouraged the plan shows how a big table is searched: a bitmap scan of the GIN index on content_tsv.");
         await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
             await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
-            await lesson.ExplainAsync($"SELECT id FROM vector_documents WHERE content_tsv @@ {SearchSql.AnyTermQuery}", connection, [queryParameter()], cancellationToken);
+            await lesson.ExplainAsync($"SELECT id FROM vector_documents WHERE content_tsv @@ {SearchSql.AllTermsQuery}", connection, [queryParameter()], cancellationToken);
             await transaction.RollbackAsync(cancellationToken);
         }
 
@@ -69,13 +77,13 @@ public sealed class HybridSearchLesson : ILesson
         var vector = await Search.VectorSearch.Nearest(db, embedding).ToListAsync(cancellationToken);
         ShowHits(lesson, vector.Select(h => new SearchHit(h.Id, h.Title, h.Source, h.Similarity)).ToList(), "cosine similarity");
 
-        lesson.Step("Weighted hybrid, normalized", $"Each method's best {Search.HybridSearch.DefaultCandidates} candidates, each list's scores scaled to 0..1, then {VectorWeight:0.0} x vector + {1 - VectorWeight:0.0} x keyword. Without the scaling the weights would mean little: cosine similarity and ts_rank_cd live on different scales.");
-        lesson.Sql(SearchSql.Weighted, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@vector_weight = {VectorWeight}", $"@keyword_weight = {1 - VectorWeight:0.0}", $"@candidates = {Search.HybridSearch.DefaultCandidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, VectorWeight, cancellationToken: cancellationToken), "weighted score");
+        lesson.Step("Weighted hybrid, normalized", $"Each method's best {Candidates} candidates, each list's scores scaled to 0..1, then {VectorWeight:0.0} x vector + {1 - VectorWeight:0.0} x keyword. Without the scaling the weights would mean little: cosine similarity and BM25 live on different scales.");
+        lesson.Sql(SearchSql.Weighted, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@vector_weight = {VectorWeight}", $"@keyword_weight = {1 - VectorWeight:0.0}", $"@candidates = {Candidates}", "@limit = 5"]);
+        ShowHits(lesson, await Search.HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
 
-        lesson.Step("Reciprocal rank fusion", $"Only ranks count: 1 / ({Search.HybridSearch.RrfK} + rank) from each list, summed. Nothing to normalize or tune but k, which keeps any one list's first place from deciding alone.");
-        lesson.Sql(SearchSql.ReciprocalRankFusion, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@k = {Search.HybridSearch.RrfK}", $"@candidates = {Search.HybridSearch.DefaultCandidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, cancellationToken: cancellationToken), "RRF score");
+        lesson.Step("Reciprocal rank fusion", $"Only ranks count: 1 / ({HybridOptions.DefaultRrfK} + rank) from each list, summed. Nothing to normalize or tune but k, which keeps any one list's first place from deciding alone.");
+        lesson.Sql(SearchSql.ReciprocalRankFusion, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@k = {HybridOptions.DefaultRrfK}", $"@candidates = {Candidates}", "@limit = 5"]);
+        ShowHits(lesson, await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
 
         lesson.Step("Side by side", "The first result of each method, for queries where one method is blind: paraphrases (no shared words) and exact terms (codes and names a model blurs). A check marks the right document.");
         var rows = new List<string[]>();
@@ -87,8 +95,8 @@ public sealed class HybridSearchLesson : ILesson
             {
                 (await Search.HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
                 (await Search.VectorSearch.Nearest(db, queryEmbedding, limit: 1).ToListAsync(cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, VectorWeight, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                (await Search.HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                (await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
             };
             for (var m = 0; m < tops.Length; m++)
             {
@@ -104,8 +112,7 @@ public sealed class HybridSearchLesson : ILesson
         lesson.Step("Why fusion wins", "Each method is right where the other is blind, and a fused list needs only one of them to know.");
         lesson.Say("- Keyword search matches the words themselves: an error code, a version, a product name is found exactly, but a paraphrase with no shared word is invisible to it.");
         lesson.Say("- Vector search matches meaning: paraphrases and synonyms land close, but '42P01' and '40P01' look nearly alike to the model.");
-        lesson.Say("- Fusion keeps a document either list ranks highly. Weighted scores let you lean one way (and need normalized scores): lean 0.7 towards vectors and a confident vector list can still outvote an exact code. RRF needs no scores at all, which is why it is the usual default.");
-        lesson.Say($"- Fusion needs keyword evidence to be evidence: here a document joins the keyword list only when it holds at least {Search.HybridSearch.MinCoverage:0%} of the question's term weight, so one shared common word does not count.");
+        lesson.Say("- Fusion keeps a document either list ranks highly. Weighted scores let you lean one way (and need normalized scores): lean hard towards vectors and a confident vector list can outvote an exact code. RRF needs no scores at all, which is why it is the usual default.");
     }
 
     private static void ShowHits(Lesson lesson, IReadOnlyList<SearchHit> hits, string scoreName) =>

@@ -49,7 +49,7 @@ public static class AnnCommand
         var (points, queries, source, marker) = vectorsFile is not null
             ? HoldOut(EmbeddingCache.ReadVectors(vectorsFile, Dimensions), $"embeddings from {Path.GetFileName(vectorsFile)}", rows, queryCount, seed)
             : textsFile is not null || sdkDocs
-                ? HoldOut(await EmbedTextsAsync(context, textsFile, cacheFolder, cancellationToken),
+                ? HoldOut((await EmbeddedTexts.LoadAsync(context, textsFile, cacheFolder, Dimensions, "ann", cancellationToken)).Vectors,
                     textsFile is null ? "embeddings of the .NET SDK's API documentation" : $"embeddings of {Path.GetFileName(textsFile)}", rows, queryCount, seed)
                 : Synthetic(rows, queryCount, seed, clusters, spread);
         rows = points.Count;
@@ -268,55 +268,6 @@ public static class AnnCommand
         var digest = Convert.ToHexString(hash.GetHashAndReset())[..16];
         return (points, queries, $"{source}, {queryCount} held out as queries, seed {seed}",
             $"bench ann: {points.Count} rows, {Dimensions} dimensions, seed {seed}, vectors sha256 {digest}");
-    }
-
-    /// <summary>Texts embedded by the configured local or OpenAI model, through eval's on-disk cache, with a progress bar.</summary>
-    private static async Task<IReadOnlyList<float[]>> EmbedTextsAsync(BenchContext context, string? textsFile, string cacheFolder, CancellationToken cancellationToken)
-    {
-        IReadOnlyList<string> texts;
-        if (textsFile is not null)
-        {
-            if (!File.Exists(textsFile))
-            {
-                throw new Configuration.SetupException($"{textsFile} does not exist; --texts takes a UTF-8 file with one text per line.", Configuration.ExitCodes.InvalidInput);
-            }
-
-            texts = File.ReadLines(textsFile).Select(l => l.Trim()).Where(l => l.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-        }
-        else
-        {
-            var dotnetRoot = SdkDocTexts.DotnetRoot();
-            var files = SdkDocTexts.Files(dotnetRoot);
-            if (files.Count == 0)
-            {
-                throw new Configuration.SetupException($"No API documentation found under {dotnetRoot}/packs; --sdk-docs needs a .NET SDK install. Use --texts FILE instead.",
-                    Configuration.ExitCodes.InvalidInput);
-            }
-
-            texts = SdkDocTexts.Read(files);
-        }
-
-        // The local model is fastest when a batch holds texts of one length: shortest first, so batches do.
-        var ordered = texts.OrderBy(t => t.Length).ThenBy(t => t, StringComparer.Ordinal).ToList();
-        using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
-        if (embedder.Dimensions != Dimensions)
-        {
-            throw new Configuration.SetupException($"ann works with {Dimensions} dimensions; {embedder.Identity} gives {embedder.Dimensions}. Use EMBEDDING_PROVIDER=local, or OPENAI_EMBEDDING_DIMENSIONS={Dimensions}.",
-                Configuration.ExitCodes.EmbeddingMismatch);
-        }
-
-        // A folder of its own, so eval's files (which ann --vectors reads) hold only eval's texts.
-        var cache = EmbeddingCache.Open(Path.Combine(cacheFolder, "ann"), EvalCommand.CacheKey(embedder), embedder.Dimensions);
-
-        IReadOnlyList<float[]> vectors = [];
-        EmbeddingRun run = default!;
-        await context.Progress().StartAsync(async progress =>
-        {
-            var task = progress.AddTask($"embedding {ordered.Count:N0} texts (cached in {cache.Path})", maxValue: ordered.Count);
-            (vectors, run) = await EvalCommand.EmbedAsync(embedder, cache, ordered, task, cancellationToken);
-        });
-        context.Console.MarkupLine(Markup.Escape($"{run.Texts:N0} texts: {run.Embedded:N0} embedded now ({run.Seconds:N1} s), {run.FromCache:N0} from the cache {cache.Path}."));
-        return vectors;
     }
 
     private static async Task<AnnResult> SweepAsync(SearchDbContext db, SearchDbContext hotDb, string index, string setting, int value, string set,

@@ -13,6 +13,8 @@ public class SearchDbContext(DbContextOptions<SearchDbContext> options, VectorSt
 
     public DbSet<VectorDocument> Documents => Set<VectorDocument>();
     public DbSet<EmbeddingModelRecord> EmbeddingModels => Set<EmbeddingModelRecord>();
+    public DbSet<DocumentTerm> DocumentTerms => Set<DocumentTerm>();
+    public DbSet<Bm25Corpus> Bm25Corpus => Set<Bm25Corpus>();
 
     public static DbContextOptions<SearchDbContext> CreateOptions(NpgsqlDataSource dataSource, params Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor[] interceptors) =>
         new DbContextOptionsBuilder<SearchDbContext>()
@@ -29,6 +31,8 @@ public class SearchDbContext(DbContextOptions<SearchDbContext> options, VectorSt
         modelBuilder.HasPostgresExtension("public", "vector");
         modelBuilder.ApplyConfiguration(new VectorDocumentConfiguration(Shape));
         modelBuilder.ApplyConfiguration(new EmbeddingModelRecordConfiguration());
+        modelBuilder.ApplyConfiguration(new DocumentTermConfiguration());
+        modelBuilder.ApplyConfiguration(new Bm25CorpusConfiguration());
     }
 
     /// <summary>EF caches one model per context type; this context needs one per shape.</summary>

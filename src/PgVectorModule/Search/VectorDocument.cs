@@ -37,6 +37,7 @@ public sealed class VectorDocumentConfiguration(VectorStoreShape shape) : IEntit
     public const string HnswIndex = "ix_vector_documents_embedding_hnsw";
     public const string IvfFlatIndex = "ix_vector_documents_embedding_ivfflat";
     public const string GinIndex = "ix_vector_documents_content_tsv";
+    public const string SourceIndex = "ix_vector_documents_source";
 
     public void Configure(EntityTypeBuilder<VectorDocument> builder)
     {
@@ -67,5 +68,9 @@ public sealed class VectorDocumentConfiguration(VectorStoreShape shape) : IEntit
 
         // GIN over the tsvector: what makes @@ full-text matches fast.
         builder.HasIndex(d => d.ContentTsv, GinIndex).HasDatabaseName(GinIndex).HasMethod("gin");
+
+        // B-tree on the filter column: a filtered search finds its rows without reading every vector (the keyword leg
+        // restricts its postings to them; a selective filter may also be answered exactly from here).
+        builder.HasIndex(d => d.Source, SourceIndex).HasDatabaseName(SourceIndex);
     }
 }

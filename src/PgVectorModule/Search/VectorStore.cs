@@ -30,12 +30,38 @@ public static class VectorStore
             Indexes: operations.OfType<CreateIndexOperation>().ToDictionary(o => o.Name, o => Sql([o])));
     }
 
-    /// <summary>Drops the lesson's vector tables (the lesson owns them) and creates them without indexes.</summary>
+    /// <summary>
+    /// Drops the lesson's search tables (the lesson owns them) and creates them without indexes, with the triggers that
+    /// keep the BM25 postings in step with the documents (<see cref="Bm25Index"/>).
+    /// </summary>
     public static async Task RecreateTablesAsync(SearchDbContext db, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
-        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync(
+            $"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
+            cancellationToken);
         await db.Database.ExecuteSqlRawAsync(Ddl(db).Tables, cancellationToken);
+        foreach (var statement in Bm25Index.InstallStatements)
+        {
+            await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Builds the named indexes of the model (all of them when none are named), then VACUUM ANALYZE: fresh planner
+    /// statistics, and a visibility map, without which the BM25 postings could not be read by an index-only scan.
+    /// </summary>
+    public static async Task BuildIndexesAsync(SearchDbContext db, IEnumerable<string>? names, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var indexes = Ddl(db).Indexes;
+        foreach (var name in names ?? indexes.Keys)
+        {
+            await db.Database.ExecuteSqlRawAsync(indexes[name], cancellationToken);
+        }
+
+        await db.Database.ExecuteSqlRawAsync(
+            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}", cancellationToken);
     }
 
     /// <summary>
@@ -98,12 +124,7 @@ public static class VectorStore
         var vectors = await embedder.EmbedManyAsync(corpus.Select(d => d.TextToEmbed).ToList(), progress, cancellationToken);
         var (rows, _) = await CopyAsync(dataSource, corpus, vectors, cancellationToken);
         await EmbeddingGuard.RecordAsync(db, embedder.Identity, cancellationToken: cancellationToken);
-        foreach (var index in Ddl(db).Indexes.Values)
-        {
-            await db.Database.ExecuteSqlRawAsync(index, cancellationToken);
-        }
-
-        await db.Database.ExecuteSqlRawAsync($"ANALYZE {VectorDocumentConfiguration.TableName}", cancellationToken);
+        await BuildIndexesAsync(db, names: null, cancellationToken);
         return rows;
     }
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using PgVectorModule.Bench;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Configuration;
+using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
@@ -66,8 +67,13 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
         Assert.All(throughput, t => Assert.Equal(2, t.GetProperty("embedded").GetInt32()));
         Assert.All(throughput, t => Assert.True(t.GetProperty("documentsPerSecond").GetDouble() > 0 && t.GetProperty("tokensPerSecond").GetDouble() > 0));
         var methods = root.GetProperty("methods").EnumerateArray().ToList();
-        Assert.Equal(["keyword", "vector exact", "vector HNSW", "hybrid weighted (0.7 vector)", "hybrid RRF (k = 60)"],
+        Assert.Equal(["keyword (BM25)", "vector exact", "vector HNSW", $"hybrid weighted ({HybridOptions.DefaultVectorWeight:0.0#} vector)", $"hybrid RRF (k = {HybridOptions.DefaultRrfK})"],
             methods.Select(m => m.GetProperty("method").GetString()));
+        // Each vector row's plan is what its name says, even on five documents, where the planner alone would scan them all.
+        Assert.Equal("seq scan", methods.Single(m => m.GetProperty("method").GetString() == "vector exact").GetProperty("plan").GetString());
+        Assert.Equal("HNSW", methods.Single(m => m.GetProperty("method").GetString() == "vector HNSW").GetProperty("plan").GetString());
+        // The reference figure belongs to SciFact alone: this folder is not SciFact, so none is printed.
+        Assert.DoesNotContain("as published", text, StringComparison.Ordinal);
         foreach (var method in methods)
         {
             foreach (var metric in new[] { "ndcgAt10", "recallAt100", "mrrAt10" })

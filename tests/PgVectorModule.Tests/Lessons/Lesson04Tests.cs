@@ -92,7 +92,7 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var indexes = await database.StringsAsync(
             "SELECT indexname || ' ' || substring(indexdef from 'USING (\\w+)') FROM pg_indexes WHERE schemaname = 'lesson04' AND tablename = 'vector_documents' ORDER BY indexname");
         Assert.Equal(
-            ["ix_vector_documents_content_tsv gin", "ix_vector_documents_embedding_hnsw hnsw", "ix_vector_documents_embedding_ivfflat ivfflat", "pk_vector_documents btree"],
+            ["ix_vector_documents_content_tsv gin", "ix_vector_documents_embedding_hnsw hnsw", "ix_vector_documents_embedding_ivfflat ivfflat", "ix_vector_documents_source btree", "pk_vector_documents btree"],
             indexes);
         Assert.Equal("all-MiniLM-L6-v2/384", await database.ScalarAsync<string>(
             "SELECT model || '/' || dimensions FROM lesson04.embedding_models WHERE table_name = 'vector_documents'"));

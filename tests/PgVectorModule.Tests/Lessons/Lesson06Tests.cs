@@ -19,7 +19,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson06.vector_documents"));
             Assert.Contains("tsquery: 'error' & '42p01' & 'mean'", result.Output, StringComparison.Ordinal);
             Assert.Contains("Nothing: no document holds every one of those words", result.Output, StringComparison.Ordinal);
-            Assert.Contains("tsquery: '42p01' | 'error' | 'mean'", result.Output, StringComparison.Ordinal);
+            Assert.Contains("lexemes: 42p01 error mean", result.Output, StringComparison.Ordinal);
             Assert.Contains("Bitmap Index Scan on ix_vector_documents_content_tsv", result.Output, StringComparison.Ordinal);
             Assert.Contains("ts_rank_cd(d.content_tsv, q.query, 32)", result.Output, StringComparison.Ordinal);
             Assert.Contains("1.0 / (@k + v.rank)", result.Output, StringComparison.Ordinal);
@@ -30,7 +30,6 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
             var (keyword, vector, weighted, rrf) = (N(tally, 1), N(tally, 2), N(tally, 3), N(tally, 4));
             Assert.True(weighted > keyword && weighted > vector, tally.Value);
             Assert.True(rrf > keyword && rrf > vector, tally.Value);
-            Assert.Equal(HybridSearchLesson.Showcase.Count, rrf);
         }
     }
 

@@ -103,7 +103,7 @@ public class SearchTests(SearchCorpus corpus) : IClassFixture<SearchCorpus>
         var embedding = await corpus.Embedder.EmbedAsync(query, Ct);
 
         // Every term required: no document holds "mean", so nothing; any term, weighted by rarity: the 42P01 page.
-        Assert.Empty(await HybridSearch.KeywordAsync(corpus.DataSource, query, allTerms: true, cancellationToken: Ct));
+        Assert.Empty(await HybridSearch.KeywordAllTermsAsync(corpus.DataSource, query, cancellationToken: Ct));
         var keyword = await HybridSearch.KeywordAsync(corpus.DataSource, query, cancellationToken: Ct);
         Assert.Equal(SearchCorpus.UndefinedTable.Title, keyword[0].Title);
         Assert.True(keyword[0].Score > keyword[1].Score, "the rare term must outweigh the common one");
@@ -162,7 +162,7 @@ public class SearchTests(SearchCorpus corpus) : IClassFixture<SearchCorpus>
     {
         var embedding = await corpus.Embedder.EmbedAsync(query, Ct);
 
-        await HybridSearch.KeywordAsync(corpus.DataSource, query, allTerms: true, cancellationToken: Ct);
+        await HybridSearch.KeywordAllTermsAsync(corpus.DataSource, query, cancellationToken: Ct);
         await HybridSearch.KeywordAsync(corpus.DataSource, query, cancellationToken: Ct);
         var fused = await HybridSearch.ReciprocalRankFusionAsync(corpus.DataSource, query, embedding, cancellationToken: Ct);
 

@@ -1,0 +1,64 @@
+using PgVectorModule.Bench.Evaluation;
+using PgVectorModule.Configuration;
+using PgVectorModule.Embeddings;
+using Spectre.Console;
+
+namespace PgVectorModule.Bench.Infrastructure;
+
+/// <summary>
+/// Real texts with their embeddings: a file (one text per line) or, with no file, the API documentation the installed
+/// .NET SDK ships (<see cref="SdkDocTexts"/>), embedded by the configured model through eval's on-disk cache, so a
+/// second run reads what the first computed.
+/// </summary>
+public static class EmbeddedTexts
+{
+    public static async Task<(IReadOnlyList<string> Texts, IReadOnlyList<float[]> Vectors)> LoadAsync(BenchContext context, string? textsFile,
+        string cacheFolder, int dimensions, string command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        IReadOnlyList<string> texts;
+        if (textsFile is not null)
+        {
+            if (!File.Exists(textsFile))
+            {
+                throw new SetupException($"{textsFile} does not exist; --texts takes a UTF-8 file with one text per line.", ExitCodes.InvalidInput);
+            }
+
+            texts = File.ReadLines(textsFile).Select(l => l.Trim()).Where(l => l.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        }
+        else
+        {
+            var dotnetRoot = SdkDocTexts.DotnetRoot();
+            var files = SdkDocTexts.Files(dotnetRoot);
+            if (files.Count == 0)
+            {
+                throw new SetupException($"No API documentation found under {dotnetRoot}/packs; --sdk-docs needs a .NET SDK install. Use --texts FILE instead.",
+                    ExitCodes.InvalidInput);
+            }
+
+            texts = SdkDocTexts.Read(files);
+        }
+
+        // The local model is fastest when a batch holds texts of one length: shortest first, so batches do.
+        var ordered = texts.OrderBy(t => t.Length).ThenBy(t => t, StringComparer.Ordinal).ToList();
+        using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
+        if (embedder.Dimensions != dimensions)
+        {
+            throw new SetupException($"{command} works with {dimensions} dimensions; {embedder.Identity} gives {embedder.Dimensions}. Use EMBEDDING_PROVIDER=local, or OPENAI_EMBEDDING_DIMENSIONS={dimensions}.",
+                ExitCodes.EmbeddingMismatch);
+        }
+
+        // A folder of its own, so eval's files (which ann --vectors reads) hold only eval's texts.
+        var cache = EmbeddingCache.Open(Path.Combine(cacheFolder, "ann"), EvalCommand.CacheKey(embedder), embedder.Dimensions);
+
+        IReadOnlyList<float[]> vectors = [];
+        EmbeddingRun run = default!;
+        await context.Progress().StartAsync(async progress =>
+        {
+            var task = progress.AddTask($"embedding {ordered.Count:N0} texts (cached in {cache.Path})", maxValue: ordered.Count);
+            (vectors, run) = await EvalCommand.EmbedAsync(embedder, cache, ordered, task, cancellationToken);
+        });
+        context.Console.MarkupLine(Markup.Escape($"{run.Texts:N0} texts: {run.Embedded:N0} embedded now ({run.Seconds:N1} s), {run.FromCache:N0} from the cache {cache.Path}."));
+        return (ordered, vectors);
+    }
+}

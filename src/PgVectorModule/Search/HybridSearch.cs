@@ -1,0 +1,161 @@
+using System.Globalization;
+
+namespace PgVectorModule.Search;
+
+/// <summary>Runs the shared search SQL (<see cref="SearchSql"/>) through a data source.</summary>
+public static class HybridSearch
+{
+    /// <summary>pgvector's default hnsw.ef_search: an HNSW scan returns at most this many rows unless it is raised.</summary>
+    public const int PgvectorDefaultEfSearch = 40;
+
+    public static Task<IReadOnlyList<SearchHit>> KeywordAsync(NpgsqlDataSource dataSource, string query, int limit = 5, string? source = null,
+        Bm25Parameters? bm25 = null, CancellationToken cancellationToken = default) =>
+        SearchAsync(dataSource, SearchMethod.Keyword, query, embedding: null, limit, source, HybridOptions.Default with { Bm25 = bm25 ?? Bm25Parameters.Default }, cancellationToken);
+
+    /// <summary>Every term required (websearch_to_tsquery), ranked by ts_rank_cd: the strict search a search box starts from.</summary>
+    public static Task<IReadOnlyList<SearchHit>> KeywordAllTermsAsync(NpgsqlDataSource dataSource, string query, int limit = 5, string? source = null,
+        CancellationToken cancellationToken = default) =>
+        SearchAsync(dataSource, SearchMethod.KeywordAllTerms, query, embedding: null, limit, source, options: null, cancellationToken);
+
+    public static Task<IReadOnlyList<SearchHit>> WeightedAsync(NpgsqlDataSource dataSource, string query, Vector embedding, int limit = 5,
+        string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default) =>
+        SearchAsync(dataSource, SearchMethod.Weighted, query, embedding, limit, source, options, cancellationToken);
+
+    public static Task<IReadOnlyList<SearchHit>> ReciprocalRankFusionAsync(NpgsqlDataSource dataSource, string query, Vector embedding, int limit = 5,
+        string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default) =>
+        SearchAsync(dataSource, SearchMethod.ReciprocalRankFusion, query, embedding, limit, source, options, cancellationToken);
+
+    /// <summary>Any of the searches by name; <paramref name="embedding"/> is needed by the fused ones only.</summary>
+    public static async Task<IReadOnlyList<SearchHit>> SearchAsync(NpgsqlDataSource dataSource, SearchMethod method, string query, Vector? embedding,
+        int limit = 5, string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = Prepare(connection, method, query, embedding, limit, source, options ?? HybridOptions.Default, explain: null);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await SkipSettingsAsync(reader, batch, cancellationToken);
+        var hits = new List<SearchHit>();
+        var ranks = reader.FieldCount >= 6;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            hits.Add(new SearchHit(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                await reader.IsDBNullAsync(2, cancellationToken) ? null : reader.GetString(2),
+                Convert.ToDouble(reader.GetValue(3), CultureInfo.InvariantCulture),
+                ranks && !await reader.IsDBNullAsync(4, cancellationToken) ? (int)reader.GetInt64(4) : null,
+                ranks && !await reader.IsDBNullAsync(5, cancellationToken) ? (int)reader.GetInt64(5) : null));
+        }
+
+        return hits;
+    }
+
+    /// <summary>
+    /// The plan of a search as it runs, with the same settings in the same transaction: EXPLAIN followed by
+    /// <paramref name="explainOptions"/> (for example "ANALYZE, COSTS OFF"). Returns the plan's lines.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ExplainAsync(NpgsqlDataSource dataSource, SearchMethod method, string query, Vector? embedding,
+        int limit = 5, string? source = null, HybridOptions? options = null, string explainOptions = "ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF",
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = Prepare(connection, method, query, embedding, limit, source, options ?? HybridOptions.Default, explainOptions);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await SkipSettingsAsync(reader, batch, cancellationToken);
+        var lines = new List<string>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            lines.Add(reader.GetString(0));
+        }
+
+        return lines;
+    }
+
+    /// <summary>
+    /// The settings a fused query's vector leg needs, for the transaction it runs in: an HNSW scan returns at most
+    /// hnsw.ef_search rows, so it is raised to the candidate count (never lowered below what the session set), and under
+    /// a filter the scan goes on past rows the filter drops (an iterative scan in relaxed order; the fused query ranks by
+    /// distance again, so the order is exact). set_config(..., true) is SET LOCAL as a function: it takes a parameter,
+    /// and in one batch it lasts until the batch's implicit transaction ends, so no setting outlives the search.
+    /// </summary>
+    public static IEnumerable<NpgsqlBatchCommand> VectorLegSettings(int candidates, bool filtered)
+    {
+        var efSearch = new NpgsqlBatchCommand(
+            "SELECT set_config('hnsw.ef_search', greatest(@ef_search, coalesce(current_setting('hnsw.ef_search', true)::int, 0))::text, true)");
+        efSearch.Parameters.AddWithValue("ef_search", Math.Max(candidates, PgvectorDefaultEfSearch));
+        yield return efSearch;
+        if (filtered)
+        {
+            yield return new NpgsqlBatchCommand("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)");
+        }
+    }
+
+    /// <summary>The SQL of a method.</summary>
+    public static string Sql(SearchMethod method) => method switch
+    {
+        SearchMethod.Keyword => SearchSql.Keyword,
+        SearchMethod.KeywordAllTerms => SearchSql.KeywordAllTerms,
+        SearchMethod.Weighted => SearchSql.Weighted,
+        SearchMethod.ReciprocalRankFusion => SearchSql.ReciprocalRankFusion,
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, null),
+    };
+
+    private static NpgsqlBatch Prepare(NpgsqlConnection connection, SearchMethod method, string query, Vector? embedding, int limit, string? source,
+        HybridOptions options, string? explain)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var fused = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+        if (fused && embedding is null)
+        {
+            throw new ArgumentNullException(nameof(embedding), $"{method} search needs the query's embedding.");
+        }
+
+        var batch = new NpgsqlBatch(connection);
+        if (fused)
+        {
+            foreach (var setting in VectorLegSettings(options.Candidates, source is not null))
+            {
+                batch.BatchCommands.Add(setting);
+            }
+        }
+
+        var search = new NpgsqlBatchCommand(explain is null ? Sql(method) : $"EXPLAIN ({explain}) {Sql(method)}");
+        var parameters = search.Parameters;
+        parameters.AddWithValue("query", query);
+        parameters.AddWithValue("limit", limit);
+        parameters.Add(new NpgsqlParameter("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)source ?? DBNull.Value });
+        if (method != SearchMethod.KeywordAllTerms)
+        {
+            parameters.AddWithValue("k1", options.Bm25.K1);
+            parameters.AddWithValue("b", options.Bm25.B);
+        }
+
+        if (fused)
+        {
+            parameters.AddWithValue("embedding", embedding!);
+            parameters.AddWithValue("candidates", options.Candidates);
+        }
+
+        if (method == SearchMethod.Weighted)
+        {
+            parameters.AddWithValue("vector_weight", options.VectorWeight);
+        }
+        else if (method == SearchMethod.ReciprocalRankFusion)
+        {
+            parameters.AddWithValue("k", options.RrfK);
+        }
+
+        batch.BatchCommands.Add(search);
+        return batch;
+    }
+
+    /// <summary>The settings' one-row results come first; the search's rows are the last result set.</summary>
+    private static async Task SkipSettingsAsync(NpgsqlDataReader reader, NpgsqlBatch batch, CancellationToken cancellationToken)
+    {
+        for (var skip = batch.BatchCommands.Count - 1; skip > 0; skip--)
+        {
+            await reader.NextResultAsync(cancellationToken);
+        }
+    }
+}

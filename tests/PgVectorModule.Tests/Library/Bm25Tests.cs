@@ -1,0 +1,151 @@
+using PgVectorModule.Data;
+using PgVectorModule.Search;
+using PgVectorModule.Tests.Infrastructure;
+
+namespace PgVectorModule.Tests.Library;
+
+/// <summary>
+/// BM25 in SQL against BM25 by hand: documents of words the English stemmer leaves as they are, so the lexemes and
+/// their counts are known in C# too; and the statistics kept right through inserts, updates, deletes and truncates.
+/// </summary>
+public class Bm25Tests(TestDatabase database) : IClassFixture<TestDatabase>, IAsyncLifetime
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private NpgsqlDataSource _dataSource = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _dataSource = ModuleDataSource.Create(database.ConnectionString, "bm25_tests");
+        await using (var create = _dataSource.CreateCommand("CREATE SCHEMA IF NOT EXISTS bm25_tests"))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using var db = NewDbContext();
+        await VectorStore.EnsureExtensionAsync(_dataSource, db, Ct);
+        await VectorStore.RecreateTablesAsync(db, Ct);
+    }
+
+    public async ValueTask DisposeAsync() => await _dataSource.DisposeAsync();
+
+    private SearchDbContext NewDbContext() => new(SearchDbContext.CreateOptions(_dataSource), new VectorStoreShape(3));
+
+    [Fact]
+    public async Task Scores_match_bm25_computed_by_hand_and_follow_every_write()
+    {
+        // Titles are empty so content_tsv holds exactly these words (title || ' ' || content).
+        var corpus = new Dictionary<string, string>
+        {
+            ["a"] = "cat dog dog fish",
+            ["b"] = "dog bird",
+            ["c"] = "fish fish fish fish fish fish fish fish red blue green",
+            ["d"] = "red blue",
+        };
+        foreach (var (source, text) in corpus)
+        {
+            await InsertAsync(source, text);
+        }
+
+        await AssertScoresAsync(corpus, "dog fish", Bm25Parameters.Default);
+        await AssertScoresAsync(corpus, "fish", new Bm25Parameters(K1: 2.0, B: 0.3));
+
+        // A new document: findable at once, and every score moves with the new N and average length.
+        corpus["e"] = "dog dog dog dog";
+        await InsertAsync("e", corpus["e"]);
+        var found = await HybridSearch.KeywordAsync(_dataSource, "dog", limit: 10, cancellationToken: Ct);
+        Assert.Contains(found, h => h.Source == "e");
+        await AssertScoresAsync(corpus, "dog fish", Bm25Parameters.Default);
+
+        // An update re-indexes the changed text; a delete takes the document's terms and length away.
+        corpus["b"] = "bird bird cat";
+        await ExecuteAsync("UPDATE vector_documents SET content = 'bird bird cat' WHERE source = 'b'");
+        corpus.Remove("d");
+        await ExecuteAsync("DELETE FROM vector_documents WHERE source = 'd'");
+        await AssertScoresAsync(corpus, "dog cat bird", Bm25Parameters.Default);
+        Assert.Empty(await HybridSearch.KeywordAsync(_dataSource, "green red", source: "d", cancellationToken: Ct));
+
+        // An update that leaves the text alone leaves the postings alone.
+        var before = await ScalarAsync<long>("SELECT count(*) FROM document_terms");
+        await ExecuteAsync("UPDATE vector_documents SET source = source");
+        Assert.Equal(before, await ScalarAsync<long>("SELECT count(*) FROM document_terms"));
+
+        await ExecuteAsync("TRUNCATE vector_documents");
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM document_terms"));
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT document_count + total_length FROM bm25_corpus"));
+    }
+
+    [Fact]
+    public async Task The_source_filter_keeps_document_frequency_corpus_wide()
+    {
+        var corpus = new Dictionary<string, string> { ["x1"] = "owl owl moth", ["y1"] = "owl", ["y2"] = "moth" };
+        foreach (var (source, text) in corpus)
+        {
+            await InsertAsync(source, text);
+        }
+
+        var filtered = await HybridSearch.KeywordAsync(_dataSource, "owl moth", source: "x1", cancellationToken: Ct);
+
+        var hit = Assert.Single(filtered);
+        Assert.Equal(Bm25ByHand(corpus, "owl moth", Bm25Parameters.Default)["x1"], hit.Score, 1e-6);
+    }
+
+    private async Task AssertScoresAsync(IReadOnlyDictionary<string, string> corpus, string query, Bm25Parameters parameters)
+    {
+        var expected = Bm25ByHand(corpus, query, parameters);
+        var hits = await HybridSearch.KeywordAsync(_dataSource, query, limit: 100, bm25: parameters, cancellationToken: Ct);
+
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), hits.Select(h => h.Source!).Order(StringComparer.Ordinal));
+        foreach (var hit in hits)
+        {
+            Assert.Equal(expected[hit.Source!], hit.Score, 1e-6);
+        }
+
+        Assert.Equal(hits.Select(h => h.Score).OrderDescending(), hits.Select(h => h.Score));
+        Assert.Equal(corpus.Count, await ScalarAsync<long>("SELECT document_count FROM bm25_corpus"));
+        Assert.Equal(corpus.Values.Sum(t => t.Split(' ').Length), await ScalarAsync<long>("SELECT total_length FROM bm25_corpus"));
+    }
+
+    /// <summary>Okapi BM25 with Lucene's idf, ln(1 + (N - df + 0.5) / (df + 0.5)), over whitespace-separated words.</summary>
+    private static Dictionary<string, double> Bm25ByHand(IReadOnlyDictionary<string, string> corpus, string query, Bm25Parameters p)
+    {
+        var documents = corpus.ToDictionary(d => d.Key, d => d.Value.Split(' '));
+        var n = documents.Count;
+        var averageLength = documents.Values.Average(words => words.Length);
+        var scores = new Dictionary<string, double>();
+        foreach (var term in query.Split(' ').Distinct())
+        {
+            var df = documents.Values.Count(words => words.Contains(term));
+            var idf = Math.Log(1 + (n - df + 0.5) / (df + 0.5));
+            foreach (var (id, words) in documents)
+            {
+                var tf = words.Count(w => w == term);
+                if (tf > 0)
+                {
+                    scores[id] = scores.GetValueOrDefault(id) + idf * tf * (p.K1 + 1) / (tf + p.K1 * (1 - p.B + p.B * words.Length / averageLength));
+                }
+            }
+        }
+
+        return scores;
+    }
+
+    private async Task InsertAsync(string source, string content)
+    {
+        await using var command = _dataSource.CreateCommand("INSERT INTO vector_documents (title, content, source) VALUES ('', @content, @source)");
+        command.Parameters.AddWithValue("content", content);
+        command.Parameters.AddWithValue("source", source);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var command = _dataSource.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    private async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var command = _dataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync(Ct))!;
+    }
+}
