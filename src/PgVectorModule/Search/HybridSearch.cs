@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using PgVectorModule.Embeddings;
 
 namespace PgVectorModule.Search;
 
@@ -25,15 +27,47 @@ public static class HybridSearch
         string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default) =>
         SearchAsync(dataSource, SearchMethod.ReciprocalRankFusion, query, embedding, limit, source, options, cancellationToken);
 
-    /// <summary>Any of the searches by name; <paramref name="embedding"/> is needed by the fused ones only.</summary>
-    public static async Task<IReadOnlyList<SearchHit>> SearchAsync(NpgsqlDataSource dataSource, SearchMethod method, string query, Vector? embedding,
+    /// <summary>
+    /// Any of the searches by name; <paramref name="embedding"/> is needed by the fused ones only. One span
+    /// (<see cref="SearchTelemetry.SearchSpan"/>) covers it, with Npgsql's span of the one round trip under it.
+    /// </summary>
+    public static Task<IReadOnlyList<SearchHit>> SearchAsync(NpgsqlDataSource dataSource, SearchMethod method, string query, Vector? embedding,
         int limit = 5, string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(query);
+        var settings = options ?? HybridOptions.Default;
+        return SearchTelemetry.SearchAsync(SearchTelemetry.OneStatement, method, query, limit, source, settings,
+            activity => RunAsync(dataSource, method, query, embedding, limit, source, settings, activity, cancellationToken));
+    }
+
+    /// <summary>
+    /// The same, embedding <paramref name="question"/> as a search query first when the method needs it, inside the same
+    /// span: the one-statement form to set beside <see cref="StagedHybridSearch"/>, stage for stage.
+    /// </summary>
+    public static Task<IReadOnlyList<SearchHit>> SearchAsync(NpgsqlDataSource dataSource, TextEmbedder embedder, SearchMethod method, string question,
+        int limit = 5, string? source = null, HybridOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(embedder);
+        ArgumentNullException.ThrowIfNull(question);
+        var settings = options ?? HybridOptions.Default;
+        var fused = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+        return SearchTelemetry.SearchAsync(SearchTelemetry.OneStatement, method, question, limit, source, settings, async activity =>
+        {
+            var embedding = fused ? await SearchTelemetry.EmbedQuestionAsync(embedder, question, cancellationToken) : null;
+            return await RunAsync(dataSource, method, question, embedding, limit, source, settings, activity, cancellationToken);
+        });
+    }
+
+    private static async Task<IReadOnlyList<SearchHit>> RunAsync(NpgsqlDataSource dataSource, SearchMethod method, string query, Vector? embedding,
+        int limit, string? source, HybridOptions options, Activity? activity, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var batch = Prepare(connection, method, query, embedding, limit, source, options ?? HybridOptions.Default, explain: null);
+        await using var batch = Prepare(connection, method, query, embedding, limit, source, options, explain: null);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await SkipSettingsAsync(reader, batch, cancellationToken);
+        SearchTelemetry.SettingsApplied(activity, await ReadSettingsAsync(reader, batch, cancellationToken));
+
         var hits = new List<SearchHit>();
         var ranks = reader.FieldCount >= 6;
         while (await reader.ReadAsync(cancellationToken))
@@ -62,7 +96,7 @@ public static class HybridSearch
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var batch = Prepare(connection, method, query, embedding, limit, source, options ?? HybridOptions.Default, explainOptions);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await SkipSettingsAsync(reader, batch, cancellationToken);
+        await ReadSettingsAsync(reader, batch, cancellationToken);
         var lines = new List<string>();
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -150,12 +184,23 @@ public static class HybridSearch
         return batch;
     }
 
-    /// <summary>The settings' one-row results come first; the search's rows are the last result set.</summary>
-    private static async Task SkipSettingsAsync(NpgsqlDataReader reader, NpgsqlBatch batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// The settings' one-row results come first; the search's rows are the last result set. Returns what each setting
+    /// was set to (set_config returns it): ef_search, then the iterative scan when there is a filter.
+    /// </summary>
+    internal static async Task<IReadOnlyList<string>> ReadSettingsAsync(NpgsqlDataReader reader, NpgsqlBatch batch, CancellationToken cancellationToken)
     {
+        var applied = new List<string>();
         for (var skip = batch.BatchCommands.Count - 1; skip > 0; skip--)
         {
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                applied.Add(reader.GetString(0));
+            }
+
             await reader.NextResultAsync(cancellationToken);
         }
+
+        return applied;
     }
 }

@@ -47,12 +47,27 @@ public static class SearchSql
     /// (against a CTE's column the planner would scan every row). <see cref="HybridSearch"/> raises hnsw.ef_search to
     /// @candidates and, under a filter, turns on an iterative scan, whose relaxed order the outer ranking re-sorts.
     /// </summary>
-    private const string NearestCandidates = """
+    private const string NearestCandidates = $"""
         SELECT id, embedding <=> @embedding AS distance
-                  FROM vector_documents
+                  {NearestRows}
+        """;
+
+    /// <summary>Where the vector leg's candidates come from, in the order an HNSW index returns them.</summary>
+    private const string NearestRows = """
+        FROM vector_documents
                   WHERE @source::text IS NULL OR source = @source
                   ORDER BY embedding <=> @embedding
                   LIMIT @candidates
+        """;
+
+    /// <summary>
+    /// The fused queries' vector leg as a statement of its own (<see cref="StagedHybridSearch"/>): the same candidates,
+    /// with their titles, so the C# fusion needs no further round trip. Under a filter the iterative scan's relaxed order
+    /// comes back as it is; the fusion ranks by distance, then id, as row_number() does in the fused queries.
+    /// </summary>
+    public const string VectorLeg = $"""
+        SELECT id, title, source, embedding <=> @embedding AS distance
+                  {NearestRows}
         """;
 
     /// <summary>The best @limit of a CTE <c>fused(id, score, vector_rank, keyword_rank)</c>, with titles: the only rows read from the table.</summary>
@@ -72,7 +87,11 @@ public static class SearchSql
         LIMIT @limit
         """;
 
-    /// <summary>BM25 keyword search: any query term may match, the rarer and the more often present, the higher.</summary>
+    /// <summary>
+    /// BM25 keyword search: any query term may match, the rarer and the more often present, the higher. With @limit set to
+    /// @candidates it is also the fused queries' keyword leg as a statement of its own (<see cref="StagedHybridSearch"/>):
+    /// the same best rows by score, then id, with their titles.
+    /// </summary>
     public const string Keyword = $"""
         WITH {Bm25},
         best AS (SELECT id, score FROM bm25 ORDER BY score DESC, id LIMIT @limit)
