@@ -65,6 +65,9 @@ public sealed partial class OperationsLesson : ILesson
         // Part 3: backups.
         await DumpAndRestoreAsync(lesson, servers, shape, question, cancellationToken);
         await PointInTimeRecoveryAsync(lesson, servers, cancellationToken);
+
+        // Part 4: tracing.
+        await TraceSearchAsync(lesson, embedder, cancellationToken);
     }
 
     /// <summary>STANDBY_URL in either form DATABASE_URL takes; a bad one is one sentence that names STANDBY_URL.</summary>

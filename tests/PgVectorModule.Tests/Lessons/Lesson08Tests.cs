@@ -51,7 +51,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var output = Regex.Replace(result.Output, @"\s+", " ");
         foreach (var sentence in new[]
                  {
-                     "Lesson 08 done (14 steps)",
+                     "Lesson 08 done (15 steps)",
                      "3 of 3 searches ran on the standby; the write check ran on the primary.",
                      "At once on the standby: not found. From the primary, or on the standby after waiting for the write's LSN: found.",
                      "With the standby gone, the searches were answered by the primary.",
@@ -59,6 +59,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
                      "A's SET without LOCAL leaked",
                      "All 6 checks equal",
                      "Recovered to the restore point: 3 rows",
+                     TracedSpans,
                  })
         {
             Assert.Contains(sentence, output, StringComparison.Ordinal);
@@ -254,7 +255,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     private static void AssertFullRun(int exitCode, string output, bool ownStandby)
     {
         Assert.True(exitCode == 0, $"exit {exitCode}:\n{output}");
-        Assert.Contains("Lesson 08 done (14 steps)", output, StringComparison.Ordinal);
+        Assert.Contains("Lesson 08 done (15 steps)", output, StringComparison.Ordinal);
 
         // Part 1: routing, the index on the standby, lag, read-your-writes, fallback.
         Assert.Contains("3 of 3 searches ran on the standby; the write check ran on the primary.", output, StringComparison.Ordinal);
@@ -286,8 +287,26 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         // Part 3: the restore is checked equal; point-in-time recovery brings the rows back.
         Assert.Contains("All 6 checks equal", output, StringComparison.Ordinal);
         Assert.Contains("Recovered to the restore point: 3 rows", output, StringComparison.Ordinal);
+
+        // Part 4: tracing. The span tree of a staged and a one-statement search, one row per span (the console is wide
+        // enough here for a row a line): each stage under its search, Npgsql's command under each leg and under the one statement.
+        Assert.Contains(TracedSpans, Flat(output), StringComparison.Ordinal);
+        Assert.Matches(@"Staged search: [\d,.]+ ms = embed [\d,.]+ \+ vector leg [\d,.]+ \+ keyword leg [\d,.]+ \+ fuse [\d,.]+ ms; one statement: [\d,.]+ ms\.", Flat(output));
+        foreach (var (span, parent) in new[]
+                 {
+                     ("search (staged)", "two searches"), ("embed question", "search (staged)"), ("vector leg", "search (staged)"),
+                     ("Npgsql command", "vector leg"), ("keyword leg", "search (staged)"), ("Npgsql command", "keyword leg"), ("fuse", "search (staged)"),
+                     ("search (one statement)", "two searches"), ("embed question", "search (one statement)"), ("Npgsql command", "search (one statement)"),
+                 })
+        {
+            Assert.Matches($@"│ +{Regex.Escape(span)} +│ +[\d,]+\.\d +│ {Regex.Escape(parent)} +│", output);
+        }
+
+        Assert.Matches(@"│ +vector leg +│[^│]+│[^│]+│ rows \d+, ef_search 100, iterative scan off", output);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
+
+    private const string TracedSpans = "Npgsql's command spans: 2 under the staged search's stages (one per leg), 1 right under the one statement's search span.";
 
     private static async Task<(int Port, bool InRecovery)> WhoAsync(NpgsqlDataSource source)
     {
