@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using PgVectorModule.Data;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Crud;
+namespace PgVectorModule.Lessons.Lesson02;
 
 /// <summary>
 /// Lesson 02: create, read, update and delete documents with EF Core, then what real applications need next:

@@ -2,7 +2,7 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using PgVectorModule.Data;
 
-namespace PgVectorModule.Lessons.Migrations;
+namespace PgVectorModule.Lessons.Lesson03;
 
 /// <summary>
 /// Lesson 03: evolve the documents table with EF Core migrations, the way Alembic does it in the Python module:

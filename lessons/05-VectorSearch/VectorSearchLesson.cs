@@ -3,7 +3,7 @@ using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.VectorSearch;
+namespace PgVectorModule.Lessons.Lesson05;
 
 /// <summary>
 /// Lesson 05: nearest-neighbour search with Pgvector.EntityFrameworkCore (cosine, L2, inner product), filters and

@@ -3,7 +3,7 @@ using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.HybridSearch;
+namespace PgVectorModule.Lessons.Lesson06;
 
 /// <summary>
 /// Lesson 06: full-text search and vector search fail in opposite places; two ways to fuse them (normalized
@@ -47,9 +47,12 @@ public sealed class HybridSearchLesson : ILesson
         lesson.Step("Keyword search, every term required", "websearch_to_tsquery reads a search box the way people type into one (\"phrases\", or, -not), and never fails on odd input. But it ANDs every remaining term.");
         var strict = await lesson.QueryAsync($"SELECT {SearchSql.AllTermsQuery}::text AS tsquery", null, [queryParameter()], cancellationToken);
         lesson.Say($"tsquery: [bold]{Markup.Escape(strict[0]["tsquery"]?.ToString() ?? "")}[/]");
-        lesson.EchoSql = false;
-        var allTerms = await Search.HybridSearch.KeywordAllTermsAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
-        lesson.EchoSql = true;
+        IReadOnlyList<SearchHit> allTerms;
+        using (lesson.QuietSql())
+        {
+            allTerms = await HybridSearch.KeywordAllTermsAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
+        }
+
         lesson.Sql(SearchSql.KeywordAllTerms, [$"@query = '{question}'", "@limit = 5"]);
         ShowHits(lesson, allTerms, "ts_rank_cd");
         lesson.Say(allTerms.Count == 0
@@ -59,7 +62,7 @@ public sealed class HybridSearchLesson : ILesson
         lesson.Step("Keyword search, any term, BM25", "The question's own lexemes, any of which may match: stop words drop out and operators in the input are just text. Okapi BM25 scores each document: rare terms weigh more (idf), repeats count less and less (k1), long documents are not favoured for length alone (b).");
         var lexemes = await lesson.QueryAsync($"SELECT string_agg(lexeme, ' ' ORDER BY lexeme) AS lexemes FROM ({SearchSql.QueryLexemes}) q", null, [queryParameter()], cancellationToken);
         lesson.Say($"lexemes: [bold]{Markup.Escape(lexemes[0]["lexemes"]?.ToString() ?? "")}[/]");
-        var keyword = await Search.HybridSearch.KeywordAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
+        var keyword = await HybridSearch.KeywordAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
         lesson.Sql(SearchSql.Keyword, [$"@query = '{question}'", "@limit = 5", $"@k1 = {Bm25Parameters.DefaultK1}", $"@b = {Bm25Parameters.DefaultB}"]);
         ShowHits(lesson, keyword, "BM25");
 
@@ -74,36 +77,40 @@ public sealed class HybridSearchLesson : ILesson
 
         lesson.Step("Vector search", "The same question by meaning: <=> against the question's embedding.");
         var embedding = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
-        var vector = await Search.VectorSearch.Nearest(db, embedding).ToListAsync(cancellationToken);
+        var vector = await VectorSearch.Nearest(db, embedding).ToListAsync(cancellationToken);
         ShowHits(lesson, vector.Select(h => new SearchHit(h.Id, h.Title, h.Source, h.Similarity)).ToList(), "cosine similarity");
 
         lesson.Step("Weighted hybrid, normalized", $"Each method's best {Candidates} candidates, each list's scores scaled to 0..1, then {VectorWeight:0.0} x vector + {1 - VectorWeight:0.0} x keyword. Without the scaling the weights would mean little: cosine similarity and BM25 live on different scales.");
         lesson.Sql(SearchSql.Weighted, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@vector_weight = {VectorWeight}", $"@keyword_weight = {1 - VectorWeight:0.0}", $"@candidates = {Candidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
+        ShowHits(lesson, await HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
 
         lesson.Step("Reciprocal rank fusion", $"Only ranks count: 1 / ({HybridOptions.DefaultRrfK} + rank) from each list, summed. Nothing to normalize or tune but k, which keeps any one list's first place from deciding alone.");
         lesson.Sql(SearchSql.ReciprocalRankFusion, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@k = {HybridOptions.DefaultRrfK}", $"@candidates = {Candidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
+        ShowHits(lesson, await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
 
         lesson.Step("Side by side", "The first result of each method, for queries where one method is blind: paraphrases (no shared words) and exact terms (codes and names a model blurs). A check marks the right document.");
         var rows = new List<string[]>();
         var right = new int[4];
-        foreach (var (query, kind, expected) in Showcase.Append((question, "your question", "")))
+        // The searches repeat the SQL shown in the steps above: only their first results are shown, in the table.
+        using (lesson.QuietSql())
         {
-            var queryEmbedding = await embedder.EmbedQueryAsync(query, cancellationToken);
-            var tops = new[]
+            foreach (var (query, kind, expected) in Showcase.Append((question, "your question", "")))
             {
-                (await Search.HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.VectorSearch.Nearest(db, queryEmbedding, limit: 1).ToListAsync(cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-            };
-            for (var m = 0; m < tops.Length; m++)
-            {
-                right[m] += expected.Length > 0 && tops[m] == expected ? 1 : 0;
-            }
+                var queryEmbedding = await embedder.EmbedQueryAsync(query, cancellationToken);
+                var tops = new[]
+                {
+                    (await HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                    (await VectorSearch.Nearest(db, queryEmbedding, limit: 1).ToListAsync(cancellationToken)).FirstOrDefault()?.Title,
+                    (await HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                    (await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                };
+                for (var m = 0; m < tops.Length; m++)
+                {
+                    right[m] += expected.Length > 0 && tops[m] == expected ? 1 : 0;
+                }
 
-            rows.Add([query, kind, .. tops.Select(t => t is null ? "(nothing)" : (expected.Length > 0 && t == expected ? "✓ " : expected.Length > 0 ? "✗ " : "") + t)]);
+                rows.Add([query, kind, .. tops.Select(t => t is null ? "(nothing)" : (expected.Length > 0 && t == expected ? "✓ " : expected.Length > 0 ? "✗ " : "") + t)]);
+            }
         }
 
         lesson.Table(rows, ("query", r => r[0]), ("kind", r => r[1]), ("keyword", r => r[2]), ("vector", r => r[3]), ("weighted", r => r[4]), ("RRF", r => r[5]));

@@ -8,7 +8,7 @@ using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Production;
+namespace PgVectorModule.Lessons.Lesson07;
 
 /// <summary>
 /// Lesson 07: the Python module's production sections, run rather than read: connection pooling and what pool

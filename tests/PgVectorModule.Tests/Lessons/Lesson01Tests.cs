@@ -1,5 +1,5 @@
 using Spectre.Console.Testing;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;

@@ -1,6 +1,6 @@
-using PgVectorModule.Lessons.Crud;
-using PgVectorModule.Lessons.EfCoreBasics;
-using PgVectorModule.Lessons.Migrations;
+using PgVectorModule.Lessons.Lesson02;
+using PgVectorModule.Lessons.Lesson01;
+using PgVectorModule.Lessons.Lesson03;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;

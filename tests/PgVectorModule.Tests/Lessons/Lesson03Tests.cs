@@ -1,5 +1,5 @@
 using PgVectorModule.Data;
-using PgVectorModule.Lessons.Migrations;
+using PgVectorModule.Lessons.Lesson03;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;

@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using PgVectorModule.Lessons.PgvectorSetup;
+using PgVectorModule.Lessons.Lesson04;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

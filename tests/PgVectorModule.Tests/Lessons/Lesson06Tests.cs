@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using PgVectorModule.Lessons.HybridSearch;
+using PgVectorModule.Lessons.Lesson06;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using PgVectorModule.Lessons.Production;
+using PgVectorModule.Lessons.Lesson07;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
