@@ -17,8 +17,8 @@ public static class LessonCatalog
         new("01", "01-EfCoreBasics", "EF Core basics: model, DDL, insert, query", "01_sqlalchemy_basics.py", "lesson01", NeedsVector: false),
         new("02", "02-Crud", "CRUD with EF Core: create, read, update, delete, upsert, transactions, concurrency", "02_crud_operations.py", "lesson02", NeedsVector: false),
         new("03", "03-Migrations", "Schema migrations with EF Core in the place of Alembic", "03_alembic_migrations.py", "lesson03", NeedsVector: false),
-        new("04", "04-PgvectorSetup", "pgvector setup: extension, vector table, indexes", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
-        new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true, TakesQuestion: true),
+        new("04", "04-PgvectorSetup", "pgvector setup: why, extension, vector table, COPY, indexes by migration", "04_pgvector_setup.py", "lesson04", NeedsVector: true),
+        new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, metadata, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true, TakesQuestion: true),
         new("06", "06-HybridSearch", "Hybrid search: full-text and vector, weighted and fused", "06_hybrid_pg.py", "lesson06", NeedsVector: true, TakesQuestion: true),
         new("07", "07-Production", "Production checklist: pooling, bulk load, smaller vectors, maintenance, security", "README: performance, best practices, security, monitoring", "lesson07", NeedsVector: true),
     ];

@@ -17,16 +17,17 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
             Assert.True(result.ExitCode == 0, $"run {run} exited {result.ExitCode}:\n{result.Output}");
             Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson06.vector_documents"));
-            Assert.Contains("tsquery: 'error' & '42p01' & 'mean'", result.Output, StringComparison.Ordinal);
-            Assert.Contains("Nothing: no document holds every one of those words", result.Output, StringComparison.Ordinal);
-            Assert.Contains("lexemes: 42p01 error mean", result.Output, StringComparison.Ordinal);
-            Assert.Contains("Bitmap Index Scan on ix_vector_documents_content_tsv", result.Output, StringComparison.Ordinal);
-            Assert.Contains("ts_rank_cd(d.content_tsv, q.query, 32)", result.Output, StringComparison.Ordinal);
-            Assert.Contains("1.0 / (@k + v.rank)", result.Output, StringComparison.Ordinal);
+            var (notes, shown) = (result.Transcript.AllNotes(), result.Transcript.ShownSql());
+            Assert.Contains("tsquery: 'error' & '42p01' & 'mean'", notes, StringComparison.Ordinal);
+            Assert.Contains("Nothing: no document holds every one of those words", notes, StringComparison.Ordinal);
+            Assert.Contains("lexemes: 42p01 error mean", notes, StringComparison.Ordinal);
+            Assert.Contains(result.Transcript.Plans, p => p.Plan.Contains("Bitmap Index Scan on ix_vector_documents_content_tsv", StringComparison.Ordinal));
+            Assert.Contains("ts_rank_cd(d.content_tsv, q.query, 32)", shown, StringComparison.Ordinal);
+            Assert.Contains("1.0 / (@k + v.rank)", shown, StringComparison.Ordinal);
 
             // The tally of right first results on the showcase queries: each fusion method beats both of its parts.
-            var tally = Regex.Match(result.Output, @"keyword\s+(\d+), vector\s+(\d+), weighted\s+(\d+), RRF\s+(\d+)");
-            Assert.True(tally.Success, result.Output);
+            var tally = Regex.Match(notes, @"keyword (\d+), vector (\d+), weighted (\d+), RRF (\d+)");
+            Assert.True(tally.Success, notes);
             var (keyword, vector, weighted, rrf) = (N(tally, 1), N(tally, 2), N(tally, 3), N(tally, 4));
             Assert.True(weighted > keyword && weighted > vector, tally.Value);
             Assert.True(rrf > keyword && rrf > vector, tally.Value);
@@ -41,7 +42,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<HybridSearchLesson>(database.Settings, question);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("Lesson 06 done", result.Output, StringComparison.Ordinal);
+        Assert.True(result.Transcript.Completed);
         Assert.DoesNotContain("syntax error", result.Output, StringComparison.OrdinalIgnoreCase);
     }
 
