@@ -57,7 +57,7 @@ public sealed class PgvectorSetupLesson : ILesson
 
         lesson.Step("Create the table, without its indexes",
             "Indexes are built after a bulk load: one build over the loaded rows is faster than updating them row by row, and IVFFlat learns its clusters from the rows present when it is built.");
-        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, \"{HistoryTable}\"", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, document_terms, bm25_corpus, \"{HistoryTable}\"", cancellationToken);
         // The model's CREATE TABLE, as EF's migrations would render it, minus its CREATE INDEX statements (step 7 builds them).
         var model = db.GetService<IDesignTimeModel>().Model;
         var tableOnly = db.GetService<IMigrationsModelDiffer>().GetDifferences(null, model.GetRelationalModel())
@@ -66,6 +66,17 @@ public sealed class PgvectorSetupLesson : ILesson
         {
             await db.Database.ExecuteSqlRawAsync(command.CommandText, cancellationToken);
         }
+
+        // The triggers that fill document_terms and bm25_corpus from every write to vector_documents (lesson 06 explains them).
+        using (lesson.QuietSql())
+        {
+            foreach (var statement in Bm25Index.InstallStatements)
+            {
+                await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+            }
+        }
+
+        lesson.Say($"[grey]Then {Bm25Index.InstallStatements.Count} statements (not shown) install the triggers that keep lesson 06's BM25 postings in document_terms in step with every write to vector_documents.[/]");
 
         lesson.Step("Embed the corpus",
             $"{corpus.Count} documents from {corpus.Select(d => d.Source).Distinct().Count()} sources, embedded by {embedder.Identity} in batches. Each vector has unit length, so cosine distance and inner product rank alike.");
@@ -122,7 +133,7 @@ public sealed class PgvectorSetupLesson : ILesson
 
         lesson.Step("Build the indexes: a migration",
             $"In production the indexes ship as an EF Core migration (AddVectorIndexes, below the lesson): CREATE EXTENSION IF NOT EXISTS, then HNSW (m = {shape.HnswM}, ef_construction = {shape.HnswEfConstruction}), " +
-            $"IVFFlat (lists = {shape.IvfFlatLists}: rows / 1000, at least 1) and GIN. MigrateAsync applies what __EFMigrationsHistory does not list yet; run again, it does nothing.");
+            $"IVFFlat (lists = {shape.IvfFlatLists}: rows / 1000, at least 1), GIN, a B-tree on source and the postings' two B-trees. MigrateAsync applies what __EFMigrationsHistory does not list yet; run again, it does nothing.");
         // What `dotnet ef migrations script` prints for it; MigrateAsync then sends the same, plus its own bookkeeping (a lock, the history checks).
         lesson.Sql(db.GetService<IMigrator>().GenerateScript());
         using (lesson.QuietSql())
@@ -130,20 +141,21 @@ public sealed class PgvectorSetupLesson : ILesson
             await db.Database.MigrateAsync(cancellationToken);
         }
 
-        await lesson.ExecuteAsync("ANALYZE vector_documents", cancellationToken);
+        // Fresh statistics for the planner, and the visibility map that lets the postings be read by an index-only scan.
+        await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms", cancellationToken);
         var history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{HistoryTable}\"", cancellationToken);
         lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
         var indexes = await lesson.QueryAsync(
             """
-            SELECT i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,
+            SELECT i.tablename, i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,
                    pg_size_pretty(pg_relation_size(c.oid)) AS size
             FROM pg_indexes i
             JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = to_regnamespace(i.schemaname)
             JOIN pg_am am ON am.oid = c.relam
-            WHERE i.schemaname = current_schema() AND i.tablename = 'vector_documents'
-            ORDER BY i.indexname
+            WHERE i.schemaname = current_schema() AND i.tablename IN ('vector_documents', 'document_terms')
+            ORDER BY i.tablename DESC, i.indexname
             """, cancellationToken);
-        lesson.Table(indexes, ("index", r => r["indexname"]), ("method", r => r["method"]), ("options", r => r["options"]), ("size", r => r["size"]));
+        lesson.Table(indexes, ("table", r => r["tablename"]), ("index", r => r["indexname"]), ("method", r => r["method"]), ("options", r => r["options"]), ("size", r => r["size"]));
         lesson.Say("[grey]On a table that already serves queries, build with CREATE INDEX CONCURRENTLY (migrationBuilder.Sql(..., suppressTransaction: true)): it does not block writes while it runs.[/]");
 
         lesson.Step("Which index when",
@@ -259,10 +271,16 @@ public sealed class VectorTableContext(Lesson lesson, VectorStoreShape shape) : 
 
             // GIN over the tsvector: what makes @@ full-text matches fast (lesson 06).
             document.HasIndex(d => d.ContentTsv).HasDatabaseName("ix_vector_documents_content_tsv").HasMethod("gin");
+
+            // B-tree on the filter column: a filtered search finds its rows without reading every vector.
+            document.HasIndex(d => d.Source).HasDatabaseName("ix_vector_documents_source");
         });
 
         // Which embedding model filled vector_documents: the library's table, so lessons 05 to 07 can check it.
         modelBuilder.ApplyConfiguration(new EmbeddingModelRecordConfiguration());
+        // The BM25 keyword index lesson 06 teaches: a postings table and the corpus figures, kept by triggers (step 4).
+        modelBuilder.ApplyConfiguration(new DocumentTermConfiguration());
+        modelBuilder.ApplyConfiguration(new Bm25CorpusConfiguration());
     }
 
     public VectorStoreShape Shape => shape;
@@ -303,10 +321,20 @@ public sealed class AddVectorIndexes : Migration
 
         migrationBuilder.CreateIndex(name: "ix_vector_documents_content_tsv", table: "vector_documents", column: "content_tsv")
             .Annotation("Npgsql:IndexMethod", "gin");
+
+        migrationBuilder.CreateIndex(name: "ix_vector_documents_source", table: "vector_documents", column: "source");
+
+        migrationBuilder.CreateIndex(name: "ix_document_terms_lexeme", table: "document_terms", columns: ["lexeme", "document_id"], unique: true)
+            .Annotation("Npgsql:IndexInclude", new[] { "term_frequency", "document_length" });
+
+        migrationBuilder.CreateIndex(name: "ix_document_terms_document_id", table: "document_terms", column: "document_id");
     }
 
     protected override void Down(MigrationBuilder migrationBuilder)
     {
+        migrationBuilder.DropIndex(name: "ix_document_terms_document_id", table: "document_terms");
+        migrationBuilder.DropIndex(name: "ix_document_terms_lexeme", table: "document_terms");
+        migrationBuilder.DropIndex(name: "ix_vector_documents_source", table: "vector_documents");
         migrationBuilder.DropIndex(name: "ix_vector_documents_content_tsv", table: "vector_documents");
         migrationBuilder.DropIndex(name: "ix_vector_documents_embedding_ivfflat", table: "vector_documents");
         migrationBuilder.DropIndex(name: "ix_vector_documents_embedding_hnsw", table: "vector_documents");

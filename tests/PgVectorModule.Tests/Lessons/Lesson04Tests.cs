@@ -40,13 +40,15 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         // The migration builds exactly the indexes the model declares, and records itself in the lesson's history table.
         var migration = run.Step("Build the indexes: a migration");
         var script = migration.Sql.First(s => s.Shown && !s.Sent).Text;
-        var migrated = script.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal)).ToList();
-        var modelled = declared.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal)).ToList();
-        Assert.Equal(3, migrated.Count);
+        static List<string> Indexes(string sql) =>
+            sql.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal) || l.StartsWith("CREATE UNIQUE INDEX", StringComparison.Ordinal)).ToList();
+        var (migrated, modelled) = (Indexes(script), Indexes(declared));
+        Assert.Equal(6, migrated.Count);
         Assert.Equal(modelled.Order(StringComparer.Ordinal), migrated.Order(StringComparer.Ordinal));
         Assert.Contains("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;", script, StringComparison.Ordinal);
         Assert.Equal(["20261201000000_AddVectorIndexes"], migration.Tables[0].Column("migration_id"));
-        Assert.Equal(["gin", "hnsw", "ivfflat", "btree"], migration.Tables[1].Column("method"));
+        Assert.Equal(["gin", "hnsw", "ivfflat", "btree", "btree", "btree", "btree"], migration.Tables[1].Column("method"));
+        Assert.Contains(migration.SqlSent, s => s.Text == "VACUUM (ANALYZE) vector_documents, document_terms");
 
         // The corrected advice is labelled as a correction.
         Assert.Contains("the Python module says", run.Step("Which index when").Table.Columns);
@@ -141,5 +143,8 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
             indexes);
         Assert.Equal("all-MiniLM-L6-v2/384", await database.ScalarAsync<string>(
             "SELECT model || '/' || dimensions FROM lesson04.embedding_models WHERE table_name = 'vector_documents'"));
+        // The triggers filled lesson 06's postings from the COPY.
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(DISTINCT document_id) FROM lesson04.document_terms"));
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT document_count FROM lesson04.bm25_corpus"));
     }
 }
