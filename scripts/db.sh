@@ -6,6 +6,10 @@
 #   scripts/db.sh reset    stop it and delete its data
 #   scripts/db.sh status   say what is running and where
 #   scripts/db.sh url      print the connection string (exit 1 when nothing answers)
+#   scripts/db.sh replica up|down|status|url
+#                          a hot standby of the database (pg_basebackup, streaming replication) on its own port
+#   scripts/db.sh pgbouncer install|up|down|status|url
+#                          pgBouncer in transaction mode in front of the database (install: Debian's package)
 #
 # Where the database comes from, first match wins:
 #   1. DATABASE_URL (environment or .env) points at a server that answers: use it as it is.
@@ -37,12 +41,17 @@ PG_USER="$(setting POSTGRES_USER postgres)"
 PG_PASSWORD="$(setting POSTGRES_PASSWORD postgres)"
 PG_DB="$(setting POSTGRES_DB agent_db)"
 PG_PORT="$(setting POSTGRES_PORT 5432)"
+REPLICA_PORT="$(setting REPLICA_PORT 5433)"
+PGBOUNCER_PORT="$(setting PGBOUNCER_PORT 6432)"
 DB_MODE="$(setting DB_MODE auto)"
 CONFIGURED_URL="$(setting DATABASE_URL '')"
 
 STATE_DIR="$ROOT/.pgdata"
 
 url_for_port() { printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$PG_USER" "$PG_PASSWORD" "$1" "$PG_DB"; }
+# The local cluster's companions live beside its data folder.
+replica_dir() { printf '%s/replica' "$(local_state_dir)"; }
+pgbouncer_dir() { printf '%s/pgbouncer' "$(local_state_dir)"; }
 
 # Host and port out of either URL form: postgresql://u:p@host:port/db or Host=..;Port=..
 url_host_port() {
@@ -299,6 +308,183 @@ docker_up() {
 }
 docker_running() { docker_answers && [[ -n "$(docker compose ps -q 2>/dev/null)" ]]; }
 
+# --- replica: a hot standby of the local cluster, or compose's replica service -----------------------------
+local_replica_running() { # BINDIR
+  [[ -f "$(replica_dir)/data/PG_VERSION" ]] && run_as_owner "$1/pg_ctl" -D "$(replica_dir)/data" status >/dev/null 2>&1
+}
+
+local_replica_up() {
+  local bindir primary_port dir port
+  bindir="$(pg_bindir)" || fail "no PostgreSQL binaries: run 'scripts/db.sh up' first."
+  local_running "$(local_state_dir)" "$bindir" || fail "the local cluster is not running: run 'scripts/db.sh up' first."
+  primary_port="$(local_port "$(local_state_dir)")"
+  dir="$(replica_dir)"
+  if local_replica_running "$bindir"; then
+    port="$(sed -n -E 's/^port = ([0-9]+).*/\1/p' "$dir/data/postgresql.conf" | tail -n 1)"
+    say "replica already running on 127.0.0.1:$port ($dir)"; url_for_port "$port"; return
+  fi
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    mkdir -p "$dir"; [[ $EUID -eq 0 ]] && chown postgres: "$dir"
+    say "pg_basebackup from 127.0.0.1:$primary_port into $dir/data"
+    # -R (--write-recovery-conf): standby.signal and primary_conninfo, so it starts as a streaming standby.
+    run_as_owner env PGPASSWORD="$PG_PASSWORD" "$bindir/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U "$PG_USER" \
+      -D "$dir/data" --wal-method=stream --write-recovery-conf --checkpoint=fast >&2 ||
+      fail "pg_basebackup failed (above): the primary needs a 'host replication' line in pg_hba.conf and a user with REPLICATION (the course cluster has both)."
+  fi
+  port="$(sed -n -E 's/^port = ([0-9]+).*/\1/p' "$dir/data/postgresql.conf" | tail -n 1)"
+  if [[ "$port" == "$primary_port" ]] || port_answers 127.0.0.1 "$port"; then
+    local wanted="$REPLICA_PORT"; [[ "$wanted" == "$primary_port" ]] && wanted=$((primary_port + 1))
+    port="$(free_port_from "$wanted")"
+    [[ "$port" == "$REPLICA_PORT" ]] || say "port $REPLICA_PORT is taken: the replica uses $port"
+    run_as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+
+# hot standby of the course database (scripts/db.sh replica)
+port = $port
+cluster_name = 'pgvector_module_replica'
+shared_buffers = 128MB
+CONF
+  fi
+  say "starting the replica on 127.0.0.1:$port"
+  run_as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+    { tail -n 20 "$dir/postgres.log" >&2; fail "the replica did not start (log above: $dir/postgres.log)."; }
+  url_for_port "$port"
+}
+
+local_replica_down() {
+  local bindir; bindir="$(pg_bindir || true)"
+  [[ -n "$bindir" ]] && local_replica_running "$bindir" || return 0
+  say "stopping the replica ($(replica_dir))"
+  run_as_owner "$bindir/pg_ctl" -D "$(replica_dir)/data" -m fast -w stop >/dev/null
+}
+
+local_replica_url() {
+  local bindir; bindir="$(pg_bindir || true)"
+  [[ -n "$bindir" ]] && local_replica_running "$bindir" &&
+    url_for_port "$(sed -n -E 's/^port = ([0-9]+).*/\1/p' "$(replica_dir)/data/postgresql.conf" | tail -n 1)"
+}
+
+docker_replica_up() {
+  docker_running || fail "the compose database is not running: run 'scripts/db.sh up' first."
+  # The image's pg_hba.conf admits every database but not replication connections: add that line once.
+  docker compose exec -T postgres sh -c 'grep -q "^host replication all all" "$PGDATA/pg_hba.conf" || { echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"; psql -U "$POSTGRES_USER" -d postgres -qc "SELECT pg_reload_conf()"; }' >&2 ||
+    fail "could not allow replication connections on the compose database (see above)."
+  say "starting the replica service (docker compose --profile replica)"
+  docker compose --profile replica up -d --wait replica >&2 || fail "docker compose could not start the replica (see above; REPLICA_PORT=$REPLICA_PORT may be taken)."
+  url_for_port "$REPLICA_PORT"
+}
+
+cmd_replica() {
+  local action="${1:-}" url
+  case "$action" in
+    up)
+      if docker_running; then url="$(docker_replica_up)"; else url="$(local_replica_up)"; fi
+      say "lesson 08 uses it when told: export STANDBY_URL='$url'"
+      printf '%s\n' "$url" ;;
+    down)
+      local_replica_down
+      if docker_running; then docker compose --profile replica stop replica >&2; fi ;;
+    status)
+      local lu; lu="$(local_replica_url || true)"
+      if [[ -n "$lu" ]]; then echo "replica: running, $lu ($(replica_dir))"
+      elif [[ -f "$(replica_dir)/data/PG_VERSION" ]]; then echo "replica: stopped ($(replica_dir))"
+      elif docker_answers && [[ -n "$(docker compose --profile replica ps -q replica 2>/dev/null)" ]]; then echo "replica: docker compose service running, $(url_for_port "$REPLICA_PORT")"
+      else echo "replica: none"; return 1; fi ;;
+    url)
+      local lu; lu="$(local_replica_url || true)"
+      if [[ -n "$lu" ]]; then printf '%s\n' "$lu"
+      elif docker_answers && [[ -n "$(docker compose --profile replica ps -q replica 2>/dev/null)" ]]; then url_for_port "$REPLICA_PORT"; echo
+      else fail "no replica is running: start one with scripts/db.sh replica up"; fi ;;
+    *) fail "usage: scripts/db.sh replica up|down|status|url" ;;
+  esac
+}
+
+# --- pgbouncer: Debian's package, run in transaction mode in front of the local cluster ----------------------
+pgbouncer_bin() { command -v pgbouncer 2>/dev/null || { [[ -x /usr/sbin/pgbouncer ]] && printf /usr/sbin/pgbouncer; }; }
+
+pgbouncer_install() {
+  local bin; bin="$(pgbouncer_bin || true)"
+  if [[ -n "$bin" ]]; then say "$("$bin" --version | head -n 1) is installed ($bin)"; return 0; fi
+  command -v apt-get >/dev/null 2>&1 || fail "pgbouncer is not installed and this machine has no apt-get: install it (brew install pgbouncer, dnf install pgbouncer) or set PGBOUNCER to a pgbouncer binary."
+  say "installing Debian's pgbouncer package"
+  # Without a network an existing package list may still do: try it before updating the list.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >&2 2>/dev/null ||
+    apt_install pgbouncer
+  # The package may start a service of its own on 6432; ours runs per use, on a port it picks.
+  as_root sh -c 'if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then systemctl disable --now pgbouncer; elif [ -x /etc/init.d/pgbouncer ]; then /etc/init.d/pgbouncer stop; fi' >/dev/null 2>&1 || true
+  bin="$(pgbouncer_bin)" || fail "pgbouncer installed but not found on PATH or in /usr/sbin."
+  say "$("$bin" --version | head -n 1) installed ($bin)"
+}
+
+local_pgbouncer_running() { [[ -f "$(pgbouncer_dir)/pgbouncer.pid" ]] && kill -0 "$(cat "$(pgbouncer_dir)/pgbouncer.pid")" 2>/dev/null; }
+
+local_pgbouncer_up() {
+  local bindir primary_port dir port bin
+  bindir="$(pg_bindir)" || fail "no PostgreSQL binaries: run 'scripts/db.sh up' first."
+  local_running "$(local_state_dir)" "$bindir" || fail "the local cluster is not running: run 'scripts/db.sh up' first."
+  pgbouncer_install; bin="$(pgbouncer_bin)"
+  primary_port="$(local_port "$(local_state_dir)")"
+  dir="$(pgbouncer_dir)"
+  if local_pgbouncer_running; then
+    port="$(sed -n -E 's/^listen_port = ([0-9]+).*/\1/p' "$dir/pgbouncer.ini")"
+    say "pgbouncer already running on 127.0.0.1:$port"; url_for_port "$port"; return
+  fi
+  port="$(free_port_from "$PGBOUNCER_PORT")"
+  [[ "$port" == "$PGBOUNCER_PORT" ]] || say "port $PGBOUNCER_PORT is taken: pgbouncer uses $port"
+  mkdir -p "$dir"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$primary_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+pool_mode = transaction
+default_pool_size = 10
+max_client_conn = 500
+auth_type = scram-sha-256
+auth_file = $dir/userlist.txt
+admin_users = $PG_USER
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  printf '"%s" "%s"\n' "$PG_USER" "$PG_PASSWORD" > "$dir/userlist.txt"
+  chmod 600 "$dir/userlist.txt" "$dir/pgbouncer.ini"
+  [[ $EUID -eq 0 ]] && chown -R postgres: "$dir"
+  say "starting pgbouncer (transaction mode) on 127.0.0.1:$port in front of 127.0.0.1:$primary_port"
+  run_as_owner "$bin" -d -q "$dir/pgbouncer.ini" || { tail -n 20 "$dir/pgbouncer.log" >&2; fail "pgbouncer did not start (log above: $dir/pgbouncer.log)."; }
+  url_for_port "$port"
+}
+
+local_pgbouncer_down() {
+  local_pgbouncer_running || return 0
+  say "stopping pgbouncer ($(pgbouncer_dir))"
+  kill -TERM "$(cat "$(pgbouncer_dir)/pgbouncer.pid")"
+}
+
+cmd_pgbouncer() {
+  case "${1:-}" in
+    install) pgbouncer_install ;;
+    up)
+      if docker_running; then
+        say "starting the pgbouncer service (docker compose --profile pgbouncer)"
+        docker compose --profile pgbouncer up -d --wait pgbouncer >&2 || fail "docker compose could not start pgbouncer (see above; PGBOUNCER_PORT=$PGBOUNCER_PORT may be taken)."
+        url_for_port "$PGBOUNCER_PORT"; echo
+      else printf '%s\n' "$(local_pgbouncer_up)"; fi ;;
+    down)
+      local_pgbouncer_down
+      if docker_running; then docker compose --profile pgbouncer stop pgbouncer >&2; fi ;;
+    status)
+      if local_pgbouncer_running; then echo "pgbouncer: running, $(url_for_port "$(sed -n -E 's/^listen_port = ([0-9]+).*/\1/p' "$(pgbouncer_dir)/pgbouncer.ini")")"
+      elif [[ -n "$(pgbouncer_bin || true)" ]]; then echo "pgbouncer: installed ($("$(pgbouncer_bin)" --version | head -n 1)), not running"; return 1
+      else echo "pgbouncer: not installed (scripts/db.sh pgbouncer install)"; return 1; fi ;;
+    url)
+      local_pgbouncer_running || fail "pgbouncer is not running: start it with scripts/db.sh pgbouncer up"
+      url_for_port "$(sed -n -E 's/^listen_port = ([0-9]+).*/\1/p' "$(pgbouncer_dir)/pgbouncer.ini")"; echo ;;
+    *) fail "usage: scripts/db.sh pgbouncer install|up|down|status|url" ;;
+  esac
+}
+
 # --- commands --------------------------------------------------------------------------------------------
 choose_mode() {
   case "$DB_MODE" in
@@ -333,6 +519,8 @@ cmd_up() {
 }
 
 cmd_down() {
+  local_pgbouncer_down
+  local_replica_down
   local_down
   if docker_running; then say "stopping docker compose services"; docker compose stop >&2; fi
 }
@@ -359,6 +547,8 @@ cmd_status() {
   if docker_answers; then
     if docker_running; then echo "docker compose: running"; any=1; else echo "docker compose: not running"; fi
   else echo "docker: no engine answers"; fi
+  cmd_replica status || true
+  cmd_pgbouncer status || true
   [[ -n "$any" ]]
 }
 
@@ -376,5 +566,7 @@ case "${1:-}" in
   reset) cmd_reset ;;
   status) cmd_status ;;
   url) cmd_url ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
+  replica) shift; cmd_replica "$@" ;;
+  pgbouncer) shift; cmd_pgbouncer "$@" ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

@@ -17,6 +17,10 @@ run_one() { # NN [args...]
   local folder
   folder="$(find lessons -mindepth 1 -maxdepth 1 -type d -name "${number}-*" | head -n 1)"
   [[ -n "$folder" ]] || { echo "No lesson $number: the lessons are $(ls lessons | cut -d- -f1 | tr '\n' ' ')" >&2; exit 64; }
+  # Lesson 08 runs pgBouncer on this machine: install it first when it is missing (Docker or not).
+  if [[ "$number" == 08 ]] && ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+    scripts/db.sh pgbouncer install || true
+  fi
   dotnet run --project "$folder" -- "$@"
 }
 

@@ -3,6 +3,7 @@
 #   N passed, N failed
 # Database: TEST_DATABASE_URL or DATABASE_URL when set; else Testcontainers when Docker answers;
 # else scripts/db.sh up (a local cluster) and TEST_DATABASE_URL pointing at it.
+# Lesson 08's tests run pgBouncer: it is installed first when missing (scripts/db.sh pgbouncer install).
 # Extra arguments go to dotnet test (e.g. --filter-class '*Lesson01Tests').
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,10 @@ env_or_dotenv() {
   if [[ -z "$v" && -f .env ]]; then v="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" .env | tail -n 1)"; fi
   printf '%s' "$v"
 }
+
+if ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+  scripts/db.sh pgbouncer install || echo "[test] pgbouncer could not be installed: lesson 08's tests will say what is missing"
+fi
 
 if [[ -n "$(env_or_dotenv TEST_DATABASE_URL)" ]]; then
   echo "[test] database: TEST_DATABASE_URL"

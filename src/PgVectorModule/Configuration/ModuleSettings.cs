@@ -18,6 +18,9 @@ public sealed record ModuleSettings
     /// <summary>The embedding provider and model (EMBEDDING_PROVIDER, OPENAI_*).</summary>
     public Embeddings.EmbeddingSettings Embeddings { get; init; } = new();
 
+    /// <summary>The servers lessons 08 and 09 start or use (STANDBY_URL, PG_BINDIR, PGBOUNCER, CITUS_URL...).</summary>
+    public OperationsSettings Operations { get; init; } = new();
+
     /// <summary>Reads the settings from a lookup (the environment merged with .env, or a test's dictionary).</summary>
     public static ModuleSettings From(Func<string, string?> lookup, string source = "environment")
     {
@@ -28,6 +31,7 @@ public sealed record ModuleSettings
             DatabaseUrl = string.IsNullOrWhiteSpace(url) ? DefaultDatabaseUrl : url.Trim(),
             DatabaseUrlSource = string.IsNullOrWhiteSpace(url) ? "default" : source,
             Embeddings = PgVectorModule.Embeddings.EmbeddingSettings.From(lookup),
+            Operations = OperationsSettings.From(lookup),
         };
     }
 

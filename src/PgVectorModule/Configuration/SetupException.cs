@@ -46,6 +46,14 @@ public static class ExitCodes
     public const int StatementStopped = 14;
     /// <summary>A file or folder a command reads or writes cannot be used: no permission, or no space left on the disk.</summary>
     public const int FileUnavailable = 15;
+    /// <summary>A program a lesson runs on this machine is missing: PostgreSQL's server programs of the server's version, pg_dump, pgbouncer.</summary>
+    public const int ToolMissing = 16;
+    /// <summary>A port a lesson was told to use (LESSON08_STANDBY_PORT, LESSON08_PGBOUNCER_PORT) is taken by another program.</summary>
+    public const int PortInUse = 17;
+    /// <summary>A server a lesson starts on this machine (a standby, pgBouncer, a recovery cluster) did not start or catch up.</summary>
+    public const int LocalServerFailed = 18;
+    /// <summary>A dump did not restore: pg_restore stopped at its first error and the restored database was dropped.</summary>
+    public const int RestoreFailed = 19;
     /// <summary>The command line cannot work: an argument the program does not take, or an option without its value (sysexits' EX_USAGE).</summary>
     public const int Usage = 64;
     /// <summary>Ctrl+C.</summary>

@@ -21,6 +21,8 @@ public static class LessonCatalog
         new("05", "05-VectorSearch", "Vector search: distances, filters, thresholds, metadata, the index at work", "05_vector_search_pg.py", "lesson05", NeedsVector: true, TakesQuestion: true),
         new("06", "06-HybridSearch", "Hybrid search: full-text and vector, weighted and fused", "06_hybrid_pg.py", "lesson06", NeedsVector: true, TakesQuestion: true),
         new("07", "07-Production", "Production checklist: pooling, bulk load, smaller vectors, maintenance, security", "README: performance, best practices, security, monitoring", "lesson07", NeedsVector: true),
+        new("08", "08-Operations", "Operations: a read replica, pgBouncer, backup and point-in-time recovery", "README: production readiness (replication, pooling, backups)", "lesson08", NeedsVector: true),
+        new("09", "09-Tenants", "Tenants and sharding: row-level security, search under a tenant filter, Citus", "README: security (access control), scalability", "lesson09", NeedsVector: true),
     ];
 
     public static LessonInfo Get(string number) =>

@@ -8,11 +8,15 @@ namespace PgVectorModule.Lessons;
 public static class SearchLessonSetup
 {
     /// <summary>Loads the corpus into the lesson's schema (quietly: lesson 04 narrates the same work) with a progress bar.</summary>
-    public static async Task<SearchDbContext> LoadCorpusAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken)
+    public static Task<SearchDbContext> LoadCorpusAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken) =>
+        LoadCorpusAsync(lesson, embedder, SampleCorpus.All, cancellationToken);
+
+    /// <summary>The same for part of the corpus: lessons whose subject is not the search itself embed fewer documents.</summary>
+    public static async Task<SearchDbContext> LoadCorpusAsync(Lesson lesson, TextEmbedder embedder, IReadOnlyList<CorpusDocument> corpus, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
         ArgumentNullException.ThrowIfNull(embedder);
-        var corpus = SampleCorpus.All;
+        ArgumentNullException.ThrowIfNull(corpus);
         var db = lesson.NewSearchDbContext(new VectorStoreShape(embedder.Dimensions, IvfFlatLists: VectorStoreShape.ListsFor(corpus.Count)));
         try
         {
@@ -20,7 +24,7 @@ public static class SearchLessonSetup
             await lesson.Console.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"embedding and loading {corpus.Count} documents", maxValue: corpus.Count);
-                await VectorStore.LoadSampleCorpusAsync(lesson.DataSource, db, embedder, new Progress<int>(done => task.Value = done), cancellationToken);
+                await VectorStore.LoadAsync(lesson.DataSource, db, embedder, corpus, new Progress<int>(done => task.Value = done), cancellationToken);
                 task.Value = corpus.Count;
             });
         }

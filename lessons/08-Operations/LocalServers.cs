@@ -1,0 +1,453 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using PgVectorModule.Configuration;
+
+namespace PgVectorModule.Lessons.Operations;
+
+/// <summary>
+/// The servers this lesson runs on this machine (a standby, pgBouncer, a recovery cluster), the programs it runs them
+/// with, and the folder they live in. Whatever it starts it stops when it is disposed: at the lesson's end, after an
+/// error, after Ctrl+C, and when the process exits. A run that was killed outright leaves its folder behind with an
+/// owner process that no longer exists; the next run stops what is in it and deletes it.
+/// </summary>
+public sealed class LocalServers : IAsyncDisposable
+{
+    /// <summary>The user PostgreSQL and pgBouncer run as when the lesson runs as root (neither agrees to run as root).</summary>
+    public const string ServerUser = "postgres";
+
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), "pgvector-module-servers-" + Environment.UserName);
+    private readonly List<Func<bool, Task>> _stops = [];
+    private readonly EventHandler _onExit;
+    private int _disposed;
+
+    private LocalServers(string folder, string pgBin, string? pgBouncer)
+    {
+        Folder = folder;
+        PgBin = pgBin;
+        PgBouncerProgram = pgBouncer;
+        _onExit = (_, _) => StopAllAtExit();
+        AppDomain.CurrentDomain.ProcessExit += _onExit;
+    }
+
+    /// <summary>This run's folder: data directories, configuration files, logs, dumps.</summary>
+    public string Folder { get; }
+
+    /// <summary>The folder of PostgreSQL's programs (pg_basebackup, pg_ctl, initdb, pg_dump, pg_restore, psql).</summary>
+    public string PgBin { get; }
+
+    /// <summary>The pgbouncer program, when the caller asked for it.</summary>
+    public string? PgBouncerProgram { get; }
+
+    public static bool IsRoot => Environment.UserName == "root";
+
+    /// <summary>
+    /// Finds PostgreSQL's programs of the server's major version (and pgbouncer when asked), stops what killed runs
+    /// left behind, and makes this run's folder. A missing program is one sentence with the fix and exit code 16.
+    /// </summary>
+    public static async Task<LocalServers> StartAsync(OperationsSettings settings, int serverMajor, bool needPgBouncer, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new SetupException("This lesson starts PostgreSQL servers and pgBouncer with the programs of a Linux or macOS machine; on Windows run it inside WSL, or in a Linux container with the repository mounted.", ExitCodes.ToolMissing);
+        }
+
+        var pgBin = await FindPgBinAsync(settings.PgBinDir, serverMajor, cancellationToken);
+        var pgBouncer = needPgBouncer ? FindPgBouncer(settings.PgBouncer) : null;
+        if (IsRoot && !await SucceedsAsync("id", ["-u", ServerUser], cancellationToken))
+        {
+            throw new SetupException($"Run as root, this lesson runs PostgreSQL and pgBouncer as the '{ServerUser}' user, and this machine has none: install PostgreSQL from the distribution's packages (scripts/db.sh up does), which creates it, or run the lesson as an ordinary user.", ExitCodes.ToolMissing);
+        }
+
+        await SweepAsync();
+        var folder = Path.Combine(Root, $"{owner}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(folder);
+        await File.WriteAllTextAsync(Path.Combine(folder, "owner.pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
+        var servers = new LocalServers(folder, pgBin, pgBouncer);
+        await servers.GiveToServerUserAsync(folder, cancellationToken);
+        return servers;
+    }
+
+    /// <summary>The server's major version (15 for 15.14), read from server_version_num.</summary>
+    public static async Task<int> ServerMajorAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var command = dataSource.CreateCommand("SELECT current_setting('server_version_num')::int / 10000");
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private static async Task<string> FindPgBinAsync(string? configured, int major, CancellationToken cancellationToken)
+    {
+        string[] needed = ["pg_basebackup", "pg_ctl", "initdb", "postgres", "pg_dump", "pg_restore", "psql"];
+        if (configured is not null)
+        {
+            var missing = needed.Where(p => !File.Exists(Path.Combine(configured, p))).ToList();
+            if (missing.Count > 0)
+            {
+                throw new SetupException($"PG_BINDIR is '{configured}', which does not hold {string.Join(", ", missing)}: point it at the bin folder of a PostgreSQL {major} installation (on Debian /usr/lib/postgresql/{major}/bin), or unset it.", ExitCodes.ToolMissing);
+            }
+
+            var version = await RunAsync(Path.Combine(configured, "postgres"), ["--version"], asServerUser: false, password: null, cancellationToken);
+            if (!version.Output.Contains($") {major}.", StringComparison.Ordinal) && !version.Output.Contains($") {major}beta", StringComparison.Ordinal))
+            {
+                throw new SetupException($"PG_BINDIR '{configured}' holds {version.Output.Trim()}, but the course database runs PostgreSQL {major}: pg_basebackup and a standby need the same major version. Point PG_BINDIR at PostgreSQL {major}'s bin folder.", ExitCodes.ToolMissing);
+            }
+
+            return configured;
+        }
+
+        string[] candidates =
+        [
+            $"/usr/lib/postgresql/{major}/bin", $"/usr/pgsql-{major}/bin", $"/opt/homebrew/opt/postgresql@{major}/bin",
+            $"/usr/local/opt/postgresql@{major}/bin", $"/Library/PostgreSQL/{major}/bin", $"/Applications/Postgres.app/Contents/Versions/{major}/bin",
+        ];
+        return candidates.FirstOrDefault(d => needed.All(p => File.Exists(Path.Combine(d, p))))
+               ?? throw new SetupException(
+                   $"This lesson makes a standby, a dump and a recovery cluster with PostgreSQL {major}'s own programs (pg_basebackup, pg_ctl, initdb, postgres, pg_dump, pg_restore, psql) and found them in none of {string.Join(", ", candidates)}. " +
+                   $"Install them (Debian and Ubuntu: apt-get install postgresql-{major}; scripts/db.sh up does for the local cluster), or set PG_BINDIR to their folder.",
+                   ExitCodes.ToolMissing);
+    }
+
+    private static string FindPgBouncer(string? configured)
+    {
+        if (configured is not null)
+        {
+            return File.Exists(configured)
+                ? configured
+                : throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing);
+        }
+
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+        return path.Concat(["/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/opt/homebrew/bin"])
+                   .Select(d => Path.Combine(d, "pgbouncer")).FirstOrDefault(File.Exists)
+               ?? throw new SetupException(
+                   "pgBouncer is not installed, and this lesson runs one: install it with 'scripts/db.sh pgbouncer install' (Debian's package, as root or through sudo), " +
+                   "apt-get install pgbouncer or brew install pgbouncer, or set PGBOUNCER to a pgbouncer binary.",
+                   ExitCodes.ToolMissing);
+    }
+
+    /// <summary>A port nothing listens on, from the operating system; or the configured one, refused when it is taken.</summary>
+    public static int Port(string setting, string? configured)
+    {
+        if (OperationsSettings.Port(setting, configured) is { } port)
+        {
+            return IsFree(port)
+                ? port
+                : throw new SetupException($"{setting} is {port}, and another program already listens on 127.0.0.1:{port}: stop that program, pick another port, or unset {setting} to let the lesson pick a free one.", ExitCodes.PortInUse);
+        }
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A folder under this run's folder, owned by the server user (the servers write into it).</summary>
+    public async Task<string> NewFolderAsync(string name, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(Folder, name);
+        Directory.CreateDirectory(path);
+        await GiveToServerUserAsync(path, cancellationToken);
+        return path;
+    }
+
+    public async Task GiveToServerUserAsync(string path, CancellationToken cancellationToken)
+    {
+        if (IsRoot)
+        {
+            await RunCheckedAsync("chown", ["-R", $"{ServerUser}:{ServerUser}", path], asServerUser: false, password: null, cancellationToken);
+        }
+    }
+
+    /// <summary>Writes a file the servers read (owned by the server user, readable only by it).</summary>
+    public async Task WriteFileAsync(string path, string text, CancellationToken cancellationToken)
+    {
+        await File.WriteAllTextAsync(path, text, cancellationToken);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        await GiveToServerUserAsync(path, cancellationToken);
+    }
+
+    /// <summary>Runs one of PostgreSQL's programs from <see cref="PgBin"/>.</summary>
+    public Task<ToolResult> PgAsync(string program, IReadOnlyList<string> arguments, string? password, CancellationToken cancellationToken) =>
+        RunAsync(Path.Combine(PgBin, program), arguments, asServerUser: true, password, cancellationToken);
+
+    /// <summary>
+    /// Starts a PostgreSQL server on <paramref name="dataDirectory"/> with pg_ctl and remembers to stop it. Returns the
+    /// pg_ctl command it ran, for the lesson to show. A server that does not start is one sentence naming its log.
+    /// </summary>
+    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var log = Path.Combine(Path.GetDirectoryName(dataDirectory)!, Path.GetFileName(dataDirectory) + ".log");
+        var options = string.Join(' ', new[] { $"-p {port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=''" }.Concat(settings.Select(s => "-c " + s)));
+        // Registered before it starts: a start that times out or is cancelled may still leave a server running.
+        Track(async immediate =>
+        {
+            if (File.Exists(Path.Combine(dataDirectory, "postmaster.pid")))
+            {
+                await PgAsync("pg_ctl", ["-D", dataDirectory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "30", "stop"], null, CancellationToken.None);
+            }
+        });
+        var start = await PgAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], null, cancellationToken);
+        if (start.ExitCode != 0)
+        {
+            var tail = File.Exists(log) ? (await File.ReadAllLinesAsync(log, CancellationToken.None)).TakeLast(30).ToList() : [];
+            var reason = tail.LastOrDefault(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("could not", StringComparison.Ordinal)) ?? start.Output.Trim();
+            throw tail.Any(l => l.Contains("Address already in use", StringComparison.Ordinal))
+                ? new SetupException($"The {what} could not listen on 127.0.0.1:{port}: another program took the port. Run the lesson again (it picks a free port), or set another port.", ExitCodes.PortInUse)
+                : new SetupException($"The {what} did not start ({reason.Trim()}); its log is {log}.", ExitCodes.LocalServerFailed);
+        }
+
+        return $"pg_ctl -D {dataDirectory} -l {log} -w -o \"{options}\" start";
+    }
+
+    /// <summary>Stops a server this run started, now (the others stay up).</summary>
+    public Task StopPostgresAsync(string dataDirectory, CancellationToken cancellationToken) =>
+        PgAsync("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"], null, cancellationToken);
+
+    /// <summary>Starts pgbouncer as a daemon with <paramref name="configFile"/>; it is stopped through its pidfile.</summary>
+    public async Task StartPgBouncerAsync(string configFile, string pidFile, string logFile, int port, CancellationToken cancellationToken)
+    {
+        var program = PgBouncerProgram ?? throw new InvalidOperationException("pgbouncer was not asked for.");
+        Track(async _ => await SignalAsync(pidFile, "TERM"));
+        var start = await RunAsync(program, ["-d", "-q", configFile], asServerUser: true, password: null, cancellationToken);
+        var started = start.ExitCode == 0 && await AnswersAsync(port, TimeSpan.FromSeconds(10), cancellationToken);
+        if (!started)
+        {
+            var log = File.Exists(logFile) ? await File.ReadAllTextAsync(logFile, CancellationToken.None) : start.Output;
+            var reason = log.Split('\n').LastOrDefault(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal)) ?? start.Output;
+            throw log.Contains("Address already in use", StringComparison.Ordinal)
+                ? new SetupException($"pgBouncer could not listen on 127.0.0.1:{port}: another program took the port. Run the lesson again (it picks a free port), or set another LESSON08_PGBOUNCER_PORT.", ExitCodes.PortInUse)
+                : new SetupException($"pgBouncer did not start ({reason.Trim()}); its log is {logFile}.", ExitCodes.LocalServerFailed);
+        }
+    }
+
+    private static async Task<bool> AnswersAsync(int port, TimeSpan within, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+                return true;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+
+        return false;
+    }
+
+    private void Track(Func<bool, Task> stop)
+    {
+        lock (_stops)
+        {
+            _stops.Add(stop);
+        }
+    }
+
+    /// <summary>Stops every server this run started, the last started first, and deletes the run's folder.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit -= _onExit;
+        await StopAllAsync(immediate: false);
+    }
+
+    private async Task StopAllAsync(bool immediate)
+    {
+        List<Func<bool, Task>> stops;
+        lock (_stops)
+        {
+            stops = [.. _stops];
+            _stops.Clear();
+        }
+
+        stops.Reverse();
+        foreach (var stop in stops)
+        {
+            try
+            {
+                await stop(immediate);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already gone: nothing left to stop.
+            }
+        }
+
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private void StopAllAtExit()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            StopAllAsync(immediate: true).Wait(TimeSpan.FromSeconds(20));
+        }
+    }
+
+    /// <summary>Folders of runs whose process is gone: stop their servers (postmaster.pid, pgbouncer.pid) and delete them.</summary>
+    private static async Task SweepAsync()
+    {
+        if (!Directory.Exists(Root))
+        {
+            return;
+        }
+
+        foreach (var folder in Directory.GetDirectories(Root))
+        {
+            var ownerFile = Path.Combine(folder, "owner.pid");
+            if (File.Exists(ownerFile) && int.TryParse(await File.ReadAllTextAsync(ownerFile), out var owner) && IsAlive(owner))
+            {
+                continue;
+            }
+
+            foreach (var pidFile in Directory.EnumerateFiles(folder, "*.pid", SearchOption.AllDirectories).Where(f => !f.EndsWith("owner.pid", StringComparison.Ordinal)))
+            {
+                // postmaster.pid: SIGQUIT is PostgreSQL's immediate shutdown; pgbouncer.pid: SIGTERM is pgBouncer's.
+                await SignalAsync(pidFile, Path.GetFileName(pidFile) == "postmaster.pid" ? "QUIT" : "TERM");
+            }
+
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task SignalAsync(string pidFile, string signal)
+    {
+        if (!File.Exists(pidFile))
+        {
+            return;
+        }
+
+        var first = (await File.ReadAllLinesAsync(pidFile)).FirstOrDefault();
+        if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && IsAlive(pid))
+        {
+            await RunAsync("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)], asServerUser: false, password: null, CancellationToken.None);
+            for (var i = 0; i < 100 && IsAlive(pid); i++)
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    private static async Task<bool> SucceedsAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await RunAsync(program, arguments, asServerUser: false, password: null, cancellationToken)).ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+
+    private static async Task RunCheckedAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken)
+    {
+        var result = await RunAsync(program, arguments, asServerUser, password, cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new SetupException($"'{program} {string.Join(' ', arguments)}' failed: {result.Output.Trim()}", ExitCodes.LocalServerFailed);
+        }
+    }
+
+    /// <summary>
+    /// Runs a program to its end and returns its exit code and output (standard output and error together). As root,
+    /// programs that touch a server's files run as <see cref="ServerUser"/>. The password, when given, travels in
+    /// PGPASSWORD, never on the command line (where ps would show it). Cancelling kills the program.
+    /// </summary>
+    public static async Task<ToolResult> RunAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var start = asServerUser && IsRoot
+            ? new ProcessStartInfo("runuser") { ArgumentList = { "-u", ServerUser, "--", program } }
+            : new ProcessStartInfo(program);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.RedirectStandardInput = true;
+        // The server user may not enter the caller's folder; every path handed over is absolute.
+        start.WorkingDirectory = Path.GetTempPath();
+        if (password is not null)
+        {
+            start.Environment["PGPASSWORD"] = password;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start.");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var error = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return new ToolResult(process.ExitCode, (await output) + (await error));
+    }
+}
+
+/// <param name="ExitCode">The program's exit code.</param>
+/// <param name="Output">What it printed, standard output then standard error.</param>
+public sealed record ToolResult(int ExitCode, string Output);

@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Operations;
+
+return await LessonHost.RunAsync<OperationsLesson>(args);

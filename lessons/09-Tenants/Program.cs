@@ -1,0 +1,4 @@
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Tenants;
+
+return await LessonHost.RunAsync<TenantsLesson>(args);

@@ -1,0 +1,151 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using PgVectorModule.Configuration;
+using PgVectorModule.Data;
+using PgVectorModule.Lessons.Tenants;
+using PgVectorModule.Tests.Infrastructure;
+
+namespace PgVectorModule.Tests.Lessons;
+
+public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    // The class runs the lesson twice on one database: in-process here, as a process below.
+    [Fact]
+    public async Task Runs_end_to_end_and_a_tenant_never_reads_another_tenants_rows_even_with_hostile_text()
+    {
+        var result = await LessonRunner.RunAsync<TenantsLesson>(database.Settings);
+        var output = result.Output;
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{output}");
+        Assert.Contains("Lesson 09 done (6 steps)", output, StringComparison.Ordinal);
+
+        // Row-level security: nothing without a tenant, the tenant's rows within its transaction, nothing after; writes checked.
+        Assert.Matches(@"no tenant set\s*│ 0 ", output);
+        Assert.Matches($@"set_config\('app.tenant_id', '{TenantsLesson.CurrentTenant}', true\)\s*│ {TenantsLesson.SmallTenantRows} ", output);
+        Assert.Matches(@"the next transaction \(the setting ended with COMMIT\)\s*│ 0 ", output);
+        Assert.Contains("Refused: 42501 new row violates row-level security policy for table \"tenant_documents\"", output, StringComparison.Ordinal);
+        Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held", output, StringComparison.Ordinal);
+
+        // The measurement: the shared index filtered after the scan comes back short for a small tenant; iterative scan does not.
+        var short_ = Regex.Match(output, @"filtered after the scan returned (\d+\.\d) rows of 10 on average; with iterative scan (\d+\.\d)");
+        Assert.True(short_.Success, output);
+        Assert.True(double.Parse(short_.Groups[1].Value, CultureInfo.InvariantCulture) < 10, short_.Value);
+        Assert.Equal("10.0", short_.Groups[2].Value);
+        // Each way used the index it is about (the sentence after the table; table cells may wrap long names).
+        var current = TenantsLesson.CurrentTenant;
+        Assert.Contains($"Indexes in the plans for tenant {current}, way by way: tenant_documents_tenant_id; tenant_documents_hnsw; tenant_documents_hnsw; " +
+                        $"tenant_documents_tenant_{current}_hnsw; tenant_documents_tenant_{current}_embedding_idx.", Regex.Replace(output, @"\s+", " "), StringComparison.Ordinal);
+
+        Assert.Contains("On paper: CITUS_URL is not set", output, StringComparison.Ordinal);
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
+
+        Assert.Equal(2L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'lesson09' AND policyname = 'tenant_isolation'"));
+        Assert.True(await database.ScalarAsync<bool>("SELECT relforcerowsecurity FROM pg_class WHERE oid = 'lesson09.tenant_documents'::regclass"));
+
+        // Isolation, outside the lesson's narration: a login role of the test's own, the lesson's search and policy.
+        var role = "lesson09_test_" + Guid.NewGuid().ToString("N")[..12];
+        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        await ExecuteAsync($"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'; GRANT USAGE ON SCHEMA lesson09 TO {role}; GRANT SELECT, INSERT ON lesson09.tenant_documents TO {role}");
+        try
+        {
+            var cs = database.ConnectionString;
+            cs.Username = role;
+            cs.Password = password;
+            await using var app = ModuleDataSource.Create(cs, "lesson09");
+            var question = await VectorAsync();
+            string?[] hostile =
+            [
+                null, TenantsLesson.HostileText, "'; SELECT set_config('app.tenant_id', '2', false); --", "%", "_", "\\", "') OR tenant_id IN (1,2,4,5) --",
+                "tenant 2", "(tenant 1)", "' UNION SELECT id, 2, title, 0 FROM tenant_documents --",
+            ];
+            for (var tenant = 1; tenant <= TenantsLesson.TenantCount; tenant++)
+            {
+                foreach (var text in hostile)
+                {
+                    var hits = await TenantsLesson.SearchAsTenantAsync(app, tenant, question, text, Ct);
+                    Assert.All(hits, h => Assert.Equal(tenant, h.TenantId));
+                    Assert.All(hits, h => Assert.EndsWith($"(tenant {tenant})", h.Title, StringComparison.Ordinal));
+                    if (text is null)
+                    {
+                        Assert.Equal(10, hits.Count);
+                    }
+                }
+
+                // Asking for another tenant's rows outright, within this tenant's transaction, finds none.
+                await using var connection = await app.OpenConnectionAsync(Ct);
+                await using var transaction = await connection.BeginTransactionAsync(Ct);
+                await TenantsLesson.SetTenantAsync(connection, tenant, Ct);
+                await using var other = new NpgsqlCommand("SELECT count(*) FROM tenant_documents WHERE tenant_id <> @tenant", connection, transaction);
+                other.Parameters.AddWithValue("tenant", tenant);
+                Assert.Equal(0L, await other.ExecuteScalarAsync(Ct));
+            }
+
+            // And the setting does not outlive its transaction on a pooled connection.
+            await using var after = await app.OpenConnectionAsync(Ct);
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM tenant_documents", after);
+            Assert.Equal(0L, await count.ExecuteScalarAsync(Ct));
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await ExecuteAsync($"DROP OWNED BY {role}; DROP ROLE {role}");
+        }
+    }
+
+    [Fact]
+    public async Task Runs_as_a_process_again_on_the_same_database()
+    {
+        var result = await LessonProcess.RunAsync(TenantsLesson.Info, database.ConnectionString.ConnectionString, []);
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
+        var output = Regex.Replace(result.Output, @"\s+", " ");
+        Assert.Contains("Lesson 09 done (6 steps)", output, StringComparison.Ordinal);
+        Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held", output, StringComparison.Ordinal);
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
+    }
+
+    [Fact]
+    public async Task A_CITUS_URL_that_is_not_Citus_or_does_not_answer_is_refused_before_any_work()
+    {
+        var notCitus = await LessonRunner.RunAsync<TenantsLesson>(database.Settings with
+        {
+            Operations = new OperationsSettings { CitusUrl = database.ConnectionString.ConnectionString },
+        });
+        Assert.True(notCitus.ExitCode == ExitCodes.InvalidInput, notCitus.Output);
+        Assert.Contains("is not a Citus server (no citus extension)", Regex.Replace(notCitus.Output, @"\s+", " "), StringComparison.Ordinal);
+        Assert.DoesNotContain("Step 1", notCitus.Output, StringComparison.Ordinal);
+
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var nobody = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var silent = await LessonRunner.RunAsync<TenantsLesson>(database.Settings with
+        {
+            Operations = new OperationsSettings { CitusUrl = $"postgresql://postgres:x@127.0.0.1:{nobody}/agent_db" },
+        });
+        Assert.True(silent.ExitCode == ExitCodes.DatabaseUnavailable, silent.Output);
+        Assert.Contains($"CITUS_URL (127.0.0.1:{nobody}) does not answer", Regex.Replace(silent.Output, @"\s+", " "), StringComparison.Ordinal);
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(database.ConnectionString.ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    /// <summary>A corpus document's embedding, as the lesson stored it: a question the search can answer.</summary>
+    private async Task<Vector> VectorAsync()
+    {
+        var builder = new NpgsqlDataSourceBuilder(database.ConnectionString.ConnectionString);
+        builder.UseVector();
+        await using var source = builder.Build();
+        await using var command = source.CreateCommand("SELECT embedding FROM lesson09.vector_documents ORDER BY id LIMIT 1");
+        return (Vector)(await command.ExecuteScalarAsync(Ct))!;
+    }
+}
