@@ -2,7 +2,7 @@ using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
-/// <summary>Monitoring and maintenance: statistics, vacuum, reindex, sizes, index usage, slow queries.</summary>
+/// <summary>Monitoring and maintenance: statistics, vacuum, reindex, sizes, index usage, slow queries, the extension's version.</summary>
 public sealed partial class ProductionLesson
 {
     private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
@@ -100,5 +100,41 @@ public sealed partial class ProductionLesson
         {
             lesson.Say($"[yellow]pg_stat_statements is loaded, but this user may not create the extension ({Markup.Escape(e.MessageText)}).[/]");
         }
+    }
+
+    public const string ExtensionStepTitle = "pgvector's version: ALTER EXTENSION vector UPDATE";
+
+    /// <summary>Upgrading pgvector: the version this database runs, the version the server has, and ALTER EXTENSION ... UPDATE.</summary>
+    public static async Task ExtensionVersionAsync(Lesson lesson, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        lesson.Step(ExtensionStepTitle,
+            "A newer pgvector package (apt, Homebrew, a new Docker image) replaces the library the server loads, but each database keeps the SQL objects " +
+            "(types, operators, functions) of the version it was created or last updated with. ALTER EXTENSION vector UPDATE runs the package's upgrade scripts " +
+            "from that version to default_version; run it in every database after upgrading the package. When the versions match it does nothing. " +
+            "Only the extension's owner or a superuser may run it.");
+        const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
+        const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";
+        var before = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
+        var offered = (string)(await lesson.QueryAsync(available, cancellationToken))[0]["default_version"]!;
+
+        string after;
+        try
+        {
+            await lesson.ExecuteAsync("ALTER EXTENSION vector UPDATE", cancellationToken);
+            after = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Table([(before, offered)], ("extversion (this database)", r => r.before), ("default_version (the installed package)", r => r.offered));
+            lesson.Say($"[yellow]Skipped: {Markup.Escape(e.MessageText)}. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser: " +
+                       $"ask an administrator to run it in this database{(before == offered ? " after the next package upgrade (today the versions match)" : "")}.[/]");
+            return;
+        }
+
+        lesson.Table([(before, offered, after)], ("extversion before", r => r.before), ("default_version (the installed package)", r => r.offered), ("extversion after UPDATE", r => r.after));
+        lesson.Say(before == offered
+            ? $"Already at {after}: the UPDATE was a no-op. After the next package upgrade the same statement moves this database to the new version."
+            : $"Updated from {before} to {after}: this database now has the objects of the package the server loads.");
     }
 }

@@ -5,7 +5,7 @@ namespace PgVectorModule.Lessons.Lesson07;
 
 /// <summary>
 /// Lesson 07: the Python module's production sections, run rather than read. One file per topic
-/// (ProductionLesson.Pooling.cs, .HotPath.cs, .BulkLoad.cs, .Memory.cs, .SmallerVectors.cs, .Maintenance.cs,
+/// (ProductionLesson.Pooling.cs, .HotPath.cs, .BulkLoad.cs, .Memory.cs, .SmallerVectors.cs, .Maintenance.cs (with the extension update),
 /// .Security.cs, .Scaling.cs); <see cref="RunAsync"/> is the table of contents.
 /// </summary>
 public sealed partial class ProductionLesson : ILesson
@@ -63,6 +63,7 @@ public sealed partial class ProductionLesson : ILesson
 
         // Monitoring and maintenance.
         await MaintenanceAsync(lesson, question, cancellationToken);
+        await ExtensionVersionAsync(lesson, cancellationToken);
 
         // Security considerations.
         await SslAsync(lesson, cancellationToken);

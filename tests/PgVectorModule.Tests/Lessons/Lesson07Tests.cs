@@ -3,6 +3,7 @@ using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson07;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
+using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Lessons;
 
@@ -101,6 +102,16 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Assert.StartsWith("pg_stat_statements is not loaded on this server", statements.Notes.Single(), StringComparison.Ordinal);
         }
 
+        // The extension's version: shown before and after ALTER EXTENSION vector UPDATE, a no-op on a current install.
+        var extension = run.Step(ProductionLesson.ExtensionStepTitle);
+        var installed = (await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0];
+        var versions = extension.Table.Rows.Single();
+        Assert.Equal(installed, versions["extversion after UPDATE"]);
+        Assert.Equal((await database.StringsAsync("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"))[0], versions["default_version (the installed package)"]);
+        Assert.Equal(["SELECT extversion FROM pg_extension WHERE extname = 'vector'", "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'",
+                      "ALTER EXTENSION vector UPDATE", "SELECT extversion FROM pg_extension WHERE extname = 'vector'"], extension.SqlSent.Select(s => s.Text));
+        Assert.StartsWith($"Already at {installed}: the UPDATE was a no-op.", extension.Notes.Single(), StringComparison.Ordinal);
+
         // Security: settings beside pydantic's; the reader searches, reads a table made after the grants, is refused an INSERT.
         Assert.Contains(run.Step("sslmode and where credentials come from").Code, c => c.Text.Contains("BaseSettings", StringComparison.Ordinal));
         var reader = run.Step("A read-only role");
@@ -133,5 +144,22 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.StartsWith("pg_stat_statements is not loaded on this server (shared_preload_libraries = '')", statements.Notes.Single(), StringComparison.Ordinal);
         Assert.DoesNotContain("pg_stat_statements", string.Join("\n", statements.SqlSent.Select(s => s.Text).Where(s => s.Contains("FROM public.", StringComparison.Ordinal))), StringComparison.Ordinal);
         Assert.True(result.Transcript.Completed);
+    }
+
+    [Fact]
+    public async Task A_role_that_does_not_own_the_extension_is_told_the_update_was_skipped_and_the_step_returns()
+    {
+        await database.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS vector");
+        await using var role = await TestRole.CreateAsync(database);
+        await using var dataSource = NpgsqlDataSource.Create(role.DatabaseUrl);
+        var lesson = new Lesson(ProductionLesson.Info, new TestConsole().Width(100), role.Settings, dataSource, question: null, pauseBeforeSteps: false);
+
+        await ProductionLesson.ExtensionVersionAsync(lesson, TestContext.Current.CancellationToken);
+
+        var step = lesson.Transcript.Step(ProductionLesson.ExtensionStepTitle);
+        Assert.Contains(step.SqlSent, s => s.Text == "ALTER EXTENSION vector UPDATE");
+        Assert.StartsWith("Skipped: must be owner of extension vector. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser",
+            step.Note("Skipped"), StringComparison.Ordinal);
+        Assert.Equal((await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0], step.Table.Rows.Single()["extversion (this database)"]);
     }
 }
