@@ -100,7 +100,7 @@ public sealed class Lesson
         ArgumentNullException.ThrowIfNull(why);
         Transcript.BeginStep(title, why);
         Console.WriteLine();
-        Console.Write(new Rule($"[bold yellow]Step {StepCount}[/] [bold]{Markup.Escape(title)}[/]").LeftJustified());
+        Heading(Console, $"[bold yellow]Step {StepCount}[/]", $"Step {StepCount}", title, Style.Plain);
         Console.MarkupLine($"[grey]{Markup.Escape(why)}[/]");
         if (_pauseBeforeSteps)
         {
@@ -267,6 +267,23 @@ public sealed class Lesson
     }
 
     /// <summary>A value as a table cell shows it: text in full (the table wraps it), numbers and vectors as the echo writes them.</summary>
+    /// <summary>
+    /// A rule with the label and title in it; a title too long for the console's width goes on the line below in full,
+    /// since a rule cuts its title short.
+    /// </summary>
+    internal static void Heading(IAnsiConsole console, string labelMarkup, string label, string title, Style ruleStyle)
+    {
+        // A rule keeps a few columns for its own line on each side of the title.
+        if (label.Length + 1 + title.Length + 6 <= console.Profile.Width)
+        {
+            console.Write(new Rule($"{labelMarkup} [bold]{Markup.Escape(title)}[/]").LeftJustified().RuleStyle(ruleStyle));
+            return;
+        }
+
+        console.Write(new Rule(labelMarkup).LeftJustified().RuleStyle(ruleStyle));
+        console.MarkupLine($"[bold]{Markup.Escape(title)}[/]");
+    }
+
     internal static string Cell(object? value) => value switch
     {
         string s => s,

@@ -68,7 +68,7 @@ public static class LessonHost
             }
 
             settings = options.Settings ?? ModuleSettings.Load();
-            console.Write(new Rule($"[bold green]Lesson {info.Number}[/] [bold]{Markup.Escape(info.Title)}[/]").LeftJustified().RuleStyle("green"));
+            Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
             console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#. Works in schema [bold]{info.Schema}[/] of {Markup.Escape(Where(settings))}.[/]");
 
             await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);

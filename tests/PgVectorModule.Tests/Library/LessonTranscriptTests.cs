@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
+using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Library;
@@ -85,5 +86,18 @@ public class LessonTranscriptTests
         Assert.Equal("12 rows.", copy.Step("First").Note("12"));
         Assert.Equal("C#", copy.Step("First").Code.Single().Language);
         Assert.Equal("1", copy.Step("Second").Table.Row("name", "a")["value"]);
+    }
+
+    [Fact]
+    public void Step_titles_longer_than_the_console_is_wide_are_shown_in_full()
+    {
+        var (lesson, console) = NewLesson();
+        var title = "Filters and the index: iterative scans, strict and relaxed order, and what bounds the extra work";
+
+        lesson.Step(title, "why");
+
+        Assert.Contains("Step 1", console.Output, StringComparison.Ordinal);
+        Assert.Contains(title, OneSentence.Flat(console.Output), StringComparison.Ordinal);
+        Assert.DoesNotContain("\u2026", console.Output, StringComparison.Ordinal);
     }
 }
