@@ -33,6 +33,9 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var insert = Assert.Single(run.Step("Insert sample documents").SqlSent);
         Assert.Equal(5, System.Text.RegularExpressions.Regex.Count(insert.Text, "INSERT INTO documents"));
         Assert.Equal(35, insert.Parameters.Count);
+        // On screen the first few, then a count: not 35 lines of parameters.
+        Assert.Contains($"... and {35 - PgVectorModule.Lessons.Lesson.ShownParameters} more parameters", first.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(insert.Parameters[^1], first.Output, StringComparison.Ordinal);
         Assert.Equal("5 rows saved.", run.Step("Insert sample documents").Notes[0][..13]);
 
         Assert.Equal(ExpectedTitles, run.Step("Read them back").Table.Column("title").Order(StringComparer.Ordinal));

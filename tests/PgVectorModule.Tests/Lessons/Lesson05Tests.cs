@@ -96,6 +96,15 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal("yes", iterative.Row("index, iterative_scan (SET LOCAL)", "HNSW, strict_order")["in distance order"]);
         Assert.True(Rows("IVFFlat (lists 250), off (default)") < 10);
         Assert.Equal(10, Rows("IVFFlat, relaxed_order"));
+        // relaxed_order is the mode that finds more of the true nearest; max_scan_tuples bounds the scan, so it finds no more of them.
+        int Found(string setting) => int.Parse(iterative.Row("index, iterative_scan (SET LOCAL)", setting)["in the exact filtered top 10"], CultureInfo.InvariantCulture);
+        Assert.True(Found("HNSW, relaxed_order") >= Found("HNSW, strict_order"), $"relaxed {Found("HNSW, relaxed_order")} < strict {Found("HNSW, strict_order")}");
+        Assert.True(Found("HNSW, relaxed_order, max_scan_tuples 50") <= Found("HNSW, relaxed_order"),
+            $"max_scan_tuples 50 found {Found("HNSW, relaxed_order, max_scan_tuples 50")}, unbounded {Found("HNSW, relaxed_order")}");
+        var iterativeSql = run.Step("Filters and the index: iterative scans").SentSql();
+        Assert.Contains("WITH relaxed AS MATERIALIZED (SELECT id, embedding <=> @q AS distance FROM random_vectors WHERE category = 3", iterativeSql, StringComparison.Ordinal);
+        Assert.Contains("SET LOCAL hnsw.max_scan_tuples = 50", iterativeSql, StringComparison.Ordinal);
+        Assert.Contains("SET LOCAL ivfflat.iterative_scan = relaxed_order", iterativeSql, StringComparison.Ordinal);
 
         // Pitfalls: each shape reads every row even with sequential scans discouraged.
         var pitfalls = run.Step("Pitfalls: query shapes that skip the index").Plans;
