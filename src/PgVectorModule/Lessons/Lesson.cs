@@ -145,7 +145,8 @@ public sealed class Lesson
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var (header, _) in columns)
         {
-            table.AddColumn(new TableColumn($"[bold]{Markup.Escape(header)}[/]"));
+            // Headers fold as cells do: a one-word header wider than its column is broken, never cut short.
+            table.AddColumn(new TableColumn(new Markup($"[bold]{Markup.Escape(header)}[/]").Overflow(Overflow.Fold)));
         }
 
         var recorded = new List<Dictionary<string, string>>();

@@ -100,4 +100,17 @@ public class LessonTranscriptTests
         Assert.Contains(title, OneSentence.Flat(console.Output), StringComparison.Ordinal);
         Assert.DoesNotContain("\u2026", console.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void One_word_headers_wider_than_their_column_are_folded_not_cut()
+    {
+        var (lesson, console) = NewLesson();
+        lesson.Step("A step", "why");
+
+        lesson.Table([(1, 2, 3, 4, 5, 6, 7)], ("database", r => r.Item1), ("cl_active", r => r.Item2), ("cl_waiting", r => r.Item3), ("sv_active", r => r.Item4),
+            ("sv_idle", r => r.Item5), ("maxwait_us_and_then_some", r => r.Item6), ("pool_mode_of_the_pool", r => r.Item7));
+
+        Assert.DoesNotContain("\u2026", console.Output, StringComparison.Ordinal);
+        Assert.Contains("maxwait_us_and_then_some", string.Concat(console.Output.Split('\n').Select(l => l.Split('\u2502').Length > 6 ? l.Split('\u2502')[6].Trim() : "")), StringComparison.Ordinal);
+    }
 }
