@@ -1,12 +1,15 @@
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
+using Pgvector.EntityFrameworkCore;
 using PgVectorModule.Data;
+using Spectre.Console;
 
-namespace PgVectorModule.Lessons.EfCoreBasics;
+namespace PgVectorModule.Lessons.Lesson01;
 
 /// <summary>
-/// Lesson 01: define a model, look at the DDL EF Core derives from it, create the table, insert rows and read
-/// them back. The EF Core counterpart of declaring a SQLAlchemy Base, calling create_all and using a Session.
+/// Lesson 01: connect (a data source and context options: SQLAlchemy's engine and Session), define a model, look at
+/// the DDL EF Core derives from it, create the table, insert rows and read them back. The EF Core counterpart of
+/// create_engine, declaring a SQLAlchemy Base, calling create_all and using a Session.
 /// </summary>
 public sealed class EfCoreBasicsLesson : ILesson
 {
@@ -25,7 +28,43 @@ public sealed class EfCoreBasicsLesson : ILesson
     public async Task RunAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        await using var db = lesson.NewDbContext();
+
+        lesson.Step("Connect",
+            "An NpgsqlDataSource is SQLAlchemy's engine: it owns the connection pool, made once per program. DbContextOptions tell EF Core which database and conventions to use; a DbContext made from them is the Session.");
+        // The connection string comes from DATABASE_URL (environment or .env), never from code.
+        var connectionString = lesson.Settings.ConnectionString();
+        connectionString.SearchPath = lesson.Schema; // unqualified table names resolve to this lesson's own schema
+        var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString.ConnectionString);
+        dataSourceBuilder.UseVector(); // maps pgvector's types; harmless here, needed from lesson 04 on
+        await using var dataSource = dataSourceBuilder.Build();
+
+        var options = new DbContextOptionsBuilder<CourseDbContext>()
+            .UseNpgsql(dataSource, npgsql => npgsql.UseVector()) // UseVector: LINQ's CosineDistance() etc. become <=>
+            .UseSnakeCaseNamingConvention()                       // CreatedAt -> created_at, as Python code names columns
+            .AddInterceptors(lesson.SqlEchoInterceptor)           // print each command: SQLAlchemy's echo=True
+            .Options;
+        await using var db = new CourseDbContext(options);
+        lesson.Code("""
+            # Python (SQLAlchemy)
+            engine = create_engine(os.environ["DATABASE_URL"], echo=True)
+            with Session(engine) as session: ...
+
+            // C# (Npgsql + EF Core), in this file
+            var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString);
+            dataSourceBuilder.UseVector();
+            await using var dataSource = dataSourceBuilder.Build(); // once per program
+            var options = new DbContextOptionsBuilder<CourseDbContext>()
+                .UseNpgsql(dataSource, npgsql => npgsql.UseVector())
+                .UseSnakeCaseNamingConvention()
+                .Options;
+            await using var db = new CourseDbContext(options);     // one per unit of work
+            """, "Python and C#");
+        // The first command opens a connection; open one now to see that the settings work.
+        await db.Database.OpenConnectionAsync(cancellationToken);
+        var server = db.Database.GetDbConnection().ServerVersion;
+        await db.Database.CloseConnectionAsync();
+        lesson.Say($"Connected to [bold]{Markup.Escape(connectionString.Host ?? "")}:{connectionString.Port}/{Markup.Escape(connectionString.Database ?? "")}[/] as {Markup.Escape(connectionString.Username ?? "")}: PostgreSQL {Markup.Escape(server)}.");
+        lesson.Say("[grey]The other lessons get this data source from the library (ModuleDataSource.Create, the same builder) and their contexts from lesson.NewDbContext().[/]");
 
         lesson.Step("The model",
             "A C# class (Document) plus its configuration is the model: EF Core reads it to learn the table, columns, types and keys.");
@@ -44,7 +83,7 @@ public sealed class EfCoreBasicsLesson : ILesson
 
         lesson.Step("Create the table",
             $"Drop what an earlier run left (only {lesson.Schema}.documents, which this lesson owns), then let EF Core create the model's tables.");
-        await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync("DROP TABLE IF EXISTS documents", cancellationToken);
         // CreateTablesAsync creates the model's tables unconditionally. EnsureCreatedAsync would skip the work
         // whenever the database holds any table at all, which in a shared course database it usually does.
         await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
@@ -71,10 +110,11 @@ public sealed class EfCoreBasicsLesson : ILesson
             "ToQueryString() shows the SQL a query will send; the filter value travels as a parameter, never inside the SQL text.");
         var source = "blog"; // a variable, as user input would be: EF sends it as a parameter
         var blogPosts = db.Documents.AsNoTracking().Where(d => d.Source == source).OrderBy(d => d.Title);
-        lesson.EchoSql = false;
         lesson.Sql(blogPosts.ToQueryString());
-        lesson.Table(await blogPosts.ToListAsync(cancellationToken), ("id", d => d.Id), ("title", d => d.Title), ("source", d => d.Source));
-        lesson.EchoSql = true;
+        using (lesson.QuietSql())
+        {
+            lesson.Table(await blogPosts.ToListAsync(cancellationToken), ("id", d => d.Id), ("title", d => d.Title), ("source", d => d.Source));
+        }
 
         lesson.Step("The table as PostgreSQL sees it",
             "The catalog confirms what EF Core created: the same columns, types and nullability as the model.");

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 
 return await LessonHost.RunAsync<EfCoreBasicsLesson>(args);

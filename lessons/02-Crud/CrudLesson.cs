@@ -5,7 +5,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 using PgVectorModule.Data;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Crud;
+namespace PgVectorModule.Lessons.Lesson02;
 
 /// <summary>
 /// Lesson 02: create, read, update and delete documents with EF Core, then what real applications need next:
@@ -131,13 +131,15 @@ public sealed class CrudLesson : ILesson
         var secondWrite = await UpsertAsync(db, "Upserts in PostgreSQL", "INSERT ... ON CONFLICT DO UPDATE does both in one statement, safely.", cancellationToken);
         lesson.Table([("first", firstWrite), ("second", secondWrite)], ("call", r => r.Item1), ("id", r => r.Item2.Id), ("inserted", r => r.Item2.Inserted));
         // Two writers at the same moment: without ON CONFLICT one of them would hit the unique index and fail.
-        lesson.EchoSql = false;
-        await Task.WhenAll(Enumerable.Range(1, 4).Select(async i =>
+        using (lesson.QuietSql())
         {
-            await using var writer = lesson.NewDbContext();
-            await UpsertAsync(writer, "Upserts in PostgreSQL", $"Concurrent writer {i} was here.", cancellationToken);
-        }));
-        lesson.EchoSql = true;
+            await Task.WhenAll(Enumerable.Range(1, 4).Select(async i =>
+            {
+                await using var writer = lesson.NewDbContext();
+                await UpsertAsync(writer, "Upserts in PostgreSQL", $"Concurrent writer {i} was here.", cancellationToken);
+            }));
+        }
+
         var copies = await db.Documents.CountAsync(d => d.SourceUrl == UpsertUrl, cancellationToken);
         lesson.Say($"After 4 concurrent upserts: [bold]{copies} row[/] with source_url {UpsertUrl}.");
 

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.Crud;
+using PgVectorModule.Lessons.Lesson02;
 
 return await LessonHost.RunAsync<CrudLesson>(args);

@@ -2,7 +2,7 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using PgVectorModule.Data;
 
-namespace PgVectorModule.Lessons.Migrations;
+namespace PgVectorModule.Lessons.Lesson03;
 
 /// <summary>
 /// Lesson 03: evolve the documents table with EF Core migrations, the way Alembic does it in the Python module:
@@ -99,9 +99,11 @@ public sealed class MigrationsLesson : ILesson
         var script = migrator.GenerateScript(options: MigrationsSqlGenerationOptions.Idempotent);
         lesson.Sql(script);
         // Proof of idempotency: run it against this database, already at the latest version: nothing changes.
-        lesson.EchoSql = false;
-        await lesson.ExecuteAsync(script, cancellationToken);
-        lesson.EchoSql = true;
+        using (lesson.QuietSql())
+        {
+            await lesson.ExecuteAsync(script, cancellationToken);
+        }
+
         var after = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Count();
         lesson.Say($"Ran the script on this database: still [bold]{after}[/] migrations applied, {await CountAsync(lesson, cancellationToken)} rows kept.");
     }
@@ -113,27 +115,32 @@ public sealed class MigrationsLesson : ILesson
     {
         lesson.Say($"[bold]{Markup(from)} -> {Markup(to)}[/]");
         lesson.Sql(migrator.GenerateScript(from, to));
-        lesson.EchoSql = false; // the script above is what runs; the echo would repeat it with the bookkeeping
-        await migrator.MigrateAsync(to, cancellationToken);
-        lesson.EchoSql = true;
+        // The script above is what runs; the echo would repeat it with the bookkeeping.
+        using (lesson.QuietSql())
+        {
+            await migrator.MigrateAsync(to, cancellationToken);
+        }
     }
 
     private static string Markup(string migrationId) => migrationId == Migration.InitialDatabase ? "(empty)" : Name(migrationId);
 
     private static async Task ShowSchemaAsync(Lesson lesson, string when, bool showSql, CancellationToken cancellationToken)
     {
-        lesson.EchoSql = showSql;
-        var columns = await lesson.QueryAsync(
-            """
-            SELECT c.column_name, c.data_type, c.column_default,
-                   (SELECT string_agg(i.indexname, ', ') FROM pg_indexes i
-                    WHERE i.schemaname = c.table_schema AND i.tablename = c.table_name
-                      AND i.indexdef LIKE '%(' || c.column_name || ')%') AS indexes
-            FROM information_schema.columns c
-            WHERE c.table_schema = current_schema() AND c.table_name = 'documents'
-            ORDER BY c.ordinal_position
-            """, cancellationToken);
-        lesson.EchoSql = true;
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> columns;
+        using (showSql ? null : lesson.QuietSql())
+        {
+            columns = await lesson.QueryAsync(
+                """
+                SELECT c.column_name, c.data_type, c.column_default,
+                       (SELECT string_agg(i.indexname, ', ') FROM pg_indexes i
+                        WHERE i.schemaname = c.table_schema AND i.tablename = c.table_name
+                          AND i.indexdef LIKE '%(' || c.column_name || ')%') AS indexes
+                FROM information_schema.columns c
+                WHERE c.table_schema = current_schema() AND c.table_name = 'documents'
+                ORDER BY c.ordinal_position
+                """, cancellationToken);
+        }
+
         lesson.Say($"[grey]documents, {when}:[/]");
         lesson.Table(columns, ("column_name", c => c["column_name"]), ("data_type", c => c["data_type"]),
             ("default", c => c["column_default"]), ("indexes", c => c["indexes"]));

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.Migrations;
+using PgVectorModule.Lessons.Lesson03;
 
 return await LessonHost.RunAsync<MigrationsLesson>(args);

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.PgvectorSetup;
+using PgVectorModule.Lessons.Lesson04;
 
 return await LessonHost.RunAsync<PgvectorSetupLesson>(args);

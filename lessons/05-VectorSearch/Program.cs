@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson05;
 
 return await LessonHost.RunAsync<VectorSearchLesson>(args);

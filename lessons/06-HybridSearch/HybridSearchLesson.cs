@@ -3,16 +3,20 @@ using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.HybridSearch;
+namespace PgVectorModule.Lessons.Lesson06;
 
 /// <summary>
-/// Lesson 06: full-text search and vector search fail in opposite places; two ways to fuse them (normalized
-/// weighted scores, reciprocal rank fusion), each one SQL statement, compared side by side.
+/// Lesson 06: full-text search and vector search fail in opposite places. The smallest hybrid search first (two CTEs
+/// and a join), then what makes one good and fast (HybridSearchLesson.Bm25.cs): BM25 for the keyword leg, kept right
+/// by triggers, the same scores as pgvector sparse vectors; then the library's fused queries, their plans on both
+/// indexes beside the shape that loses one, and every method side by side.
 /// </summary>
-public sealed class HybridSearchLesson : ILesson
+public sealed partial class HybridSearchLesson : ILesson
 {
     public const string DefaultQuestion = "what does error 42P01 mean?";
-    public const double VectorWeight = HybridOptions.DefaultVectorWeight;
+
+    /// <summary>What a user types into a search box: one word, which every-term-required full-text search can find.</summary>
+    public const string SearchBoxQuery = "42P01";
 
     /// <summary>
     /// Each leg's candidates: a small share of the corpus. The library's default of 100 suits thousands of documents; of
@@ -20,7 +24,7 @@ public sealed class HybridSearchLesson : ILesson
     /// </summary>
     public const int Candidates = 20;
 
-    private static readonly HybridOptions Fusion = new() { VectorWeight = VectorWeight, Candidates = Candidates };
+    private static readonly HybridOptions Fusion = new() { Candidates = Candidates };
 
     /// <summary>Queries with a known right answer in the sample corpus: one each where one method is blind.</summary>
     public static IReadOnlyList<(string Query, string Kind, string Expected)> Showcase { get; } =
@@ -31,6 +35,34 @@ public sealed class HybridSearchLesson : ILesson
         ("Npgsql 10", "exact term", "Upgrading to EF Core 10 and Npgsql 10 in One Sprint"),
     ];
 
+    /// <summary>
+    /// Reciprocal rank fusion as small as the idea (pgvector-dotnet's Hybrid example, on this table): the nearest
+    /// documents by meaning, the best full-text matches, each numbered by rank, joined, and 1 / (k + rank) summed. A
+    /// document only one leg found still scores; one both found scores twice.
+    /// </summary>
+    public const string MinimalRrf = """
+        WITH semantic AS (
+            SELECT id, rank() OVER (ORDER BY embedding <=> @embedding) AS rank
+            FROM vector_documents
+            ORDER BY embedding <=> @embedding
+            LIMIT 20
+        ),
+        keyword AS (
+            SELECT id, rank() OVER (ORDER BY ts_rank_cd(content_tsv, query) DESC) AS rank
+            FROM vector_documents, websearch_to_tsquery('english', @query) query
+            WHERE content_tsv @@ query
+            ORDER BY ts_rank_cd(content_tsv, query) DESC
+            LIMIT 20
+        )
+        SELECT d.title, s.rank AS vector_rank, k.rank AS keyword_rank,
+               coalesce(1.0 / (60 + s.rank), 0.0) + coalesce(1.0 / (60 + k.rank), 0.0) AS score
+        FROM semantic s
+        FULL OUTER JOIN keyword k ON s.id = k.id
+        JOIN vector_documents d ON d.id = coalesce(s.id, k.id)
+        ORDER BY score DESC, d.id
+        LIMIT 5
+        """;
+
     public static LessonInfo Info => LessonCatalog.Get("06");
 
     public async Task RunAsync(Lesson lesson, CancellationToken cancellationToken)
@@ -39,85 +71,192 @@ public sealed class HybridSearchLesson : ILesson
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
         var question = SearchLessonSetup.Question(lesson, DefaultQuestion);
 
-        lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus, with content_tsv (generated from title and content) and its GIN index.");
+        lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus: content_tsv generated from title and content, the HNSW, IVFFlat and GIN indexes, and BM25's postings table with its triggers (lesson 04 shows each).");
         await using var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken);
         await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
-        var queryParameter = () => new NpgsqlParameter("query", question);
-
-        lesson.Step("Keyword search, every term required", "websearch_to_tsquery reads a search box the way people type into one (\"phrases\", or, -not), and never fails on odd input. But it ANDs every remaining term.");
-        var strict = await lesson.QueryAsync($"SELECT {SearchSql.AllTermsQuery}::text AS tsquery", null, [queryParameter()], cancellationToken);
-        lesson.Say($"tsquery: [bold]{Markup.Escape(strict[0]["tsquery"]?.ToString() ?? "")}[/]");
-        lesson.EchoSql = false;
-        var allTerms = await Search.HybridSearch.KeywordAllTermsAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
-        lesson.EchoSql = true;
-        lesson.Sql(SearchSql.KeywordAllTerms, [$"@query = '{question}'", "@limit = 5"]);
-        ShowHits(lesson, allTerms, "ts_rank_cd");
-        lesson.Say(allTerms.Count == 0
-            ? "[yellow]Nothing: no document holds every one of those words. A long question would usually come back empty.[/]"
-            : "[grey]Some documents hold every term; a longer question would soon find none.[/]");
-
-        lesson.Step("Keyword search, any term, BM25", "The question's own lexemes, any of which may match: stop words drop out and operators in the input are just text. Okapi BM25 scores each document: rare terms weigh more (idf), repeats count less and less (k1), long documents are not favoured for length alone (b).");
-        var lexemes = await lesson.QueryAsync($"SELECT string_agg(lexeme, ' ' ORDER BY lexeme) AS lexemes FROM ({SearchSql.QueryLexemes}) q", null, [queryParameter()], cancellationToken);
-        lesson.Say($"lexemes: [bold]{Markup.Escape(lexemes[0]["lexemes"]?.ToString() ?? "")}[/]");
-        var keyword = await Search.HybridSearch.KeywordAsync(lesson.DataSource, question, cancellationToken: cancellationToken);
-        lesson.Sql(SearchSql.Keyword, [$"@query = '{question}'", "@limit = 5", $"@k1 = {Bm25Parameters.DefaultK1}", $"@b = {Bm25Parameters.DefaultB}"]);
-        ShowHits(lesson, keyword, "BM25");
-
-        lesson.Step("The GIN index at work", "At 180 rows a sequential scan wins; with sequential scans discouraged the plan shows how a big table is searched: a bitmap scan of the GIN index on content_tsv.");
-        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
-        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
-        {
-            await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
-            await lesson.ExplainAsync($"SELECT id FROM vector_documents WHERE content_tsv @@ {SearchSql.AllTermsQuery}", connection, [queryParameter()], cancellationToken);
-            await transaction.RollbackAsync(cancellationToken);
-        }
-
-        lesson.Step("Vector search", "The same question by meaning: <=> against the question's embedding.");
         var embedding = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
-        var vector = await Search.VectorSearch.Nearest(db, embedding).ToListAsync(cancellationToken);
-        ShowHits(lesson, vector.Select(h => new SearchHit(h.Id, h.Title, h.Source, h.Similarity)).ToList(), "cosine similarity");
 
-        lesson.Step("Weighted hybrid, normalized", $"Each method's best {Candidates} candidates, each list's scores scaled to 0..1, then {VectorWeight:0.0} x vector + {1 - VectorWeight:0.0} x keyword. Without the scaling the weights would mean little: cosine similarity and BM25 live on different scales.");
-        lesson.Sql(SearchSql.Weighted, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@vector_weight = {VectorWeight}", $"@keyword_weight = {1 - VectorWeight:0.0}", $"@candidates = {Candidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
-
-        lesson.Step("Reciprocal rank fusion", $"Only ranks count: 1 / ({HybridOptions.DefaultRrfK} + rank) from each list, summed. Nothing to normalize or tune but k, which keeps any one list's first place from deciding alone.");
-        lesson.Sql(SearchSql.ReciprocalRankFusion, [$"@query = '{question}'", "@embedding = (the question's vector)", $"@k = {HybridOptions.DefaultRrfK}", $"@candidates = {Candidates}", "@limit = 5"]);
-        ShowHits(lesson, await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
-
-        lesson.Step("Side by side", "The first result of each method, for queries where one method is blind: paraphrases (no shared words) and exact terms (codes and names a model blurs). A check marks the right document.");
-        var rows = new List<string[]>();
-        var right = new int[4];
-        foreach (var (query, kind, expected) in Showcase.Append((question, "your question", "")))
-        {
-            var queryEmbedding = await embedder.EmbedQueryAsync(query, cancellationToken);
-            var tops = new[]
-            {
-                (await Search.HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.VectorSearch.Nearest(db, queryEmbedding, limit: 1).ToListAsync(cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-                (await Search.HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
-            };
-            for (var m = 0; m < tops.Length; m++)
-            {
-                right[m] += expected.Length > 0 && tops[m] == expected ? 1 : 0;
-            }
-
-            rows.Add([query, kind, .. tops.Select(t => t is null ? "(nothing)" : (expected.Length > 0 && t == expected ? "✓ " : expected.Length > 0 ? "✗ " : "") + t)]);
-        }
-
-        lesson.Table(rows, ("query", r => r[0]), ("kind", r => r[1]), ("keyword", r => r[2]), ("vector", r => r[3]), ("weighted", r => r[4]), ("RRF", r => r[5]));
-        lesson.Say($"Right first result on the {Showcase.Count} showcase queries: keyword [bold]{right[0]}[/], vector [bold]{right[1]}[/], weighted [bold]{right[2]}[/], RRF [bold]{right[3]}[/].");
+        await MinimalRrfAsync(lesson, embedder, question, embedding, cancellationToken);
+        await Bm25Async(lesson, question, cancellationToken);
+        await TriggersAsync(lesson, cancellationToken);
+        await SparseVectorsAsync(lesson, question, cancellationToken);
+        await FusedAsync(lesson, question, embedding, cancellationToken);
+        await PlansAsync(lesson, question, embedding, cancellationToken);
+        await SideBySideAsync(lesson, embedder, db, question, cancellationToken);
 
         lesson.Step("Why fusion wins", "Each method is right where the other is blind, and a fused list needs only one of them to know.");
         lesson.Say("- Keyword search matches the words themselves: an error code, a version, a product name is found exactly, but a paraphrase with no shared word is invisible to it.");
         lesson.Say("- Vector search matches meaning: paraphrases and synonyms land close, but '42P01' and '40P01' look nearly alike to the model.");
-        lesson.Say("- Fusion keeps a document either list ranks highly. Weighted scores let you lean one way (and need normalized scores): lean hard towards vectors and a confident vector list can outvote an exact code. RRF needs no scores at all, which is why it is the usual default.");
+        lesson.Say("- RRF needs no scores at all, only ranks; weighted fusion needs both lists' scores on one scale (each list's min-max here), and its weight says which leg you trust.");
+        lesson.Say("- Fusion is not magic: a weak keyword match (one common word) still tops its list and can pull a wrong document up. Measure on your own questions: `bench eval` scores every method here on a judged dataset (docs/benchmarks.md).");
     }
 
+    private static async Task MinimalRrfAsync(Lesson lesson, TextEmbedder embedder, string question, Vector embedding, CancellationToken cancellationToken)
+    {
+        lesson.Step("The smallest hybrid search",
+            "Two CTEs and a join: the 20 nearest by meaning (the query vector a parameter in the ORDER BY) and the 20 best full-text matches (websearch_to_tsquery, ranked by ts_rank_cd), each numbered by rank, joined, and 1 / (60 + rank) added up: reciprocal rank fusion. First a search-box word, then your question.");
+        var searchBox = await lesson.QueryAsync(MinimalRrf, null,
+            [new NpgsqlParameter("query", SearchBoxQuery), new NpgsqlParameter("embedding", await embedder.EmbedQueryAsync(SearchBoxQuery, cancellationToken))],
+            cancellationToken);
+        ShowMinimal(lesson, searchBox);
+        int Count(Func<IReadOnlyDictionary<string, object?>, bool> which) => searchBox.Count(which);
+        lesson.Say($"\"{SearchBoxQuery}\": {Count(r => r["keyword_rank"] is null)} found by the vector leg only, {Count(r => r["vector_rank"] is null)} by the keyword leg only, {Count(r => r["vector_rank"] is not null && r["keyword_rank"] is not null)} by both. " +
+                   "[grey]One leg's rank is enough to be listed; a document both legs found adds both, and here the keyword leg lifts the one holding the code, which the model, reading a code as a near-random token, ranked lower.[/]");
+
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> asked;
+        using (lesson.QuietSql())
+        {
+            asked = await lesson.QueryAsync(MinimalRrf, null, [new NpgsqlParameter("query", question), new NpgsqlParameter("embedding", embedding)], cancellationToken);
+        }
+
+        ShowMinimal(lesson, asked);
+        var tsquery = await lesson.QueryAsync("SELECT websearch_to_tsquery('english', @query)::text AS tsquery", null, [new NpgsqlParameter("query", question)], cancellationToken);
+        var keywordFound = asked.Count(r => r["keyword_rank"] is not null);
+        lesson.Say(keywordFound == 0
+            ? $"Your question: the keyword leg found nothing. websearch_to_tsquery requires every term ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}), and no document holds them all, so this fusion is the vector list alone."
+            : $"Your question: the keyword leg ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}, every term required) placed {keywordFound} of these.");
+        lesson.Say("[grey]The next steps give the keyword leg what a question needs: any term may match, and a rare term counts for more than a common one.[/]");
+    }
+
+    private static void ShowMinimal(Lesson lesson, IReadOnlyList<IReadOnlyDictionary<string, object?>> rows) =>
+        lesson.Table(rows,
+            ("title", r => r["title"]),
+            ("vector rank", r => r["vector_rank"]),
+            ("keyword rank", r => r["keyword_rank"]),
+            ("RRF score", r => Convert.ToDouble(r["score"], CultureInfo.InvariantCulture).ToString("0.0000", CultureInfo.InvariantCulture)));
+
+    private static async Task FusedAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
+    {
+        lesson.Step("Hybrid search, refined: BM25 and HNSW, fused",
+            $"The library's fused queries (SearchSql, run by HybridSearch), one statement each: BM25 over the postings for the keyword leg, the query vector a parameter in the vector leg's ORDER BY, hnsw.ef_search raised to the candidates in the same transaction (an HNSW scan returns at most ef_search rows), and each hit keeps where each leg ranked it. RRF with k = {Fusion.RrfK}, weighted with {Fusion.VectorWeight:0.0} x vector + {1 - Fusion.VectorWeight:0.0} x keyword.");
+        lesson.Code($"""
+            var options = new HybridOptions {"{"} Candidates = {Candidates} {"}"};   // RrfK {Fusion.RrfK}, VectorWeight {Fusion.VectorWeight:0.0}, BM25 k1 {Fusion.Bm25.K1} b {Fusion.Bm25.B}
+            var rrf = await HybridSearch.ReciprocalRankFusionAsync(dataSource, question, embedding, options: options);
+            var weighted = await HybridSearch.WeightedAsync(dataSource, question, embedding, options: options);
+            """);
+        lesson.Sql(SearchSql.ReciprocalRankFusion, FusedParameters(question, "k", Fusion.RrfK.ToString(CultureInfo.InvariantCulture)));
+        ShowHits(lesson, await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
+        lesson.Say($"[grey]k = {Fusion.RrfK}, not the literature's 60 (used in the smallest search above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).[/]");
+        lesson.Say("Weighted: each leg's scores min-max scaled to 0..1 (cosine similarity and BM25 live on different scales), then summed by weight; only the fused CTE differs from RRF's SQL.");
+        ShowHits(lesson, await HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
+    }
+
+    private static string[] FusedParameters(string question, string name, string value) =>
+    [
+        $"@query = '{question}'", "@embedding = (the question's vector)", $"@{name} = {value}", $"@candidates = {Candidates}", "@limit = 5",
+        $"@k1 = {Fusion.Bm25.K1}", $"@b = {Fusion.Bm25.B}", "@source = NULL",
+    ];
+
+    /// <summary>
+    /// The anti-pattern, made from the library's own statement: the question's inputs written once in a CTE that both
+    /// legs read. A CTE referenced twice is materialized, so the vector leg orders by a column of it, a value the
+    /// planner cannot see when it plans, and no index can answer that ORDER BY.
+    /// </summary>
+    public static string InputsInCte(string fused) => Rewrite(fused,
+        ("WITH vector AS (", "WITH q AS (SELECT @embedding::vector AS e, @query::text AS text),\nvector AS ("),
+        ("embedding <=> @embedding", "embedding <=> q.e"),
+        ("FROM vector_documents\n", "FROM vector_documents, q\n"),
+        ("to_tsvector('english', @query)", "to_tsvector('english', (SELECT text FROM q))"));
+
+    private static string Rewrite(string sql, params (string From, string To)[] edits)
+    {
+        foreach (var (from, to) in edits)
+        {
+            // Each edit must find its text: a library statement that changed shape fails here, not with a misleading plan.
+            if (!sql.Contains(from, StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"The fused statement no longer contains \"{from}\".");
+            }
+
+            sql = sql.Replace(from, to, StringComparison.Ordinal);
+        }
+
+        return sql;
+    }
+
+    private static async Task PlansAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
+    {
+        lesson.Step("One plan, both indexes",
+            "At 180 rows a sequential scan is cheaper, so here, inside a transaction that is rolled back, the IVFFlat index is dropped (it would answer instead of HNSW) and sequential scans are discouraged: the plans then show how a big table is searched (the library's tests check the same plans on 3,000 rows without any of this). " +
+            "Then the same RRF statement with the question's inputs in one CTE that both legs read.");
+        await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", connection, cancellationToken);
+        await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+        NpgsqlParameter[] Parameters(string name, object value) =>
+        [
+            new("query", question), new("embedding", embedding), new(name, value), new("candidates", Candidates), new("limit", 5),
+            new("k1", Fusion.Bm25.K1), new("b", Fusion.Bm25.B), new("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value },
+        ];
+
+        var plans = new List<(string Query, string Plan)>
+        {
+            ("RRF", await lesson.ExplainAsync(SearchSql.ReciprocalRankFusion, connection, Parameters("k", Fusion.RrfK), cancellationToken)),
+            ("weighted", await lesson.ExplainAsync(SearchSql.Weighted, connection, Parameters("vector_weight", Fusion.VectorWeight), cancellationToken)),
+            ("RRF, inputs in a CTE", await lesson.ExplainAsync(InputsInCte(SearchSql.ReciprocalRankFusion), connection, Parameters("k", Fusion.RrfK), cancellationToken)),
+        };
+        await transaction.RollbackAsync(cancellationToken);
+
+        lesson.Table(plans,
+            ("statement", p => p.Query),
+            ("vector leg", p => VectorLeg(p.Plan)),
+            ("keyword leg", p => p.Plan.Contains($"Index Only Scan using {DocumentTermConfiguration.LexemeIndex}", StringComparison.Ordinal)
+                ? $"Index Only Scan using {DocumentTermConfiguration.LexemeIndex}"
+                : "another plan"),
+            ("vector_documents rows the vector leg read", p => VectorLegRows(p.Plan)));
+        lesson.Say("[bold]Bind the query vector as a parameter right in the ORDER BY.[/] [grey]With the inputs in a CTE both legs read, PostgreSQL materializes it and the vector leg must read and sort every row, sequential scans discouraged or not; the keyword leg keeps its index. (A CTE referenced once is inlined since PostgreSQL 12, and would keep the index: the trap springs when a second reference is added.)[/]");
+    }
+
+    private static string VectorLeg(string plan) =>
+        plan.Contains($"Index Scan using {VectorDocumentConfiguration.HnswIndex}", StringComparison.Ordinal)
+            ? $"Index Scan using {VectorDocumentConfiguration.HnswIndex}"
+            : plan.Contains("Seq Scan on vector_documents", StringComparison.Ordinal) ? "Seq Scan on vector_documents, then Sort" : "another plan";
+
+    /// <summary>The actual rows of the vector leg's scan of vector_documents: the index scan's, or the sequential scan's.</summary>
+    private static string VectorLegRows(string plan)
+    {
+        var scan = System.Text.RegularExpressions.Regex.Match(plan,
+            $@"(Index Scan using {VectorDocumentConfiguration.HnswIndex}|Seq Scan on vector_documents)[^\n]*actual rows=(\d+)");
+        return scan.Success ? scan.Groups[2].Value : "?";
+    }
+
+    private static async Task SideBySideAsync(Lesson lesson, TextEmbedder embedder, SearchDbContext db, string question, CancellationToken cancellationToken)
+    {
+        lesson.Step("Side by side", "The first result of each method, for queries where one method is blind: paraphrases (few or no shared words) and exact terms (codes and names a model blurs), then your question. A check marks the right document.");
+        var rows = new List<string[]>();
+        var right = new int[4];
+        // The same statements as the steps above, run once per query: only their first results are shown, in one table.
+        using (lesson.QuietSql())
+        {
+            foreach (var (query, kind, expected) in Showcase.Append((question, "your question", "")))
+            {
+                var queryEmbedding = await embedder.EmbedQueryAsync(query, cancellationToken);
+                var tops = new[]
+                {
+                    (await HybridSearch.KeywordAsync(lesson.DataSource, query, limit: 1, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                    (await VectorSearch.Nearest(db, queryEmbedding, limit: 1).ToListAsync(cancellationToken)).FirstOrDefault()?.Title,
+                    (await HybridSearch.WeightedAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                    (await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, query, queryEmbedding, limit: 1, options: Fusion, cancellationToken: cancellationToken)).FirstOrDefault()?.Title,
+                };
+                for (var m = 0; m < tops.Length; m++)
+                {
+                    right[m] += expected.Length > 0 && tops[m] == expected ? 1 : 0;
+                }
+
+                rows.Add([query, kind, .. tops.Select(t => t is null ? "(nothing)" : (expected.Length == 0 ? "" : t == expected ? "✓ " : "✗ ") + t)]);
+            }
+        }
+
+        lesson.Table(rows, ("query", r => r[0]), ("kind", r => r[1]), ("keyword (BM25)", r => r[2]), ("vector", r => r[3]), ("weighted", r => r[4]), ("RRF", r => r[5]));
+        lesson.Say($"Right first result on the {Showcase.Count} showcase queries: keyword {right[0]}, vector {right[1]}, weighted {right[2]}, RRF {right[3]}.");
+    }
+
+    /// <summary>Results as a table, with where each leg ranked each hit (NULL: not among that leg's candidates).</summary>
     private static void ShowHits(Lesson lesson, IReadOnlyList<SearchHit> hits, string scoreName) =>
         lesson.Table(hits,
             ("title", h => h.Title),
             ("source", h => h.Source),
-            (scoreName, h => h.Score.ToString("0.0000", CultureInfo.InvariantCulture)));
+            (scoreName, h => h.Score.ToString("0.0000", CultureInfo.InvariantCulture)),
+            ("vector rank", h => h.VectorRank),
+            ("keyword rank", h => h.KeywordRank));
 }

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.HybridSearch;
+using PgVectorModule.Lessons.Lesson06;
 
 return await LessonHost.RunAsync<HybridSearchLesson>(args);

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.Production;
+using PgVectorModule.Lessons.Lesson07;
 
 return await LessonHost.RunAsync<ProductionLesson>(args);

@@ -3,7 +3,7 @@ using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Search;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 public sealed partial class OperationsLesson
 {

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 /// <summary>
 /// The servers this lesson runs on this machine (a standby, pgBouncer, a recovery cluster), the programs it runs them

@@ -2,7 +2,7 @@ using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 /// <summary>
 /// Lesson 08: the Python module's production advice on replication, pooling and backups, run for real on this machine:

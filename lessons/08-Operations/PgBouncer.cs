@@ -3,7 +3,7 @@ using System.Globalization;
 using PgVectorModule.Configuration;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 public sealed partial class OperationsLesson
 {
@@ -102,7 +102,7 @@ public sealed partial class OperationsLesson
             $"{Clients} clients, each with a connection of its own, run {SearchesPerClient} searches each. Every search is a transaction that also waits 20 ms, as a request doing other work would, so the clients overlap. " +
             "The same load runs once straight to the server and once through pgBouncer, while another connection counts the server's backends in pg_stat_activity.");
         var search = $"SELECT id FROM {lesson.Schema}.vector_documents ORDER BY embedding <=> @q LIMIT 5";
-        lesson.Sql($"BEGIN;\n{search};\nSELECT pg_sleep(0.02);\nCOMMIT;", ["@q = the question's vector; names are schema-qualified: pgBouncer refuses Search Path (step 13)"]);
+        lesson.Sql($"BEGIN;\n{search};\nSELECT pg_sleep(0.02);\nCOMMIT;", ["@q = the question's vector; names are schema-qualified: pgBouncer refuses Search Path (step 11)"]);
 
         var direct = lesson.Settings.ConnectionString();
         direct.MaxPoolSize = 100;

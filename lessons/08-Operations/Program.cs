@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.Operations;
+using PgVectorModule.Lessons.Lesson08;
 
 return await LessonHost.RunAsync<OperationsLesson>(args);

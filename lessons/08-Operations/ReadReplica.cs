@@ -6,7 +6,7 @@ using PgVectorModule.Data;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 /// <param name="ConnectionString">The standby alone.</param>
 /// <param name="DataDirectory">Where the lesson made it; null for the standby STANDBY_URL names, which the lesson neither starts nor stops.</param>

@@ -5,7 +5,7 @@ using OpenTelemetry.Trace;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 
-namespace PgVectorModule.Lessons.Operations;
+namespace PgVectorModule.Lessons.Lesson08;
 
 public sealed partial class OperationsLesson
 {

@@ -1,4 +1,4 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.Tenants;
+using PgVectorModule.Lessons.Lesson09;
 
 return await LessonHost.RunAsync<TenantsLesson>(args);

@@ -1,7 +1,7 @@
 using PgVectorModule.Configuration;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Tenants;
+namespace PgVectorModule.Lessons.Lesson09;
 
 public sealed partial class TenantsLesson
 {

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Tenants;
+namespace PgVectorModule.Lessons.Lesson09;
 
 /// <param name="Id">The document.</param>
 /// <param name="TenantId">Whose it is: always the tenant that searched.</param>
@@ -104,21 +104,23 @@ public sealed partial class TenantsLesson
         await lesson.ExecuteAsync($"""
             CREATE TABLE tenant_documents_by_tenant (LIKE tenant_documents INCLUDING DEFAULTS) PARTITION BY LIST (tenant_id)
             """, cancellationToken);
-        lesson.EchoSql = false;
-        for (var tenant = 1; tenant <= TenantCount; tenant++)
+        using (lesson.QuietSql())
         {
-            await lesson.ExecuteAsync($"CREATE INDEX tenant_documents_tenant_{tenant}_hnsw ON tenant_documents USING hnsw (embedding vector_cosine_ops) WHERE tenant_id = {tenant}", cancellationToken);
-            await lesson.ExecuteAsync($"CREATE TABLE tenant_documents_tenant_{tenant} PARTITION OF tenant_documents_by_tenant FOR VALUES IN ({tenant})", cancellationToken);
+            for (var tenant = 1; tenant <= TenantCount; tenant++)
+            {
+                await lesson.ExecuteAsync($"CREATE INDEX tenant_documents_tenant_{tenant}_hnsw ON tenant_documents USING hnsw (embedding vector_cosine_ops) WHERE tenant_id = {tenant}", cancellationToken);
+                await lesson.ExecuteAsync($"CREATE TABLE tenant_documents_tenant_{tenant} PARTITION OF tenant_documents_by_tenant FOR VALUES IN ({tenant})", cancellationToken);
+            }
+
+            await lesson.ExecuteAsync("INSERT INTO tenant_documents_by_tenant SELECT * FROM tenant_documents", cancellationToken);
+            await lesson.ExecuteAsync("CREATE INDEX ON tenant_documents_by_tenant USING hnsw (embedding vector_cosine_ops)", cancellationToken);
+            await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant ENABLE ROW LEVEL SECURITY", cancellationToken);
+            await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant FORCE ROW LEVEL SECURITY", cancellationToken);
+            await lesson.ExecuteAsync($"CREATE POLICY tenant_isolation ON tenant_documents_by_tenant USING ({TenantCondition}) WITH CHECK ({TenantCondition})", cancellationToken);
+            await lesson.ExecuteAsync($"GRANT SELECT ON tenant_documents_by_tenant TO {AppRole((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!)}", cancellationToken);
+            await lesson.ExecuteAsync("ANALYZE tenant_documents, tenant_documents_by_tenant", cancellationToken);
         }
 
-        await lesson.ExecuteAsync("INSERT INTO tenant_documents_by_tenant SELECT * FROM tenant_documents", cancellationToken);
-        await lesson.ExecuteAsync("CREATE INDEX ON tenant_documents_by_tenant USING hnsw (embedding vector_cosine_ops)", cancellationToken);
-        await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant ENABLE ROW LEVEL SECURITY", cancellationToken);
-        await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant FORCE ROW LEVEL SECURITY", cancellationToken);
-        await lesson.ExecuteAsync($"CREATE POLICY tenant_isolation ON tenant_documents_by_tenant USING ({TenantCondition}) WITH CHECK ({TenantCondition})", cancellationToken);
-        await lesson.ExecuteAsync($"GRANT SELECT ON tenant_documents_by_tenant TO {AppRole((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!)}", cancellationToken);
-        await lesson.ExecuteAsync("ANALYZE tenant_documents, tenant_documents_by_tenant", cancellationToken);
-        lesson.EchoSql = true;
         lesson.Sql($"""
             -- a partial HNSW index per tenant, on the same table
             CREATE INDEX tenant_documents_tenant_{CurrentTenant}_hnsw ON tenant_documents USING hnsw (embedding vector_cosine_ops) WHERE tenant_id = {CurrentTenant};  -- one per tenant

@@ -4,7 +4,7 @@ using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
 
-namespace PgVectorModule.Lessons.Tenants;
+namespace PgVectorModule.Lessons.Lesson09;
 
 /// <summary>
 /// Lesson 09: many customers in one table. A tenant_id column, row-level security that a non-owner role cannot get
@@ -215,18 +215,17 @@ public sealed partial class TenantsLesson : ILesson
             GRANT USAGE ON SCHEMA {lesson.Schema} TO {role};
             GRANT SELECT, INSERT ON tenant_documents TO {role};
             """);
-        var echo = lesson.EchoSql;
-        lesson.EchoSql = false;
-        try
+        using (lesson.QuietSql())
         {
             await lesson.ExecuteAsync($"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$", cancellationToken);
-            await lesson.ExecuteAsync($"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'", cancellationToken);
+            // Straight to the data source, not through the lesson: the transcript records every statement sent, and the password stays out of it.
+            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"))
+            {
+                await setPassword.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             await lesson.ExecuteAsync($"GRANT USAGE ON SCHEMA {lesson.Schema} TO {role}", cancellationToken);
             await lesson.ExecuteAsync($"GRANT SELECT, INSERT ON tenant_documents TO {role}", cancellationToken);
-        }
-        finally
-        {
-            lesson.EchoSql = echo;
         }
 
         var cs = lesson.Settings.ConnectionString();

@@ -8,15 +8,20 @@ namespace PgVectorModule.Lessons;
 
 /// <summary>
 /// What a running lesson works with: the database (one pooled data source, in the lesson's own schema),
-/// the console, and the narration helpers: numbered steps, the SQL that was sent, results as tables.
+/// the console, and the narration helpers: numbered steps, the SQL that was sent, results as tables. Everything it
+/// shows is also recorded in <see cref="Transcript"/>.
 /// </summary>
 public sealed class Lesson
 {
+    /// <summary>Parameters shown under a statement; the rest are folded into one line (the transcript keeps them all).</summary>
+    public const int ShownParameters = 8;
+
     private readonly bool _pauseBeforeSteps;
-    private int _step;
+    private bool _echo = true;
+    private int _quiet;
 
     internal Lesson(LessonInfo info, IAnsiConsole console, ModuleSettings settings, NpgsqlDataSource dataSource,
-        string? question, bool pauseBeforeSteps)
+        string? question, bool pauseBeforeSteps, LessonTranscript? transcript = null)
     {
         Info = info;
         Console = console;
@@ -24,6 +29,8 @@ public sealed class Lesson
         DataSource = dataSource;
         Question = question;
         _pauseBeforeSteps = pauseBeforeSteps;
+        Transcript = transcript ?? new LessonTranscript();
+        SqlEchoInterceptor = new SqlEcho(this);
     }
 
     public LessonInfo Info { get; }
@@ -37,32 +44,63 @@ public sealed class Lesson
     /// <summary>The question given on the command line (words, --question-file or standard input), or null for the lesson's own.</summary>
     public string? Question { get; }
 
-    /// <summary>Whether commands sent through <see cref="NewDbContext"/> and <see cref="ExecuteAsync"/> are printed.</summary>
-    public bool EchoSql { get; set; } = true;
+    /// <summary>What the lesson did so far: steps, SQL sent and shown, tables, plans, notes.</summary>
+    public LessonTranscript Transcript { get; }
+
+    /// <summary>
+    /// The EF Core interceptor that prints (and records) every command a context sends: add it to the options of a
+    /// context the lesson builds itself (<c>.AddInterceptors(lesson.SqlEchoInterceptor)</c>).
+    /// </summary>
+    public IInterceptor SqlEchoInterceptor { get; }
+
+    /// <summary>
+    /// Whether commands sent through the lesson's contexts and <see cref="ExecuteAsync(string, CancellationToken)"/> are
+    /// printed. Prefer <see cref="QuietSql"/>, which restores the echo by itself.
+    /// </summary>
+    public bool EchoSql
+    {
+        get => _echo;
+        set => _echo = value;
+    }
+
+    /// <summary>Whether SQL is printed right now: the echo is on and no <see cref="QuietSql"/> scope is open.</summary>
+    public bool ShowsSql => _echo && Volatile.Read(ref _quiet) == 0;
+
+    /// <summary>
+    /// Stops printing the SQL sent until the returned scope is disposed: <c>using (lesson.QuietSql()) { ... }</c>. For
+    /// repeated statements (a measurement loop) or setup another lesson teaches. The transcript still records them.
+    /// </summary>
+    public IDisposable QuietSql()
+    {
+        Interlocked.Increment(ref _quiet);
+        return new QuietScope(this);
+    }
 
     /// <summary>How many steps have been announced so far.</summary>
-    public int StepCount => _step;
+    public int StepCount => Transcript.Steps.Count;
 
     /// <summary>A new context over the shared data source, echoing the SQL it sends.</summary>
     public CourseDbContext NewDbContext(params IInterceptor[] interceptors) =>
-        new(CourseDbContext.CreateOptions(DataSource, [new SqlEcho(this), .. interceptors]));
+        new(CourseDbContext.CreateOptions(DataSource, [SqlEchoInterceptor, .. interceptors]));
 
     /// <summary>A new vector-search context over the shared data source, echoing the SQL it sends.</summary>
     public Search.SearchDbContext NewSearchDbContext(Search.VectorStoreShape shape) =>
-        new(Search.SearchDbContext.CreateOptions(DataSource, new SqlEcho(this)), shape);
+        new(Search.SearchDbContext.CreateOptions(DataSource, SqlEchoInterceptor), shape);
 
     /// <summary>
     /// A context that applies migrations in this lesson's schema (history table included), echoing the SQL it sends.
     /// </summary>
     public CourseDbContext NewMigrationsDbContext(params IInterceptor[] interceptors) =>
-        new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [new SqlEcho(this), .. interceptors]));
+        new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [SqlEchoInterceptor, .. interceptors]));
 
     /// <summary>Announces the next numbered step; with --step at a terminal, waits for Enter first.</summary>
     public void Step(string title, string why)
     {
-        _step++;
+        ArgumentNullException.ThrowIfNull(title);
+        ArgumentNullException.ThrowIfNull(why);
+        Transcript.BeginStep(title, why);
         Console.WriteLine();
-        Console.Write(new Rule($"[bold yellow]Step {_step}[/] [bold]{Markup.Escape(title)}[/]").LeftJustified());
+        Heading(Console, $"[bold yellow]Step {StepCount}[/]", $"Step {StepCount}", title, Style.Plain);
         Console.MarkupLine($"[grey]{Markup.Escape(why)}[/]");
         if (_pauseBeforeSteps)
         {
@@ -75,41 +113,53 @@ public sealed class Lesson
         }
     }
 
-    /// <summary>Shows a SQL statement (and its parameters) the way it is sent.</summary>
+    /// <summary>Shows a SQL statement (and its parameters) the way it is sent; the lesson sends it some other way.</summary>
     public void Sql(string sql, IReadOnlyList<string>? parameters = null)
     {
         ArgumentNullException.ThrowIfNull(sql);
-        IRenderable body = new Text(sql.Trim(), new Style(Color.Aqua));
-        if (parameters is { Count: > 0 })
-        {
-            body = new Rows(body, new Text(string.Join(Environment.NewLine, parameters), new Style(Color.Grey)));
-        }
+        Render(sql, parameters ?? []);
+        Transcript.Add(new SqlEntry { Text = sql.Trim(), Parameters = parameters ?? [], Shown = true });
+    }
 
-        Console.Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+    /// <summary>Shows code that is not SQL (C#, a shell command), titled by its language.</summary>
+    public void Code(string code, string language = "C#")
+    {
+        ArgumentNullException.ThrowIfNull(code);
+        Console.Write(new Panel(new Text(code.Trim(), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        Transcript.Add(new CodeEntry { Language = language, Text = code.Trim() });
     }
 
     /// <summary>A plain line of narration (Spectre markup allowed).</summary>
-    public void Say(string markup) => Console.MarkupLine(markup);
+    public void Say(string markup)
+    {
+        ArgumentNullException.ThrowIfNull(markup);
+        Console.MarkupLine(markup);
+        Transcript.Add(new NoteEntry { Text = Markup.Remove(markup) });
+    }
 
-    /// <summary>Results as a table: one column per (header, value) pair.</summary>
+    /// <summary>Results as a table: one column per (header, value) pair. Long cells wrap; nothing is cut.</summary>
     public void Table<T>(IEnumerable<T> rows, params (string Header, Func<T, object?> Value)[] columns)
     {
         ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(columns);
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var (header, _) in columns)
         {
-            table.AddColumn(new TableColumn($"[bold]{Markup.Escape(header)}[/]"));
+            // Headers fold as cells do: a one-word header wider than its column is broken, never cut short.
+            table.AddColumn(new TableColumn(new Markup($"[bold]{Markup.Escape(header)}[/]").Overflow(Overflow.Fold)));
         }
 
-        var count = 0;
+        var recorded = new List<Dictionary<string, string>>();
         foreach (var row in rows)
         {
-            table.AddRow(columns.Select(c => (IRenderable)new Text(SqlEcho.Describe(c.Value(row)).Trim('\''))).ToArray());
-            count++;
+            var cells = columns.Select(c => Cell(c.Value(row))).ToArray();
+            table.AddRow(cells.Select(c => (IRenderable)new Text(c)).ToArray());
+            recorded.Add(columns.Select((c, i) => (c.Header, cells[i])).ToDictionary(p => p.Header, p => p.Item2, StringComparer.Ordinal));
         }
 
-        table.Caption($"[grey]{count} row{(count == 1 ? "" : "s")}[/]");
+        table.Caption($"[grey]{recorded.Count} row{(recorded.Count == 1 ? "" : "s")}[/]");
         Console.Write(table);
+        Transcript.Add(new TableEntry { Columns = columns.Select(c => c.Header).ToList(), Rows = recorded });
     }
 
     /// <summary>Runs one SQL statement through the shared data source, showing it first.</summary>
@@ -118,8 +168,11 @@ public sealed class Lesson
     /// <summary>Runs one SQL statement on <paramref name="connection"/> (for SET LOCAL inside a transaction), or on a pooled one.</summary>
     public async Task<int> ExecuteAsync(string sql, NpgsqlConnection? connection, CancellationToken cancellationToken)
     {
-        await using var command = Command(sql, connection, []);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        var (command, _) = Command(sql, connection, []);
+        await using (command)
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }
     }
 
     /// <summary>Runs a query and returns its rows as dictionaries (column name to value), showing the SQL first.</summary>
@@ -130,56 +183,124 @@ public sealed class Lesson
     public async Task<IReadOnlyList<IReadOnlyDictionary<string, object?>>> QueryAsync(string sql, NpgsqlConnection? connection,
         IReadOnlyList<NpgsqlParameter> parameters, CancellationToken cancellationToken)
     {
-        await using var command = Command(sql, connection, parameters);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var rows = new List<IReadOnlyDictionary<string, object?>>();
-        while (await reader.ReadAsync(cancellationToken))
+        var (command, entry) = Command(sql, connection, parameters);
+        await using (command)
         {
-            var row = new Dictionary<string, object?>(StringComparer.Ordinal);
-            for (var i = 0; i < reader.FieldCount; i++)
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var rows = new List<IReadOnlyDictionary<string, object?>>();
+            while (await reader.ReadAsync(cancellationToken))
             {
-                row[reader.GetName(i)] = await reader.IsDBNullAsync(i, cancellationToken) ? null : reader.GetValue(i);
+                var row = new Dictionary<string, object?>(StringComparer.Ordinal);
+                for (var i = 0; i < reader.FieldCount; i++)
+                {
+                    row[reader.GetName(i)] = await reader.IsDBNullAsync(i, cancellationToken) ? null : reader.GetValue(i);
+                }
+
+                rows.Add(row);
             }
 
-            rows.Add(row);
+            entry.Rows = rows.Select(r => r.ToDictionary(p => p.Key, p => Cell(p.Value), StringComparer.Ordinal)).ToList();
+            return rows;
         }
-
-        return rows;
     }
 
     /// <summary>Runs EXPLAIN (ANALYZE) for a query and shows the plan; returns the plan text.</summary>
     public async Task<string> ExplainAsync(string sql, NpgsqlConnection? connection, IReadOnlyList<NpgsqlParameter> parameters, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(sql);
         ArgumentNullException.ThrowIfNull(parameters);
-        var echo = EchoSql;
-        EchoSql = false;
-        try
+        const string explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
+        Render(explain + "\n" + sql, SqlEcho.DescribeParameters(parameters));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> rows;
+        using (QuietSql())
         {
-            const string explain = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
-            Sql(explain + "\n" + sql, SqlEcho.DescribeParameters(parameters));
-            var rows = await QueryAsync(explain + " " + sql, connection,
-                parameters.Select(p => p.Clone()).ToList(), cancellationToken);
-            // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
-            var plan = System.Text.RegularExpressions.Regex.Replace(
-                string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'", "'[...]'");
-            Console.Write(new Panel(new Text(plan, new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
-            return plan;
+            rows = await QueryAsync(explain + " " + sql, connection, parameters.Select(p => p.Clone()).ToList(), cancellationToken);
         }
-        finally
-        {
-            EchoSql = echo;
-        }
+
+        // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
+        var plan = System.Text.RegularExpressions.Regex.Replace(
+            string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'", "'[...]'");
+        Console.Write(new Panel(new Text(plan, new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        Transcript.Add(new PlanEntry { Sql = sql.Trim(), Plan = plan });
+        return plan;
     }
 
-    private NpgsqlCommand Command(string sql, NpgsqlConnection? connection, IReadOnlyList<NpgsqlParameter> parameters)
+    /// <summary>Called by the EF Core interceptor for each command a context sends.</summary>
+    internal void Sent(string sql, IReadOnlyList<string> parameters)
     {
-        if (EchoSql)
+        var shown = ShowsSql;
+        if (shown)
         {
-            Sql(sql, SqlEcho.DescribeParameters(parameters));
+            Render(sql, parameters);
         }
 
+        Transcript.Add(new SqlEntry { Text = sql.Trim(), Parameters = parameters, Sent = true, Shown = shown });
+    }
+
+    private (NpgsqlCommand Command, SqlEntry Entry) Command(string sql, NpgsqlConnection? connection, IReadOnlyList<NpgsqlParameter> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        var described = SqlEcho.DescribeParameters(parameters);
+        var shown = ShowsSql;
+        if (shown)
+        {
+            Render(sql, described);
+        }
+
+        var entry = Transcript.Add(new SqlEntry { Text = sql.Trim(), Parameters = described, Sent = true, Shown = shown });
         var command = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection);
         command.Parameters.AddRange(parameters.ToArray());
-        return command;
+        return (command, entry);
+    }
+
+    private void Render(string sql, IReadOnlyList<string> parameters)
+    {
+        IRenderable body = new Text(sql.Trim(), new Style(Color.Aqua));
+        if (parameters.Count > 0)
+        {
+            var lines = parameters.Count <= ShownParameters + 1
+                ? parameters
+                : [.. parameters.Take(ShownParameters), $"... and {parameters.Count - ShownParameters} more parameters"];
+            body = new Rows(body, new Text(string.Join(Environment.NewLine, lines), new Style(Color.Grey)));
+        }
+
+        Console.Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+    }
+
+    /// <summary>A value as a table cell shows it: text in full (the table wraps it), numbers and vectors as the echo writes them.</summary>
+    /// <summary>
+    /// A rule with the label and title in it; a title too long for the console's width goes on the line below in full,
+    /// since a rule cuts its title short.
+    /// </summary>
+    internal static void Heading(IAnsiConsole console, string labelMarkup, string label, string title, Style ruleStyle)
+    {
+        // A rule keeps a few columns for its own line on each side of the title.
+        if (label.Length + 1 + title.Length + 6 <= console.Profile.Width)
+        {
+            console.Write(new Rule($"{labelMarkup} [bold]{Markup.Escape(title)}[/]").LeftJustified().RuleStyle(ruleStyle));
+            return;
+        }
+
+        console.Write(new Rule(labelMarkup).LeftJustified().RuleStyle(ruleStyle));
+        console.MarkupLine($"[bold]{Markup.Escape(title)}[/]");
+    }
+
+    internal static string Cell(object? value) => value switch
+    {
+        string s => s,
+        _ => SqlEcho.Describe(value),
+    };
+
+    private sealed class QuietScope(Lesson lesson) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref lesson._quiet);
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ public sealed record LessonHostOptions
 
     /// <summary>Where a question given as <c>-</c> is read from; null means standard input.</summary>
     public TextReader? Input { get; init; }
+
+    /// <summary>Where the lesson records what it does (a test reads it afterwards); null means a transcript of its own.</summary>
+    public LessonTranscript? Transcript { get; init; }
 }
 
 /// <summary>
@@ -45,6 +48,7 @@ public static class LessonHost
         }
 
         ModuleSettings? settings = null;
+        var transcript = options.Transcript ?? new LessonTranscript();
         try
         {
             var arguments = await LessonArguments.ParseAsync(args, info, options.Input ?? System.Console.In, cancellation.Token);
@@ -64,7 +68,7 @@ public static class LessonHost
             }
 
             settings = options.Settings ?? ModuleSettings.Load();
-            console.Write(new Rule($"[bold green]Lesson {info.Number}[/] [bold]{Markup.Escape(info.Title)}[/]").LeftJustified().RuleStyle("green"));
+            Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
             console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#. Works in schema [bold]{info.Schema}[/] of {Markup.Escape(Where(settings))}.[/]");
 
             await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);
@@ -76,8 +80,9 @@ public static class LessonHost
                 console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
             }
 
-            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive);
+            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript);
             await new TLesson().RunAsync(lesson, cancellation.Token);
+            transcript.Completed = true;
 
             console.WriteLine();
             console.MarkupLine($"[bold green]Lesson {info.Number} done[/] [grey]({lesson.StepCount} steps). Run it again: it resets only schema {info.Schema}.[/]");
@@ -101,6 +106,29 @@ public static class LessonHost
             {
                 System.Console.CancelKeyPress -= onCancel;
             }
+
+            await WriteTranscriptAsync(transcript);
+        }
+    }
+
+    /// <summary>
+    /// With LESSON_TRANSCRIPT set, the transcript goes to that file as JSON: how the tests read a lesson run as a
+    /// process, and a record of a class demo. Written however the run ended, so a failed run shows how far it got.
+    /// </summary>
+    private static async Task WriteTranscriptAsync(LessonTranscript transcript)
+    {
+        if (Environment.GetEnvironmentVariable(LessonTranscript.FileVariable) is not { Length: > 0 } path)
+        {
+            return;
+        }
+
+        try
+        {
+            await File.WriteAllTextAsync(path, transcript.ToJson(), CancellationToken.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await System.Console.Error.WriteLineAsync($"The transcript could not be written to {path} ({e.Message}); {LessonTranscript.FileVariable} names a file this user may write.");
         }
     }
 

@@ -18,10 +18,9 @@ public static class SearchLessonSetup
         ArgumentNullException.ThrowIfNull(embedder);
         ArgumentNullException.ThrowIfNull(corpus);
         var db = lesson.NewSearchDbContext(new VectorStoreShape(embedder.Dimensions, IvfFlatLists: VectorStoreShape.ListsFor(corpus.Count)));
-        var echo = lesson.EchoSql;
-        lesson.EchoSql = false;
         try
         {
+            using var quiet = lesson.QuietSql();
             await lesson.Console.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var task = progress.AddTask($"embedding and loading {corpus.Count} documents", maxValue: corpus.Count);
@@ -33,10 +32,6 @@ public static class SearchLessonSetup
         {
             await db.DisposeAsync();
             throw;
-        }
-        finally
-        {
-            lesson.EchoSql = echo;
         }
 
         lesson.Say($"[grey]{corpus.Count} documents in {lesson.Schema}.vector_documents, embedded by {Markup.Escape(embedder.Identity.ToString())}, " +

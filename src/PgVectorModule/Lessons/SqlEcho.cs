@@ -6,7 +6,8 @@ namespace PgVectorModule.Lessons;
 
 /// <summary>
 /// Shows every command EF Core sends, with its parameters, before it runs: the lessons' answer to
-/// SQLAlchemy's <c>echo=True</c>. Turned off and on by <see cref="Lesson.EchoSql"/>.
+/// SQLAlchemy's <c>echo=True</c>. Quieted by <see cref="Lesson.QuietSql"/>; the lesson's transcript
+/// records every command either way.
 /// </summary>
 internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
 {
@@ -46,15 +47,8 @@ internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
         return ValueTask.FromResult(result);
     }
 
-    private void Show(DbCommand command)
-    {
-        if (!lesson.EchoSql)
-        {
-            return;
-        }
-
-        lesson.Sql(command.CommandText, DescribeParameters(command.Parameters.Cast<DbParameter>()));
-    }
+    private void Show(DbCommand command) =>
+        lesson.Sent(command.CommandText, DescribeParameters(command.Parameters.Cast<DbParameter>()));
 
     /// <summary>"@name = value" for each parameter, named as the SQL text names them.</summary>
     internal static List<string> DescribeParameters(IEnumerable<DbParameter> parameters) =>
@@ -64,6 +58,7 @@ internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
     private static string Name(DbParameter parameter) =>
         parameter.ParameterName is { Length: > 0 } name && name[0] is not ('@' or '$' or ':') ? "@" + name : parameter.ParameterName;
 
+    /// <summary>A parameter value as the echo shows it: long text cut at 60 characters, a vector as its first values.</summary>
     internal static string Describe(object? value) => value switch
     {
         null or DBNull => "NULL",

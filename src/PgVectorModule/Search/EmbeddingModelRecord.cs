@@ -13,7 +13,8 @@ public class EmbeddingModelRecord
     public DateTimeOffset RecordedAt { get; set; }
 }
 
-internal sealed class EmbeddingModelRecordConfiguration : IEntityTypeConfiguration<EmbeddingModelRecord>
+/// <summary>The table <c>embedding_models</c>: one row per vector table, naming the model that filled it.</summary>
+public sealed class EmbeddingModelRecordConfiguration : IEntityTypeConfiguration<EmbeddingModelRecord>
 {
     public void Configure(EntityTypeBuilder<EmbeddingModelRecord> builder)
     {

@@ -4,7 +4,8 @@ using PgVectorModule.Lessons;
 namespace PgVectorModule.Tests.Infrastructure;
 
 /// <param name="Output">Standard output then standard error, as a user at a terminal would read them.</param>
-public sealed record ProcessResult(int ExitCode, string Output, int ProcessId)
+/// <param name="Transcript">What a lesson recorded (LESSON_TRANSCRIPT), or null for the bench and for a run that wrote none.</param>
+public sealed record ProcessResult(int ExitCode, string Output, int ProcessId, LessonTranscript? Transcript = null)
 {
     /// <summary>The output with Spectre's line wrapping (80 columns when redirected) undone, for matching sentences.</summary>
     public string Text => OneSentence.Flat(Output);
@@ -19,6 +20,8 @@ public sealed record ProcessResult(int ExitCode, string Output, int ProcessId)
 /// </summary>
 public static class LessonProcess
 {
+    private const string TranscriptFile = "transcript.json";
+
     private static readonly string[] ModuleVariables =
         ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL"];
 
@@ -81,6 +84,15 @@ public static class LessonProcess
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{string.Join(' ', process.StartInfo.ArgumentList)} did not end within {limit.TotalSeconds:0} s.");
         }
+        LessonTranscript? transcript = null;
+        try
+        {
+            var file = Path.Combine(process.StartInfo.WorkingDirectory, TranscriptFile);
+            if (File.Exists(file))
+            {
+                transcript = LessonTranscript.FromJson(await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+            }
+        }
         finally
         {
             if (process.HasExited)
@@ -89,7 +101,7 @@ public static class LessonProcess
             }
         }
 
-        return new ProcessResult(process.ExitCode, await output + await errors, process.Id);
+        return new ProcessResult(process.ExitCode, await output + await errors, process.Id, transcript);
     }
 
     /// <summary>Sends SIGINT, what Ctrl+C at a terminal sends.</summary>
@@ -140,6 +152,8 @@ public static class LessonProcess
         }
 
         start.Environment["NO_COLOR"] = "1";
+        // Every lesson process writes what it did to its working folder; WaitAsync reads it back.
+        start.Environment[LessonTranscript.FileVariable] = Path.Combine(start.WorkingDirectory, TranscriptFile);
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;

@@ -1,5 +1,5 @@
 using Spectre.Console.Testing;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
@@ -14,23 +14,55 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         var first = await LessonRunner.RunAsync<EfCoreBasicsLesson>(database.Settings);
 
-        Assert.Equal(0, first.ExitCode);
+        Assert.True(first.ExitCode == 0, first.Output);
+        Assert.True(first.Transcript.Completed);
         await AssertTableHoldsTheSampleDocumentsAsync();
-        // The narration: the DDL from GenerateCreateScript, the INSERT batch, the rows read back.
-        Assert.Contains("CREATE TABLE documents", first.Output, StringComparison.Ordinal);
-        Assert.Contains("title character varying(255) NOT NULL", first.Output, StringComparison.Ordinal);
-        Assert.Contains("INSERT INTO documents", first.Output, StringComparison.Ordinal);
-        Assert.Contains("WHERE d.source = @source", first.Output, StringComparison.Ordinal);
-        Assert.Contains("5 rows saved", first.Output, StringComparison.Ordinal);
-        Assert.All(ExpectedTitles, title => Assert.Contains(title, first.Output, StringComparison.Ordinal));
-        Assert.Contains("Step 7", first.Output, StringComparison.Ordinal);
-        Assert.Contains("Lesson 01 done", first.Output, StringComparison.Ordinal);
+        var run = first.Transcript;
+
+        // Connect: the lesson's own data source and context reach the server.
+        Assert.Contains(run.Step("Connect").Code, c => c.Text.Contains("new NpgsqlDataSourceBuilder", StringComparison.Ordinal) && c.Text.Contains("create_engine", StringComparison.Ordinal));
+        Assert.StartsWith("Connected to ", run.Step("Connect").Note("Connected to "), StringComparison.Ordinal);
+
+        // The DDL from GenerateCreateScript, shown; then the table created by the SQL EF sent.
+        Assert.Contains(run.Step("The DDL EF Core would run").Sql, s => s.Shown && !s.Sent && s.Text.Contains("title character varying(255) NOT NULL", StringComparison.Ordinal));
+        var create = run.Step("Create the table").SqlSent.Select(s => s.Text).ToList();
+        Assert.Equal("DROP TABLE IF EXISTS documents", create[0]);
+        Assert.Contains(create, s => s.StartsWith("CREATE TABLE documents", StringComparison.Ordinal));
+
+        // One SaveChanges: one command holding five INSERTs, every parameter recorded although only some are shown.
+        var insert = Assert.Single(run.Step("Insert sample documents").SqlSent);
+        Assert.Equal(5, System.Text.RegularExpressions.Regex.Count(insert.Text, "INSERT INTO documents"));
+        Assert.Equal(35, insert.Parameters.Count);
+        // On screen the first few, then a count: not 35 lines of parameters.
+        Assert.Contains($"... and {35 - PgVectorModule.Lessons.Lesson.ShownParameters} more parameters", first.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain(insert.Parameters[^1], first.Output, StringComparison.Ordinal);
+        Assert.Equal("5 rows saved.", run.Step("Insert sample documents").Notes[0][..13]);
+
+        Assert.Equal(ExpectedTitles, run.Step("Read them back").Table.Column("title").Order(StringComparer.Ordinal));
+        var filter = run.Step("Filter, and see the SQL before it runs");
+        Assert.Contains(filter.Sql, s => s.Shown && s.Text.Contains("WHERE d.source = @source", StringComparison.Ordinal));
+        Assert.All(filter.Table.Column("source"), source => Assert.Equal("blog", source));
+        Assert.Contains("title", run.Step("The table as PostgreSQL sees it").Table.Column("column_name"));
+        Assert.Equal(8, run.Steps.Count);
 
         var second = await LessonRunner.RunAsync<EfCoreBasicsLesson>(database.Settings);
 
-        Assert.Equal(0, second.ExitCode);
+        Assert.True(second.ExitCode == 0, second.Output);
         await AssertTableHoldsTheSampleDocumentsAsync();
-        Assert.Contains("DROP TABLE IF EXISTS documents", second.Output, StringComparison.Ordinal);
+        Assert.Equal(run.Steps.Select(s => s.Title), second.Transcript.Steps.Select(s => s.Title));
+    }
+
+    [Fact]
+    public async Task Runs_as_a_process_and_records_the_same_steps()
+    {
+        var result = await LessonProcess.RunLessonAsync("01", new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.NotNull(result.Transcript);
+        Assert.True(result.Transcript.Completed);
+        Assert.Equal("Connect", result.Transcript.Steps[0].Title);
+        Assert.Equal(ExpectedTitles, result.Transcript.Step("Read them back").Table.Column("title").Order(StringComparer.Ordinal));
+        Assert.Contains("Lesson 01 done (8 steps)", result.Text, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -61,7 +93,7 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Step_mode_waits_for_enter_at_a_terminal_but_never_when_input_is_redirected()
     {
         var console = new TestConsole().Width(160);
-        for (var i = 0; i < 7; i++)
+        for (var i = 0; i < 8; i++)
         {
             console.Input.PushKey(ConsoleKey.Enter);
         }
@@ -70,7 +102,7 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
             new() { Console = console, Settings = database.Settings, Interactive = true }, TestContext.Current.CancellationToken);
 
         Assert.Equal(0, exit);
-        Assert.Equal(7, System.Text.RegularExpressions.Regex.Count(console.Output, "Press Enter to run this step"));
+        Assert.Equal(8, System.Text.RegularExpressions.Regex.Count(console.Output, "Press Enter to run this step"));
 
         var redirected = await LessonRunner.RunAsync<EfCoreBasicsLesson>(database.Settings, "--step");
         Assert.Equal(0, redirected.ExitCode);

@@ -1,6 +1,6 @@
-using PgVectorModule.Lessons.Crud;
-using PgVectorModule.Lessons.EfCoreBasics;
-using PgVectorModule.Lessons.Migrations;
+using PgVectorModule.Lessons.Lesson02;
+using PgVectorModule.Lessons.Lesson01;
+using PgVectorModule.Lessons.Lesson03;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
@@ -15,7 +15,8 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
             var result = await LessonRunner.RunAsync<CrudLesson>(database.Settings);
 
             Assert.True(result.ExitCode == 0, $"run {run} exited with {result.ExitCode}:\n{result.Output}");
-            Assert.Contains("Lesson 02 done (15 steps)", result.Output, StringComparison.Ordinal);
+            Assert.True(result.Transcript.Completed);
+            Assert.Equal(15, result.Transcript.Steps.Count);
             // 1 + 6 inserted, 1 removed, 2 deleted in bulk, 1 upserted, 0 from the failed import, 1 hostile title.
             Assert.Equal(6, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents"));
             Assert.Equal(["articles", "docs", "docs", "docs", "guides"],
@@ -26,28 +27,32 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task Create_and_read_show_one_batch_and_the_identity_map()
     {
-        var output = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Output;
+        var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
+        var (sql, notes) = (run.SentSql(), run.AllNotes());
 
-        Assert.Contains("6 rows saved in 1 round trip.", output, StringComparison.Ordinal);
-        Assert.Contains("Two FindAsync calls, 1 query", output, StringComparison.Ordinal);
-        Assert.Contains("WHERE d.source = @source OR d.title LIKE @word_contains", output, StringComparison.Ordinal);
-        Assert.Contains("LIMIT @p OFFSET @p", output, StringComparison.Ordinal);
-        Assert.Contains("SELECT d.id, d.title, d.source ", output, StringComparison.Ordinal);
-        Assert.Contains("SELECT count(*)::int", output, StringComparison.Ordinal);
+        Assert.Contains("6 rows saved in 1 round trip.", notes, StringComparison.Ordinal);
+        Assert.Single(run.Step("Create a batch: AddRange, one SaveChanges").SqlSent);
+        Assert.Contains("Two FindAsync calls, 1 query", notes, StringComparison.Ordinal);
+        Assert.Single(run.Step("Read by key: FindAsync").SqlSent);
+        Assert.Contains("WHERE d.source = @source OR d.title LIKE @word_contains", sql, StringComparison.Ordinal);
+        Assert.Contains("LIMIT @p OFFSET @p", sql, StringComparison.Ordinal);
+        Assert.Contains("SELECT d.id, d.title, d.source\n", sql, StringComparison.Ordinal);
+        Assert.Contains("SELECT count(*)::int", sql, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Updates_send_only_the_changed_column_and_set_based_commands_load_nothing()
     {
-        var output = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Output;
+        var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
+        var (sql, notes) = (run.SentSql(), run.AllNotes());
 
-        Assert.Contains("UPDATE documents SET title = @p0, updated_at = @p1 ", output, StringComparison.Ordinal);
-        Assert.Contains("WHERE id = @p2 AND xmin = @p3", output, StringComparison.Ordinal);
-        Assert.Contains("UPDATE documents AS d", output, StringComparison.Ordinal);
-        Assert.Contains("2 rows moved from blog to articles", output, StringComparison.Ordinal);
-        Assert.Contains("WHERE id = @p0 AND xmin = @p1", output, StringComparison.Ordinal); // the tracked DELETE
-        Assert.Contains("DELETE FROM documents AS d", output, StringComparison.Ordinal);
-        Assert.Contains("2 rows deleted", output, StringComparison.Ordinal);
+        Assert.Contains("UPDATE documents SET title = @p0, updated_at = @p1\n", sql, StringComparison.Ordinal);
+        Assert.Contains("WHERE id = @p2 AND xmin = @p3", sql, StringComparison.Ordinal);
+        Assert.Contains("UPDATE documents AS d", sql, StringComparison.Ordinal);
+        Assert.Contains("2 rows moved from blog to articles", notes, StringComparison.Ordinal);
+        Assert.Contains("WHERE id = @p0 AND xmin = @p1", run.Step("Delete a tracked document: Remove").SentSql(), StringComparison.Ordinal);
+        Assert.Contains("DELETE FROM documents AS d", sql, StringComparison.Ordinal);
+        Assert.Contains("2 rows deleted", notes, StringComparison.Ordinal);
         Assert.Empty(await database.StringsAsync("SELECT title FROM lesson02.documents WHERE source IN ('blog', 'research') OR title = 'Why an ORM'"));
         Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents WHERE updated_at < created_at"));
         Assert.Equal(1, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents WHERE source = 'articles' AND updated_at > created_at"));
@@ -56,12 +61,17 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task Upsert_keeps_one_row_per_source_url_even_with_concurrent_writers()
     {
-        var output = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Output;
+        var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
+        var upsert = run.Step("Upsert on a natural key: INSERT ... ON CONFLICT");
 
-        Assert.Contains("ON CONFLICT (source_url) DO UPDATE", output, StringComparison.Ordinal);
-        Assert.Contains("After 4 concurrent upserts: 1 row", output, StringComparison.Ordinal);
-        Assert.Contains($"@p2 = '{CrudLesson.UpsertUrl}'", output, StringComparison.Ordinal); // a parameter, not SQL text
-        Assert.Matches(@"first\s*│\s*(\d+)\s*│\s*True[\s\S]*second\s*│\s*\1\s*│\s*False", output);
+        Assert.Contains("ON CONFLICT (source_url) DO UPDATE", upsert.SentSql(), StringComparison.Ordinal);
+        Assert.Contains("After 4 concurrent upserts: 1 row", run.AllNotes(), StringComparison.Ordinal);
+        Assert.Contains(upsert.SqlSent, s => s.Parameters.Contains($"@p2 = '{CrudLesson.UpsertUrl}'")); // a parameter, not SQL text
+        // Four concurrent writers, sent quietly, each recorded.
+        Assert.Equal(6, upsert.SqlSent.Count(s => s.Text.Contains("ON CONFLICT", StringComparison.Ordinal)));
+        var (first, second) = (upsert.Tables[0].Row("call", "first"), upsert.Tables[0].Row("call", "second"));
+        Assert.Equal(first["id"], second["id"]);
+        Assert.Equal(("True", "False"), (first["inserted"], second["inserted"]));
         Assert.Equal(["Concurrent writer"],
             await database.StringsAsync($"SELECT left(content, 17) FROM lesson02.documents WHERE source_url = '{CrudLesson.UpsertUrl}'"));
     }
@@ -69,14 +79,14 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task The_failed_transaction_leaves_no_row_and_the_concurrency_conflict_is_resolved()
     {
-        var output = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Output;
+        var notes = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript.AllNotes();
 
-        Assert.Contains("duplicate key value violates unique constraint \"ix_documents_source_url\": rolled back", output, StringComparison.Ordinal);
-        Assert.Contains("Rows of the import that stayed: 0 rows", output, StringComparison.Ordinal);
+        Assert.Contains("duplicate key value violates unique constraint \"ix_documents_source_url\": rolled back", notes, StringComparison.Ordinal);
+        Assert.Contains("Rows of the import that stayed: 0 rows", notes, StringComparison.Ordinal);
         Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents WHERE source = 'import'"));
 
-        Assert.Contains("DbUpdateConcurrencyException", output, StringComparison.Ordinal);
-        Assert.Contains("Resolved", output, StringComparison.Ordinal);
+        Assert.Contains("DbUpdateConcurrencyException", notes, StringComparison.Ordinal);
+        Assert.Contains("Resolved", notes, StringComparison.Ordinal);
         // Alice's title and Bob's content both survived.
         Assert.Equal(["Alice's title|Bob's rewritten content."],
             await database.StringsAsync("SELECT title || '|' || content FROM lesson02.documents WHERE id = 1"));
@@ -85,10 +95,10 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_hostile_title_is_stored_and_found_as_plain_text()
     {
-        var output = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Output;
+        var sql = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript.SentSql();
 
-        Assert.Contains("WHERE d.title = @title", output, StringComparison.Ordinal);
-        Assert.Contains($"@title = '{CrudLesson.HostileTitle}'", output, StringComparison.Ordinal);
+        Assert.Contains("WHERE d.title = @title", sql, StringComparison.Ordinal);
+        Assert.Contains($"@title = '{CrudLesson.HostileTitle}'", sql, StringComparison.Ordinal);
         Assert.Equal([CrudLesson.HostileTitle],
             await database.StringsAsync("SELECT title FROM lesson02.documents WHERE title LIKE 'Bobby%'"));
     }

@@ -1,5 +1,5 @@
 using PgVectorModule.Data;
-using PgVectorModule.Lessons.Migrations;
+using PgVectorModule.Lessons.Lesson03;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
@@ -15,16 +15,18 @@ public class Lesson03Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
             Assert.True(result.ExitCode == 0, $"run {run} exited with {result.ExitCode}:\n{result.Output}");
             // Each migration's SQL, the downgrade and the idempotent script are shown.
-            Assert.Contains("CREATE TABLE documents", result.Output, StringComparison.Ordinal);
-            Assert.Contains("ALTER TABLE documents ADD word_count integer NOT NULL DEFAULT 0", result.Output, StringComparison.Ordinal);
-            Assert.Contains("SET word_count = coalesce(", result.Output, StringComparison.Ordinal);
-            Assert.Contains("CREATE UNIQUE INDEX ix_documents_source_url ON documents (source_url)", result.Output, StringComparison.Ordinal);
-            Assert.Contains("DROP INDEX ix_documents_source_url", result.Output, StringComparison.Ordinal);
-            Assert.Contains("ALTER TABLE documents DROP COLUMN source_url", result.Output, StringComparison.Ordinal);
-            Assert.Contains("LOCK TABLE lesson03.\"__EFMigrationsHistory\"", result.Output, StringComparison.Ordinal);
-            Assert.Contains("IF NOT EXISTS(SELECT 1 FROM lesson03.\"__EFMigrationsHistory\" WHERE \"migration_id\" = ", result.Output, StringComparison.Ordinal);
-            Assert.Contains("still 4 migrations applied, 3 rows kept", result.Output, StringComparison.Ordinal);
-            Assert.Contains("Lesson 03 done (9 steps)", result.Output, StringComparison.Ordinal);
+            var shown = result.Transcript.ShownSql();
+            Assert.Contains("CREATE TABLE documents", shown, StringComparison.Ordinal);
+            Assert.Contains("ALTER TABLE documents ADD word_count integer NOT NULL DEFAULT 0", shown, StringComparison.Ordinal);
+            Assert.Contains("SET word_count = coalesce(", shown, StringComparison.Ordinal);
+            Assert.Contains("CREATE UNIQUE INDEX ix_documents_source_url ON documents (source_url)", shown, StringComparison.Ordinal);
+            Assert.Contains("DROP INDEX ix_documents_source_url", shown, StringComparison.Ordinal);
+            Assert.Contains("ALTER TABLE documents DROP COLUMN source_url", shown, StringComparison.Ordinal);
+            Assert.Contains("LOCK TABLE lesson03.\"__EFMigrationsHistory\"", shown, StringComparison.Ordinal);
+            Assert.Contains("IF NOT EXISTS(SELECT 1 FROM lesson03.\"__EFMigrationsHistory\" WHERE \"migration_id\" = ", shown, StringComparison.Ordinal);
+            Assert.Contains("still 4 migrations applied, 3 rows kept", result.Transcript.AllNotes(), StringComparison.Ordinal);
+            Assert.True(result.Transcript.Completed);
+            Assert.Equal(9, result.Transcript.Steps.Count);
 
             var history = await database.StringsAsync("SELECT migration_id FROM lesson03.\"__EFMigrationsHistory\" ORDER BY migration_id");
             Assert.Equal(MigrationIds(), history);

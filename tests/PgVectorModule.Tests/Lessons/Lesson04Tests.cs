@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using PgVectorModule.Lessons.PgvectorSetup;
+using PgVectorModule.Lessons.Lesson04;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -13,23 +13,70 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         var first = await LessonRunner.RunAsync<PgvectorSetupLesson>(database.Settings);
 
-        Assert.Equal(0, first.ExitCode);
+        Assert.True(first.ExitCode == 0, first.Output);
         await AssertLoadedAsync();
-        Assert.Contains("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public", first.Output, StringComparison.Ordinal);
-        Assert.Contains("embedding vector(384)", first.Output, StringComparison.Ordinal);
-        Assert.Contains("GENERATED ALWAYS AS (to_tsvector('english', title", first.Output, StringComparison.Ordinal);
-        Assert.Contains("FROM STDIN (FORMAT", first.Output, StringComparison.Ordinal);
-        Assert.Contains("USING hnsw (embedding vector_cosine_ops) WITH (ef_construction=64, m=16)", first.Output, StringComparison.Ordinal);
-        Assert.Contains("USING ivfflat (embedding vector_cosine_ops) WITH (lists=1)", first.Output, StringComparison.Ordinal);
+        var run = first.Transcript;
+        Assert.Contains("a dedicated vector database", run.Step("Why pgvector, and when not").Table.Columns);
+        Assert.Contains(run.Step("Enable the extension").SqlSent, s => s.Text == "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;");
+
+        // The model declared in the lesson's file renders the same DDL as the library's model the other lessons use.
+        var declared = Assert.Single(run.Step("The vector table in the EF model").Sql, s => s.Shown && !s.Sent).Text;
+        Assert.Contains("embedding vector(384)", declared, StringComparison.Ordinal);
+        Assert.Contains("GENERATED ALWAYS AS (to_tsvector('english', title", declared, StringComparison.Ordinal);
+        Assert.Contains("USING hnsw (embedding vector_cosine_ops) WITH (ef_construction=64, m=16)", declared, StringComparison.Ordinal);
+        Assert.Contains("USING ivfflat (embedding vector_cosine_ops) WITH (lists=1)", declared, StringComparison.Ordinal);
+        await using (var dataSource = ModuleDataSource.Create(database.ConnectionString, "lesson04"))
+        await using (var library = new SearchDbContext(SearchDbContext.CreateOptions(dataSource), new VectorStoreShape(384, IvfFlatLists: 1)))
+        {
+            Assert.Equal(library.Database.GenerateCreateScript().Trim(), declared);
+        }
+
+        // The table is created without its indexes; the COPY loop writes every row in one statement.
+        var created = run.Step("Create the table, without its indexes").SentSql();
+        Assert.Contains("CREATE TABLE vector_documents", created, StringComparison.Ordinal);
+        Assert.DoesNotContain("CREATE INDEX", created, StringComparison.Ordinal);
+        Assert.Contains(run.Step("Load with binary COPY").Sql, s => s.Text == "COPY vector_documents (title, content, source, embedding) FROM STDIN (FORMAT BINARY)");
+
+        // The migration builds exactly the indexes the model declares, and records itself in the lesson's history table.
+        var migration = run.Step("Build the indexes: a migration");
+        var script = migration.Sql.First(s => s.Shown && !s.Sent).Text;
+        static List<string> Indexes(string sql) =>
+            sql.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal) || l.StartsWith("CREATE UNIQUE INDEX", StringComparison.Ordinal)).ToList();
+        var (migrated, modelled) = (Indexes(script), Indexes(declared));
+        Assert.Equal(6, migrated.Count);
+        Assert.Equal(modelled.Order(StringComparer.Ordinal), migrated.Order(StringComparer.Ordinal));
+        Assert.Contains("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;", script, StringComparison.Ordinal);
+        Assert.Equal(["20261201000000_AddVectorIndexes"], migration.Tables[0].Column("migration_id"));
+        Assert.Equal(["gin", "hnsw", "ivfflat", "btree", "btree", "btree", "btree"], migration.Tables[1].Column("method"));
+        Assert.Contains(migration.SqlSent, s => s.Text == "VACUUM (ANALYZE) vector_documents, document_terms");
+
+        // The corrected advice is labelled as a correction.
+        Assert.Contains("the Python module says", run.Step("Which index when").Table.Columns);
+        Assert.Contains("corrected", run.Step("Which index when").Why, StringComparison.Ordinal);
+
         // The wrong-dimension step: the module's sentence, and PostgreSQL's own refusal.
-        Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(384)", first.Output, StringComparison.Ordinal);
-        Assert.Contains("expected 384 dimensions, not 3", first.Output, StringComparison.Ordinal);
-        Assert.Contains("vectors from different models cannot be compared", first.Output, StringComparison.Ordinal);
+        var wrong = run.Step("A vector of the wrong size");
+        Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(384)", wrong.Note("The module says:"), StringComparison.Ordinal);
+        Assert.Contains("expected 384 dimensions, not 3", wrong.Note("PostgreSQL, had it got there:"), StringComparison.Ordinal);
+        Assert.Contains("vectors from different models cannot be compared", wrong.Note("Searching with another model:"), StringComparison.Ordinal);
 
         var second = await LessonRunner.RunAsync<PgvectorSetupLesson>(database.Settings);
 
-        Assert.Equal(0, second.ExitCode);
+        Assert.True(second.ExitCode == 0, second.Output);
         await AssertLoadedAsync();
+        Assert.Equal(["20261201000000_AddVectorIndexes"], second.Transcript.Step("Build the indexes: a migration").Tables[0].Column("migration_id"));
+    }
+
+    [Fact]
+    public async Task Runs_as_a_process_and_records_its_migration()
+    {
+        var result = await LessonProcess.RunLessonAsync("04", new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString });
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.True(result.Transcript!.Completed);
+        Assert.Equal(SampleCorpus.All.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            result.Transcript.Step("Load with binary COPY").Notes[0].Split(' ')[0]);
+        Assert.Equal(["20261201000000_AddVectorIndexes"], result.Transcript.Step("Build the indexes: a migration").Tables[0].Column("migration_id"));
     }
 
     [Fact]
@@ -48,8 +95,8 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         var result = await LessonRunner.RunAsync<PgvectorSetupLesson>(settings);
 
-        Assert.Equal(0, result.ExitCode);
-        Assert.Contains("embedding vector(256)", result.Output, StringComparison.Ordinal);
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("embedding vector(256)", result.Transcript.Step("The vector table in the EF model").Sql.First().Text, StringComparison.Ordinal);
         Assert.Equal(256, await database.ScalarAsync<int>("SELECT DISTINCT vector_dims(embedding) FROM lesson04.vector_documents"));
         Assert.All(server.Requests, r => Assert.Equal(256, r.Dimensions));
 
@@ -96,5 +143,8 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
             indexes);
         Assert.Equal("all-MiniLM-L6-v2/384", await database.ScalarAsync<string>(
             "SELECT model || '/' || dimensions FROM lesson04.embedding_models WHERE table_name = 'vector_documents'"));
+        // The triggers filled lesson 06's postings from the COPY.
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(DISTINCT document_id) FROM lesson04.document_terms"));
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT document_count FROM lesson04.bm25_corpus"));
     }
 }

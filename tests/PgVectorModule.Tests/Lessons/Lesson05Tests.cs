@@ -1,5 +1,7 @@
+using System.Globalization;
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -15,24 +17,112 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
             var result = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings);
 
             Assert.True(result.ExitCode == 0, $"run {run} exited {result.ExitCode}:\n{result.Output}");
+            Assert.True(result.Transcript.Completed);
             Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson05.vector_documents"));
-            Assert.Contains("ORDER BY v.embedding <=> @query", result.Output, StringComparison.Ordinal);
-            Assert.Contains("ORDER BY v.embedding <-> @query", result.Output, StringComparison.Ordinal);
-            Assert.Contains("ORDER BY v.embedding <#> @query", result.Output, StringComparison.Ordinal);
-            Assert.Contains("WHERE v.source = @source", result.Output, StringComparison.Ordinal);
-            Assert.Contains($"\"{VectorSearchLesson.OffTopicQuestion}\": 0 documents within the threshold", result.Output, StringComparison.Ordinal);
-            // The plans: an exact scan by default, the HNSW index when the planner is steered to it.
-            Assert.Contains("Seq Scan on vector_documents", result.Output, StringComparison.Ordinal);
-            Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", result.Output, StringComparison.Ordinal);
-            Assert.Contains("SET LOCAL hnsw.ef_search", result.Output, StringComparison.Ordinal);
-            Assert.Contains("With hnsw.iterative_scan = relaxed_order: 10 of 10 rows", result.Output, StringComparison.Ordinal);
-            Assert.Contains("mean recall@10", result.Output, StringComparison.Ordinal);
-            Assert.Contains("Lesson 05 done (11 steps)", result.Output, StringComparison.Ordinal);
+            AssertTeaches(result.Transcript);
         }
 
-        // The IVFFlat index was dropped only inside a rolled-back transaction.
+        // The IVFFlat index was dropped only inside rolled-back transactions.
         Assert.Equal(1, await database.ScalarAsync<long>(
             $"SELECT count(*) FROM pg_indexes WHERE schemaname = 'lesson05' AND indexname = '{VectorDocumentConfiguration.IvfFlatIndex}'"));
+    }
+
+    private static void AssertTeaches(LessonTranscript run)
+    {
+        // The three distances, written in the lesson, sent as <=>, <-> and <#>.
+        Assert.Contains("ORDER BY v.embedding <=> @query", Assert.Single(run.Step("Cosine distance").SqlSent).Text, StringComparison.Ordinal);
+        var others = run.Step("L2 and inner product").SqlSent.Select(s => s.Text).ToList();
+        Assert.Contains(others, s => s.Contains("ORDER BY v.embedding <-> @query", StringComparison.Ordinal));
+        Assert.Contains(others, s => s.Contains("ORDER BY v.embedding <#> @query", StringComparison.Ordinal));
+        // Unit vectors: every metric gives the same cosine similarities, in the same order.
+        var similarities = run.Step("L2 and inner product").Tables.Select(t => t.Column("cosine similarity")).ToList();
+        Assert.Equal(run.Step("Cosine distance").Table.Column("cosine similarity"), similarities[0]);
+        Assert.Equal(similarities[0], similarities[1]);
+        Assert.Contains("WHERE v.source = @source", run.Step("With a filter").SentSql(), StringComparison.Ordinal);
+        Assert.All(run.Step("With a filter").Table.Column("source"), source => Assert.Equal("research", source));
+
+        // The threshold: the k nearest first (LIMIT inside), the threshold outside, and the plan keeps the HNSW index.
+        var threshold = run.Step("A distance threshold");
+        var sent = threshold.SqlSent.First().Text;
+        Assert.True(sent.IndexOf("LIMIT @p", StringComparison.Ordinal) < sent.IndexOf("< @maxDistance", StringComparison.Ordinal), sent);
+        Assert.All(threshold.Tables[0].Column("cosine distance"), d => Assert.True(double.Parse(d, CultureInfo.InvariantCulture) < VectorSearchLesson.MaxDistance, d));
+        Assert.Equal($"\"{VectorSearchLesson.OffTopicQuestion}\": 0 documents within the threshold.", threshold.Note($"\"{VectorSearchLesson.OffTopicQuestion}\""));
+        var thresholdPlan = Assert.Single(threshold.Plans).Plan;
+        Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", thresholdPlan, StringComparison.Ordinal);
+        Assert.True(thresholdPlan.IndexOf("Filter:", StringComparison.Ordinal) < thresholdPlan.IndexOf("Limit", StringComparison.Ordinal), thresholdPlan);
+
+        // Metadata: a join over the foreign key, @> on JSONB, answered by the GIN index.
+        var metadata = run.Step("Foreign keys and JSONB metadata");
+        var search = metadata.SqlSent.Single(s => s.Text.Contains("<=>", StringComparison.Ordinal)).Text;
+        Assert.Contains("INNER JOIN collections AS c ON p.collection_id = c.id", search, StringComparison.Ordinal);
+        Assert.Contains("p.metadata @> @metadata", search, StringComparison.Ordinal);
+        Assert.Contains("FOREIGN KEY (collection_id) REFERENCES collections (id)", metadata.SentSql(), StringComparison.Ordinal);
+        Assert.All(metadata.Tables[0].Column("collection"), c => Assert.Equal("handbook", c));
+        Assert.All(metadata.Tables[0].Column("metadata"), m => Assert.Contains("\"year\": 2024", m, StringComparison.Ordinal));
+        Assert.Contains("Bitmap Index Scan on ix_passages_metadata", Assert.Single(metadata.Plans).Plan, StringComparison.Ordinal);
+
+        // The plans: an exact scan by default, the HNSW index when the planner is steered to it.
+        var plans = run.Step("Is the index used? EXPLAIN ANALYZE").Plans;
+        Assert.Contains("Seq Scan on vector_documents", plans[0].Plan, StringComparison.Ordinal);
+        Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", plans[1].Plan, StringComparison.Ordinal);
+
+        // ef_search below the LIMIT caps the rows, and every row returned is a true nearest: not an approximation.
+        var cap = run.Step("hnsw.ef_search caps the rows").Table;
+        Assert.Equal(["1", "5", "10", "10"], cap.Column("rows returned (LIMIT 10)"));
+        Assert.Equal(cap.Column("rows returned (LIMIT 10)"), cap.Column("of them in the exact top 10"));
+
+        // A real approximate miss: recall below 1 at a small ef_search, recovered by a larger one, on the index.
+        var miss = run.Step("A real approximate miss: recall against ef_search");
+        Assert.Contains("Index Scan using random_vectors_hnsw", Assert.Single(miss.Plans).Plan, StringComparison.Ordinal);
+        var recall = miss.Table.Rows.ToDictionary(r => r["hnsw.ef_search"], r => double.Parse(r["recall@10"], CultureInfo.InvariantCulture));
+        Assert.True(recall["10"] < 0.9, $"recall at ef_search 10: {recall["10"]}");
+        Assert.True(recall["200"] > recall["10"] + 0.2, $"recall {recall["10"]} -> {recall["200"]}");
+        Assert.Contains(recall["40"].ToString("F3", CultureInfo.InvariantCulture), miss.Note("At the default ef_search = 40"), StringComparison.Ordinal);
+
+        // IVFFlat: fewer lists read more rows and find more; more probes recover recall.
+        var lists = run.Step("IVFFlat: how many lists").Table.Rows;
+        double Recall(int row) => double.Parse(lists[row]["recall@10"], CultureInfo.InvariantCulture);
+        Assert.Equal(["10", "50", "250", "250"], lists.Select(r => r["lists"]));
+        Assert.True(Recall(0) > Recall(2), $"lists 10: {Recall(0)}, lists 250: {Recall(2)}");
+        Assert.True(Recall(3) > Recall(2), $"probes 10: {Recall(3)}, probes 1: {Recall(2)}");
+
+        // Iterative scans: short without, full with; relaxed order re-sorted by the materialized CTE.
+        var iterative = run.Step("Filters and the index: iterative scans").Table;
+        int Rows(string setting) => int.Parse(iterative.Row("index, iterative_scan (SET LOCAL)", setting)["rows (LIMIT 10)"], CultureInfo.InvariantCulture);
+        Assert.True(Rows("HNSW, off (default)") < 10);
+        Assert.Equal(10, Rows("HNSW, strict_order"));
+        Assert.Equal(10, Rows("HNSW, relaxed_order"));
+        Assert.Equal("yes", iterative.Row("index, iterative_scan (SET LOCAL)", "HNSW, relaxed_order + CTE re-sort")["in distance order"]);
+        Assert.Equal("yes", iterative.Row("index, iterative_scan (SET LOCAL)", "HNSW, strict_order")["in distance order"]);
+        Assert.True(Rows("IVFFlat (lists 250), off (default)") < 10);
+        Assert.Equal(10, Rows("IVFFlat, relaxed_order"));
+        // relaxed_order is the mode that finds more of the true nearest; max_scan_tuples bounds the scan, so it finds no more of them.
+        int Found(string setting) => int.Parse(iterative.Row("index, iterative_scan (SET LOCAL)", setting)["in the exact filtered top 10"], CultureInfo.InvariantCulture);
+        Assert.True(Found("HNSW, relaxed_order") >= Found("HNSW, strict_order"), $"relaxed {Found("HNSW, relaxed_order")} < strict {Found("HNSW, strict_order")}");
+        Assert.True(Found("HNSW, relaxed_order, max_scan_tuples 50") <= Found("HNSW, relaxed_order"),
+            $"max_scan_tuples 50 found {Found("HNSW, relaxed_order, max_scan_tuples 50")}, unbounded {Found("HNSW, relaxed_order")}");
+        var iterativeSql = run.Step("Filters and the index: iterative scans").SentSql();
+        Assert.Contains("WITH relaxed AS MATERIALIZED (SELECT id, embedding <=> @q AS distance FROM random_vectors WHERE category = 3", iterativeSql, StringComparison.Ordinal);
+        Assert.Contains("SET LOCAL hnsw.max_scan_tuples = 50", iterativeSql, StringComparison.Ordinal);
+        Assert.Contains("SET LOCAL ivfflat.iterative_scan = relaxed_order", iterativeSql, StringComparison.Ordinal);
+
+        // Pitfalls: each shape reads every row even with sequential scans discouraged.
+        var pitfalls = run.Step("Pitfalls: query shapes that skip the index").Plans;
+        Assert.Equal(3, pitfalls.Count);
+        Assert.All(pitfalls, p => Assert.Contains("Seq Scan on vector_documents", p.Plan, StringComparison.Ordinal));
+        Assert.Equal(13, run.Steps.Count);
+    }
+
+    [Fact]
+    public async Task Runs_as_a_process_with_a_question_and_records_what_it_found()
+    {
+        var result = await LessonProcess.RunLessonAsync("05", new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString },
+            "which index should I use for a million vectors?");
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.True(result.Transcript!.Completed);
+        Assert.StartsWith("\"which index should I use for a million vectors?\"", result.Transcript.Step("Embed the question").Why, StringComparison.Ordinal);
+        Assert.Equal(5, result.Transcript.Step("Cosine distance").Table.Rows.Count);
     }
 
     [Fact]
@@ -42,8 +132,8 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         var result = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, longQuestion);
 
-        Assert.Equal(0, result.ExitCode);
-        Assert.Contains("it was embedded in overlapping chunks and their vectors averaged", result.Output, StringComparison.Ordinal);
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("it was embedded in overlapping chunks and their vectors averaged", result.Transcript.Step("Embed the question").Notes.Single(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -51,11 +141,11 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         var asked = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, "how", "do", "I", "pool", "connections?");
         Assert.Equal(0, asked.ExitCode);
-        Assert.Contains("\"how do I pool connections?\" becomes a vector", asked.Output, StringComparison.Ordinal);
+        Assert.StartsWith("\"how do I pool connections?\" becomes a vector", asked.Transcript.Step("Embed the question").Why, StringComparison.Ordinal);
 
         var empty = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, "   ");
         Assert.Equal(ExitCodes.InvalidInput, empty.ExitCode);
         Assert.Contains("The search query is empty", empty.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("Step 1", empty.Output, StringComparison.Ordinal);
+        Assert.Empty(empty.Transcript.Steps);
     }
 }

@@ -1,85 +1,134 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
-using PgVectorModule.Lessons.Production;
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Lesson07;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
+using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Lessons;
 
 public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     [Fact]
-    public async Task Runs_end_to_end_twice_showing_pooling_bulk_load_quantization_maintenance_and_security()
+    public async Task Runs_end_to_end_twice_showing_pooling_bulk_load_memory_quantization_maintenance_and_security()
     {
         foreach (var run in new[] { 1, 2 })
         {
             var result = await LessonRunner.RunAsync<ProductionLesson>(database.Settings);
-            var output = result.Output;
 
-            Assert.True(result.ExitCode == 0, $"run {run} exited {result.ExitCode}:\n{output}");
+            Assert.True(result.ExitCode == 0, $"run {run} exited {result.ExitCode}:\n{result.Output}");
+            Assert.True(result.Transcript.Completed);
             Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson07.vector_documents"));
-
-            // Pooling: every search succeeds over no more connections than the pool allows; exhaustion is shown.
-            var pool = Regex.Match(output, @"(\d+) of (\d+) searches returned 5 rows, in [\d,]+ ms, over (\d+) server connection");
-            Assert.True(pool.Success, output);
-            Assert.Equal(ProductionLesson.Searchers * ProductionLesson.SearchesPerTask, N(pool, 1));
-            Assert.Equal(N(pool, 2), N(pool, 1));
-            Assert.InRange(N(pool, 3), 1, ProductionLesson.SharedPoolSize);
-            Assert.Contains("The connection pool has been exhausted", output, StringComparison.Ordinal);
-            Assert.Contains("One context instance served all three uses", output, StringComparison.Ordinal);
-
-            // Hot path: LINQ, compiled, compiled and prepared: three timings, the same rows.
-            Assert.Contains("compiled + Max Auto Prepare", output, StringComparison.Ordinal);
-            Assert.Contains("The same rows all three ways", output, StringComparison.Ordinal);
-
-            // Bulk load: both methods measured on the same rows, COPY faster.
-            var speed = Regex.Match(output, @"rows/s: INSERT ([\d,]+), COPY ([\d,]+)");
-            Assert.True(speed.Success, output);
-            Assert.True(N(speed, 2) > N(speed, 1), speed.Value);
-            Assert.Contains("SET LOCAL maintenance_work_mem", output, StringComparison.Ordinal);
-            Assert.Contains("pg_stat_progress_create_index", output, StringComparison.Ordinal);
-
-            // Smaller vectors: the expression indexes are used, and re-ranking recovers the binary index's recall.
-            Assert.Contains("Index Scan using bulk_vectors_halfvec_hnsw", output, StringComparison.Ordinal);
-            Assert.Contains("Index Scan using bulk_vectors_bit_hnsw", output, StringComparison.Ordinal);
-            Assert.True(await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_bit_hnsw')")
-                        < await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_halfvec_hnsw')"));
-            Assert.True(await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_halfvec_hnsw')")
-                        < await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_hnsw')"));
-            var binary = Recall(output, @"binary, Hamming.*?(\d\.\d\d)\s*│");
-            var reranked = Recall(output, @"re-ranked by full.*?(\d\.\d\d)\s*│");
-            Assert.True(reranked >= binary, $"re-ranked {reranked} < binary {binary}");
-            Assert.True(reranked >= 0.9, $"re-ranked recall {reranked}");
-
-            // Maintenance and monitoring.
-            Assert.Contains("VACUUM ANALYZE bulk_vectors", output, StringComparison.Ordinal);
-            Assert.Contains("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", output, StringComparison.Ordinal);
-            Assert.Contains("pg_total_relation_size", output, StringComparison.Ordinal);
-            var scans = Regex.Match(output, @"idx_scan of bulk_vectors_hnsw: (\d+) before, (\d+) after 5 searches");
-            Assert.True(scans.Success, output);
-            Assert.True(N(scans, 2) >= N(scans, 1) + 5, scans.Value);
-            var preload = await database.StringsAsync("SHOW shared_preload_libraries");
-            Assert.Contains(preload[0].Contains("pg_stat_statements", StringComparison.Ordinal)
-                ? "FROM public.pg_stat_statements"
-                : "pg_stat_statements is not loaded on this server", output, StringComparison.Ordinal);
-
-            // Security: a search as the read-only role, its INSERT refused, concatenation shown to leak.
-            Assert.Contains("title (searched as the read-only role)", output, StringComparison.Ordinal);
-            Assert.Contains("Refused: 42501 permission denied for table vector_documents", output, StringComparison.Ordinal);
-            Assert.Contains($"Concatenated: {SampleCorpus.All.Count} rows. Parameterized: 0 rows.", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("injected", await database.StringsAsync("SELECT title FROM lesson07.vector_documents"));
-
-            // Scaling: the partitioned table, and pruning to one partition.
-            Assert.Equal(4, await database.ScalarAsync<long>(
-                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'lesson07.documents_by_source'::regclass"));
-            Assert.Matches(@"(Seq Scan|Index Scan using \S+) on documents_by_source_research", output);
-            Assert.DoesNotContain("on documents_by_source_docs", output, StringComparison.Ordinal);
-            Assert.Contains("Lesson 07 done (17 steps)", output, StringComparison.Ordinal);
+            await AssertTeachesAsync(result.Transcript);
         }
 
-        // The role is the lesson's: gone after each run.
+        // The role is the lesson's: gone after each run, with its default privileges.
         var role = ProductionLesson.ReaderRole(database.Name);
         Assert.Equal(0, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
+        Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM pg_default_acl WHERE defaclnamespace = 'lesson07'::regnamespace"));
+    }
+
+    private async Task AssertTeachesAsync(LessonTranscript run)
+    {
+        // Pooling: every search succeeds over no more connections than the pool allows; exhaustion is shown.
+        var pool = run.Step("One data source, many concurrent searches");
+        var figures = pool.Tables[0].Rows.Single();
+        Assert.Equal((ProductionLesson.Searchers * ProductionLesson.SearchesPerTask).ToString(CultureInfo.InvariantCulture), figures["searches"]);
+        Assert.Equal(figures["searches"], figures["returned 5 rows"]);
+        Assert.InRange(int.Parse(figures["server connections used"], CultureInfo.InvariantCulture), 1, ProductionLesson.SharedPoolSize);
+        Assert.Equal("pool_size + max_overflow", pool.Tables[1].Row("connection-string keyword", "Maximum Pool Size")["SQLAlchemy's create_engine"]);
+        Assert.Contains("session state", pool.Tables[1].Row("connection-string keyword", "Multiplexing")["what it does"], StringComparison.Ordinal);
+        Assert.Contains(pool.Code, c => c.Text.Contains("max_overflow=10", StringComparison.Ordinal) && c.Text.Contains("Maximum Pool Size=30", StringComparison.Ordinal));
+        Assert.StartsWith("The connection pool has been exhausted", pool.Note("The connection pool has been exhausted"), StringComparison.Ordinal);
+        Assert.Equal(["1", "2", "3"], run.Step("EF Core context pooling").Table.Column("lease"));
+        Assert.Single(run.Step("EF Core context pooling").Table.Column("context instance").Distinct());
+        Assert.Equal("C#", Assert.Single(run.Step("EF Core context pooling").Code).Language);
+
+        // Hot path: LINQ, compiled, compiled and prepared: three timings, the same rows.
+        var hot = run.Step("The hot path: compiled query, prepared statement").Table;
+        Assert.Equal(3, hot.Rows.Count);
+        Assert.Single(hot.Column("ids found").Distinct());
+
+        // Bulk load: both methods measured, COPY faster.
+        var bulk = run.Step("Bulk load: row by row against binary COPY").Table;
+        double Rate(string method) => double.Parse(bulk.Row("method", method)["rows/s"], NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+        Assert.True(Rate("binary COPY, one transaction") > Rate("INSERT, row by row"), $"{Rate("binary COPY, one transaction")} <= {Rate("INSERT, row by row")}");
+
+        // The index build: pgvector's notice at 1MB of maintenance_work_mem, none at 256MB; progress polled.
+        var build = run.Step("Then build the index, with memory for it");
+        Assert.Contains("hnsw graph no longer fits into maintenance_work_mem", build.Tables[0].Row("maintenance_work_mem", "1MB")["server notice"], StringComparison.Ordinal);
+        Assert.Equal("", build.Tables[0].Row("maintenance_work_mem", "256MB")["server notice"]);
+        Assert.Contains(build.Sql, s => s.Text.StartsWith("SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index", StringComparison.Ordinal));
+
+        // Slow inserts: both ways timed on the table that already had its index, and the index is back.
+        var inserts = run.Step("Slow inserts with an index: keep it, or drop and rebuild?");
+        Assert.Equal(["COPY with the index in place", "DROP INDEX, COPY, CREATE INDEX"], inserts.Table.Column("way"));
+        Assert.Contains(inserts.SqlSent, s => s.Text == "DROP INDEX bulk_vectors_hnsw");
+        Assert.Equal(1, await database.ScalarAsync<long>("SELECT count(*) FROM pg_indexes WHERE schemaname = 'lesson07' AND indexname = 'bulk_vectors_hnsw'"));
+
+        // work_mem: the same sort spills at 64kB and stays in memory at 32MB.
+        var memory = run.Step("work_mem or maintenance_work_mem?").Tables[0];
+        Assert.StartsWith("Sort Method: external merge", memory.Row("work_mem", "64kB")["the plan's sort"], StringComparison.Ordinal);
+        Assert.StartsWith("Sort Method: quicksort", memory.Row("work_mem", "32MB")["the plan's sort"], StringComparison.Ordinal);
+
+        // Smaller vectors: the expression indexes are used and smaller; re-ranking recovers the binary index's recall.
+        var smaller = run.Step("Smaller vectors: halfvec and binary quantization");
+        Assert.Contains(smaller.Plans, p => p.Plan.Contains("Index Scan using bulk_vectors_halfvec_hnsw", StringComparison.Ordinal));
+        Assert.Contains(smaller.Plans, p => p.Plan.Contains("Index Scan using bulk_vectors_bit_hnsw", StringComparison.Ordinal));
+        Assert.True(await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_bit_hnsw')")
+                    < await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_halfvec_hnsw')"));
+        Assert.True(await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_halfvec_hnsw')")
+                    < await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_hnsw')"));
+        double Recall(string search) => double.Parse(smaller.Table.Row("search", search)["recall@10 vs exact (20 queries)"], CultureInfo.InvariantCulture);
+        var reranked = Recall($"binary top {ProductionLesson.RerankCandidates}, re-ranked by full vector");
+        Assert.True(reranked >= Recall("binary, Hamming only"), $"re-ranked {reranked} < binary {Recall("binary, Hamming only")}");
+        Assert.True(reranked >= 0.9, $"re-ranked recall {reranked}");
+
+        // Maintenance and monitoring.
+        var sql = run.SentSql();
+        Assert.Contains("VACUUM ANALYZE bulk_vectors", sql, StringComparison.Ordinal);
+        Assert.Contains("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", sql, StringComparison.Ordinal);
+        Assert.Contains("pg_total_relation_size", run.Step("Table and index sizes").Table.Columns);
+        var scans = run.Step("Is the vector index used? pg_stat_user_indexes").Table.Rows.Single();
+        Assert.True(long.Parse(scans["idx_scan after 5 searches"], CultureInfo.InvariantCulture) >= long.Parse(scans["idx_scan before"], CultureInfo.InvariantCulture) + 5);
+        var preload = await database.StringsAsync("SHOW shared_preload_libraries");
+        var statements = run.Step("pg_stat_statements");
+        if (preload[0].Contains("pg_stat_statements", StringComparison.Ordinal))
+        {
+            Assert.Contains("FROM public.pg_stat_statements", statements.SentSql(), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.StartsWith("pg_stat_statements is not loaded on this server", statements.Notes.Single(), StringComparison.Ordinal);
+        }
+
+        // The extension's version: shown before and after ALTER EXTENSION vector UPDATE, a no-op on a current install.
+        var extension = run.Step(ProductionLesson.ExtensionStepTitle);
+        var installed = (await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0];
+        var versions = extension.Table.Rows.Single();
+        Assert.Equal(installed, versions["extversion after UPDATE"]);
+        Assert.Equal((await database.StringsAsync("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"))[0], versions["default_version (the installed package)"]);
+        Assert.Equal(["SELECT extversion FROM pg_extension WHERE extname = 'vector'", "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'",
+                      "ALTER EXTENSION vector UPDATE", "SELECT extversion FROM pg_extension WHERE extname = 'vector'"], extension.SqlSent.Select(s => s.Text));
+        Assert.StartsWith($"Already at {installed}: the UPDATE was a no-op.", extension.Notes.Single(), StringComparison.Ordinal);
+
+        // Security: settings beside pydantic's; the reader searches, reads a table made after the grants, is refused an INSERT.
+        Assert.Contains(run.Step("sslmode and where credentials come from").Code, c => c.Text.Contains("BaseSettings", StringComparison.Ordinal));
+        var reader = run.Step("A read-only role");
+        Assert.Contains(reader.SqlSent, s => s.Text == "GRANT SELECT ON ALL TABLES IN SCHEMA lesson07 TO " + ProductionLesson.ReaderRole(database.Name));
+        Assert.Contains(reader.SqlSent, s => s.Text == "ALTER DEFAULT PRIVILEGES IN SCHEMA lesson07 GRANT SELECT ON TABLES TO " + ProductionLesson.ReaderRole(database.Name));
+        Assert.Equal(3, reader.Tables[0].Rows.Count);
+        Assert.Equal("release_notes, read as the reader: 3 rows.", reader.Note("release_notes, read as the reader"));
+        Assert.Equal("Refused: 42501 permission denied for table vector_documents", reader.Note("Refused"));
+        Assert.StartsWith($"Concatenated: {SampleCorpus.All.Count} rows. Parameterized: 0 rows.", run.Step("Parameters, not concatenation").Notes.Single(), StringComparison.Ordinal);
+        Assert.DoesNotContain("injected", await database.StringsAsync("SELECT title FROM lesson07.vector_documents"));
+
+        // Scaling: the partitioned table, and pruning to one partition.
+        Assert.Equal(4, await database.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'lesson07.documents_by_source'::regclass"));
+        var plan = Assert.Single(run.Step("A table partitioned by source").Plans).Plan;
+        Assert.Matches(@"(Seq Scan|Index Scan using \S+) on documents_by_source_research", plan);
+        Assert.DoesNotContain("on documents_by_source_docs", plan, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -91,18 +140,26 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<ProductionLesson>(cluster.Settings);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("pg_stat_statements is not loaded on this server (shared_preload_libraries = '')", result.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("FROM public.pg_stat_statements", result.Output, StringComparison.Ordinal);
-        Assert.Contains("Lesson 07 done (17 steps)", result.Output, StringComparison.Ordinal);
+        var statements = result.Transcript.Step("pg_stat_statements");
+        Assert.StartsWith("pg_stat_statements is not loaded on this server (shared_preload_libraries = '')", statements.Notes.Single(), StringComparison.Ordinal);
+        Assert.DoesNotContain("pg_stat_statements", string.Join("\n", statements.SqlSent.Select(s => s.Text).Where(s => s.Contains("FROM public.", StringComparison.Ordinal))), StringComparison.Ordinal);
+        Assert.True(result.Transcript.Completed);
     }
 
-    private static int N(Match match, int group) =>
-        int.Parse(match.Groups[group].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
-
-    private static double Recall(string output, string pattern)
+    [Fact]
+    public async Task A_role_that_does_not_own_the_extension_is_told_the_update_was_skipped_and_the_step_returns()
     {
-        var match = Regex.Match(output, pattern, RegexOptions.Singleline);
-        Assert.True(match.Success, pattern + "\n" + output);
-        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        await database.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS vector");
+        await using var role = await TestRole.CreateAsync(database);
+        await using var dataSource = NpgsqlDataSource.Create(role.DatabaseUrl);
+        var lesson = new Lesson(ProductionLesson.Info, new TestConsole().Width(100), role.Settings, dataSource, question: null, pauseBeforeSteps: false);
+
+        await ProductionLesson.ExtensionVersionAsync(lesson, TestContext.Current.CancellationToken);
+
+        var step = lesson.Transcript.Step(ProductionLesson.ExtensionStepTitle);
+        Assert.Contains(step.SqlSent, s => s.Text == "ALTER EXTENSION vector UPDATE");
+        Assert.StartsWith("Skipped: must be owner of extension vector. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser",
+            step.Note("Skipped"), StringComparison.Ordinal);
+        Assert.Equal((await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0], step.Table.Rows.Single()["extversion (this database)"]);
     }
 }

@@ -3,7 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.Operations;
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Lesson08;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
@@ -24,7 +25,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         // Run 1: the lesson makes, uses and stops its own standby.
         var first = await LessonRunner.RunAsync<OperationsLesson>(primary.Settings);
-        AssertFullRun(first.ExitCode, first.Output, ownStandby: true);
+        AssertFullRun(first.ExitCode, first.Output, first.Transcript, ownStandby: true);
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
 
         // Run 2: a standby the test made is named by STANDBY_URL; the lesson uses it and leaves it running.
@@ -32,9 +33,9 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var standby = await OperationsLesson.MakeStandbyAsync(servers, primary.Settings.ConnectionString(), LocalServers.Port("LESSON08_STANDBY_PORT", null), "given_standby", null, Ct);
         var settings = primary.Settings with { Operations = new OperationsSettings { StandbyUrl = standby.ConnectionString.ConnectionString } };
         var second = await LessonRunner.RunAsync<OperationsLesson>(settings);
-        AssertFullRun(second.ExitCode, second.Output, ownStandby: false);
-        Assert.Contains("A hot standby: the one STANDBY_URL names", second.Output, StringComparison.Ordinal);
-        Assert.Contains("the lesson does not stop it", second.Output, StringComparison.Ordinal);
+        AssertFullRun(second.ExitCode, second.Output, second.Transcript, ownStandby: false);
+        Assert.Equal("A hot standby: the one STANDBY_URL names", second.Transcript.Steps[1].Title);
+        Assert.Contains("the lesson does not stop it", second.Transcript.Step("The standby stops: searches fall back to the primary").Note("The standby is STANDBY_URL's"), StringComparison.Ordinal);
         Assert.True(await InRecoveryAsync(standby.ConnectionString), "the given standby was stopped or promoted");
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
     }
@@ -46,25 +47,8 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         var result = await LessonProcess.RunAsync(OperationsLesson.Info, primary.Settings.DatabaseUrl, []);
 
-        // A redirected console is 80 columns wide: sentences wrap, so they are compared with their whitespace collapsed.
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
-        var output = Regex.Replace(result.Output, @"\s+", " ");
-        foreach (var sentence in new[]
-                 {
-                     "Lesson 08 done (15 steps)",
-                     "3 of 3 searches ran on the standby; the write check ran on the primary.",
-                     "At once on the standby: not found. From the primary, or on the standby after waiting for the write's LSN: found.",
-                     "With the standby gone, the searches were answered by the primary.",
-                     $"from {OperationsLesson.Clients} clients over at most",
-                     "A's SET without LOCAL leaked",
-                     "All 6 checks equal",
-                     "Recovered to the restore point: 3 rows",
-                     TracedSpans,
-                 })
-        {
-            Assert.Contains(sentence, output, StringComparison.Ordinal);
-        }
-
+        AssertFullRun(result.ExitCode, result.Output, Assert.IsType<LessonTranscript>(result.Transcript), ownStandby: true);
         Assert.Empty(ServerProcesses.StartedBy("lesson08", result.ProcessId));
     }
 
@@ -74,8 +58,8 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         await using var primary = await PrivateCluster.StartAsync(Ct);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var console = new TestConsole().Width(160);
-        var run = PgVectorModule.Lessons.LessonHost.RunAsync<OperationsLesson>([],
-            new PgVectorModule.Lessons.LessonHostOptions { Console = console, Settings = primary.Settings, Interactive = false }, cancel.Token);
+        var run = LessonHost.RunAsync<OperationsLesson>([],
+            new LessonHostOptions { Console = console, Settings = primary.Settings, Interactive = false }, cancel.Token);
 
         // Wait for the standby's postmaster (not the console: the lesson writes to it while the test would read).
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
@@ -142,7 +126,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(result.ExitCode == ExitCodes.ToolMissing, result.Output);
         Assert.Contains("PG_BINDIR is '/nonexistent/postgresql/bin', which does not hold pg_basebackup", Flat(result.Output), StringComparison.Ordinal);
-        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+        Assert.Empty(result.Transcript.Steps);
         Assert.DoesNotContain("   at ", result.Output, StringComparison.Ordinal);
     }
 
@@ -170,7 +154,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(result.ExitCode == ExitCodes.PortInUse, result.Output);
         Assert.Contains($"LESSON08_STANDBY_PORT is {port}, and another program already listens on 127.0.0.1:{port}", Flat(result.Output), StringComparison.Ordinal);
-        Assert.DoesNotContain("Step 1", result.Output, StringComparison.Ordinal);
+        Assert.Empty(result.Transcript.Steps);
     }
 
     [Theory]
@@ -206,7 +190,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         });
         Assert.True(silent.ExitCode == ExitCodes.DatabaseUnavailable, silent.Output);
         Assert.Contains($"STANDBY_URL (127.0.0.1:{nobody}) does not answer", Flat(silent.Output), StringComparison.Ordinal);
-        Assert.DoesNotContain("Step 1", silent.Output, StringComparison.Ordinal);
+        Assert.Empty(silent.Transcript.Steps);
     }
 
     [Fact]
@@ -252,57 +236,86 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
     }
 
-    private static void AssertFullRun(int exitCode, string output, bool ownStandby)
+    private static void AssertFullRun(int exitCode, string output, LessonTranscript run, bool ownStandby)
     {
         Assert.True(exitCode == 0, $"exit {exitCode}:\n{output}");
-        Assert.Contains("Lesson 08 done (15 steps)", output, StringComparison.Ordinal);
+        Assert.True(run.Completed);
+        Assert.Equal(15, run.Steps.Count);
 
         // Part 1: routing, the index on the standby, lag, read-your-writes, fallback.
-        Assert.Contains("3 of 3 searches ran on the standby; the write check ran on the primary.", output, StringComparison.Ordinal);
-        Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", output, StringComparison.Ordinal);
-        Assert.Contains("Refused: 25006 cannot execute INSERT in a read-only transaction", output, StringComparison.Ordinal);
-        Assert.Contains("pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS bytes_behind", output, StringComparison.Ordinal);
+        var routing = run.Step("One data source over both servers");
+        Assert.Equal(["standby", "standby", "standby", "primary"], routing.Table.Column("answered by"));
+        Assert.Equal("3 of 3 searches ran on the standby; the write check ran on the primary.", routing.Note("3 of 3"));
+        var standbyIndex = run.Step("The HNSW index is on the standby too");
+        Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", Assert.Single(standbyIndex.Plans).Plan, StringComparison.Ordinal);
+        Assert.Equal("Refused: 25006 cannot execute INSERT in a read-only transaction", standbyIndex.Note("Refused"));
+        var lag = run.Step("Replication lag: pg_stat_replication");
+        Assert.Contains(lag.SqlSent, s => s.Text.Contains("pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS bytes_behind", StringComparison.Ordinal));
+        Assert.Contains("bytes_behind", lag.Tables[0].Columns);
         if (ownStandby)
         {
-            Assert.Contains("streaming", output, StringComparison.Ordinal);
-            Assert.Contains("At once on the standby: not found. From the primary, or on the standby after waiting for the write's LSN: found.", output, StringComparison.Ordinal);
-            Assert.Contains("With the standby gone, the searches were answered by the primary.", output, StringComparison.Ordinal);
+            Assert.Contains("streaming", run.Step("A hot standby with pg_basebackup").Tables[1].Column("state"));
+            var writes = run.Step("Read your own writes");
+            Assert.Equal(["False", "True", "True"], writes.Table.Column("new document found"), StringComparer.OrdinalIgnoreCase);
+            Assert.StartsWith("At once on the standby: not found. From the primary, or on the standby after waiting for the write's LSN: found.", writes.Note("At once"), StringComparison.Ordinal);
+            var fallback = run.Step("The standby stops: searches fall back to the primary");
+            Assert.Contains(fallback.Table.Column("outcome"), o => o.StartsWith("answered by the primary", StringComparison.Ordinal));
+            Assert.StartsWith("With the standby gone, the searches were answered by the primary.", fallback.Note("With the standby gone"), StringComparison.Ordinal);
         }
 
         // Part 2: pgBouncer. Many clients over few server connections; what breaks.
-        var pool = Regex.Match(output, @"Through pgBouncer: (\d+) searches from (\d+) clients over at most (\d+) server connection\(s\) \(default_pool_size (\d+)\); straight to the server: (\d+)\.");
-        Assert.True(pool.Success, output);
-        Assert.Equal(OperationsLesson.Clients * OperationsLesson.SearchesPerClient, N(pool, 1));
-        Assert.Equal(OperationsLesson.Clients, N(pool, 2));
-        Assert.InRange(N(pool, 3), 1, OperationsLesson.PoolSize);
-        Assert.True(N(pool, 5) > OperationsLesson.PoolSize, pool.Value);
-        Assert.Contains("cl_waiting", output, StringComparison.Ordinal);
-        Assert.Contains("A's SET without LOCAL leaked", output, StringComparison.Ordinal);
-        var version = Version.Parse(Regex.Match(output, @"pgBouncer (\d+\.\d+(\.\d+)?) answers").Groups[1].Value);
-        Assert.Contains(version >= OperationsLesson.PreparedStatementsSupport
-            ? "prepared statements work"
-            : "failed: 26000 prepared statement \"_p1\" does not exist", output, StringComparison.Ordinal);
-        Assert.Contains("unsupported startup parameter: search_path", output, StringComparison.Ordinal);
+        var many = run.Step($"{OperationsLesson.Clients} clients, {OperationsLesson.PoolSize} server connections");
+        var load = many.Tables[^1];
+        var bounced = load.Row("path", "through pgBouncer");
+        Assert.Equal(OperationsLesson.Clients * OperationsLesson.SearchesPerClient, int.Parse(bounced["searches done"], CultureInfo.InvariantCulture));
+        Assert.Equal(OperationsLesson.Clients, int.Parse(bounced["clients"], CultureInfo.InvariantCulture));
+        Assert.InRange(int.Parse(bounced["most server connections at once"], CultureInfo.InvariantCulture), 1, OperationsLesson.PoolSize);
+        Assert.True(int.Parse(load.Row("path", "straight to the server")["most server connections at once"], CultureInfo.InvariantCulture) > OperationsLesson.PoolSize, string.Join(", ", load.Column("most server connections at once")));
+        Assert.Contains(many.Tables, t => t.Columns.Contains("cl_waiting"));
+        Assert.Contains($"from {OperationsLesson.Clients} clients over at most", many.Note("Through pgBouncer:"), StringComparison.Ordinal);
+
+        var breaks = run.Step("What breaks, run through pgBouncer");
+        Assert.Contains("A's SET without LOCAL leaked", breaks.Note("SET LOCAL ended"), StringComparison.Ordinal);
+        var version = Version.Parse(Regex.Match(run.Step("pgBouncer in transaction mode").Note("pgBouncer "), @"^pgBouncer (\d+\.\d+(\.\d+)?) answers").Groups[1].Value);
+        if (version >= OperationsLesson.PreparedStatementsSupport)
+        {
+            Assert.Contains("prepared statements work", breaks.Note("pgBouncer re-prepared"), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("failed: 26000 prepared statement \"_p1\" does not exist", breaks.Tables[1].Row("what", "ExecuteScalar() again")["result"]);
+        }
+
+        Assert.Contains("unsupported startup parameter: search_path", breaks.Note("Refused"), StringComparison.Ordinal);
 
         // Part 3: the restore is checked equal; point-in-time recovery brings the rows back.
-        Assert.Contains("All 6 checks equal", output, StringComparison.Ordinal);
-        Assert.Contains("Recovered to the restore point: 3 rows", output, StringComparison.Ordinal);
+        var restore = run.Step("pg_restore into a fresh database, and the same search");
+        Assert.Equal(Enumerable.Repeat("yes", 6), restore.Table.Column("same"));
+        Assert.StartsWith("All 6 checks equal", restore.Note("All"), StringComparison.Ordinal);
+        var pitr = run.Step("Point-in-time recovery from a WAL archive");
+        Assert.Equal("3", pitr.Table.Row("server", "the recovered cluster, at before_the_mistake")["rows in notes"]);
+        Assert.Equal("0", pitr.Table.Row("server", "the archiving cluster, after the mistake")["rows in notes"]);
+        Assert.StartsWith("Recovered to the restore point: 3 rows", pitr.Note("Recovered"), StringComparison.Ordinal);
 
-        // Part 4: tracing. The span tree of a staged and a one-statement search, one row per span (the console is wide
-        // enough here for a row a line): each stage under its search, Npgsql's command under each leg and under the one statement.
-        Assert.Contains(TracedSpans, Flat(output), StringComparison.Ordinal);
-        Assert.Matches(@"Staged search: [\d,.]+ ms = embed [\d,.]+ \+ vector leg [\d,.]+ \+ keyword leg [\d,.]+ \+ fuse [\d,.]+ ms; one statement: [\d,.]+ ms\.", Flat(output));
-        foreach (var (span, parent) in new[]
+        // Part 4: tracing. The span tree of a staged and a one-statement search, one row per span: each stage under its
+        // search, Npgsql's command under each leg and under the one statement.
+        var tracing = run.Step("Tracing: where a hybrid search's time goes");
+        Assert.Equal(TracedSpans, tracing.Note("Npgsql's command spans"));
+        Assert.Matches(@"^Staged search: [\d,.]+ ms = embed [\d,.]+ \+ vector leg [\d,.]+ \+ keyword leg [\d,.]+ \+ fuse [\d,.]+ ms; one statement: [\d,.]+ ms\.$", tracing.Note("Staged search:"));
+        var spans = tracing.Table;
+        var pairs = spans.Rows.Select(r => (Span: r["span"].Trim(), Parent: r["parent"])).ToList();
+        foreach (var pair in new[]
                  {
                      ("search (staged)", "two searches"), ("embed question", "search (staged)"), ("vector leg", "search (staged)"),
                      ("Npgsql command", "vector leg"), ("keyword leg", "search (staged)"), ("Npgsql command", "keyword leg"), ("fuse", "search (staged)"),
                      ("search (one statement)", "two searches"), ("embed question", "search (one statement)"), ("Npgsql command", "search (one statement)"),
                  })
         {
-            Assert.Matches($@"│ +{Regex.Escape(span)} +│ +[\d,]+\.\d +│ {Regex.Escape(parent)} +│", output);
+            Assert.Contains(pair, pairs);
         }
 
-        Assert.Matches(@"│ +vector leg +│[^│]+│[^│]+│ rows \d+, ef_search 100, iterative scan off", output);
+        Assert.All(spans.Column("ms"), ms => Assert.True(double.Parse(ms, CultureInfo.InvariantCulture) >= 0, ms));
+        Assert.Matches(@"^rows \d+, ef_search 100, iterative scan off$", spans.Rows.First(r => r["span"].Trim() == "vector leg")["tags"]);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
@@ -336,5 +349,4 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     /// <summary>The output with its line wrapping undone, for sentences longer than the console is wide.</summary>
     private static string Flat(string output) => Regex.Replace(output, @"\s+", " ");
 
-    private static int N(Match match, int group) => int.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
 }

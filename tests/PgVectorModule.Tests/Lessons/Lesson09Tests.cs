@@ -2,10 +2,10 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using PgVectorModule.Lessons.Tenants;
+using PgVectorModule.Lessons;
+using PgVectorModule.Lessons.Lesson09;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
@@ -19,28 +19,39 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Runs_end_to_end_and_a_tenant_never_reads_another_tenants_rows_even_with_hostile_text()
     {
         var result = await LessonRunner.RunAsync<TenantsLesson>(database.Settings);
-        var output = result.Output;
-        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{output}");
-        Assert.Contains("Lesson 09 done (6 steps)", output, StringComparison.Ordinal);
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
+        var run = result.Transcript;
+        Assert.True(run.Completed);
+        Assert.Equal(6, run.Steps.Count);
+        var current = TenantsLesson.CurrentTenant.ToString(CultureInfo.InvariantCulture);
 
         // Row-level security: nothing without a tenant, the tenant's rows within its transaction, nothing after; writes checked.
-        Assert.Matches(@"no tenant set\s*│ 0 ", output);
-        Assert.Matches($@"set_config\('app.tenant_id', '{TenantsLesson.CurrentTenant}', true\)\s*│ {TenantsLesson.SmallTenantRows} ", output);
-        Assert.Matches(@"the next transaction \(the setting ended with COMMIT\)\s*│ 0 ", output);
-        Assert.Contains("Refused: 42501 new row violates row-level security policy for table \"tenant_documents\"", output, StringComparison.Ordinal);
-        Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held", output, StringComparison.Ordinal);
+        var rls = run.Step("Row-level security, and a role it applies to");
+        Assert.Equal("0", rls.Table.Row("tenant", "no tenant set")["rows it sees"]);
+        Assert.Equal(TenantsLesson.SmallTenantRows.ToString(CultureInfo.InvariantCulture), rls.Table.Row("tenant", $"BEGIN; set_config('app.tenant_id', '{current}', true)")["rows it sees"]);
+        Assert.Equal("0", rls.Table.Row("tenant", "the next transaction (the setting ended with COMMIT)")["rows it sees"]);
+        Assert.Equal("Refused: 42501 new row violates row-level security policy for table \"tenant_documents\"", rls.Note("Refused"));
+        // The role's password is set, but never recorded.
+        Assert.DoesNotContain(run.SqlSent, s => s.Text.Contains("PASSWORD '", StringComparison.Ordinal) && !s.Text.Contains("'****'", StringComparison.Ordinal));
+
+        // Hostile text: as a parameter it matches nothing; pasted in, it matches only the current tenant's rows.
+        var searchStep = run.Step("A tenant's search, and hostile text");
+        Assert.All(searchStep.Tables[0].Column("tenant_id"), t => Assert.Equal(current, t));
+        Assert.Equal("none", searchStep.Tables[1].Row("the hostile filter", "as a parameter (@filter)")["tenants among them"]);
+        Assert.Equal(current, searchStep.Tables[1].Row("the hostile filter", "pasted into the SQL")["tenants among them"]);
+        Assert.Contains($"those were tenant {current}'s only: the policy held", searchStep.Note("As a parameter"), StringComparison.Ordinal);
 
         // The measurement: the shared index filtered after the scan comes back short for a small tenant; iterative scan does not.
-        var short_ = Regex.Match(output, @"filtered after the scan returned (\d+\.\d) rows of 10 on average; with iterative scan (\d+\.\d)");
-        Assert.True(short_.Success, output);
-        Assert.True(double.Parse(short_.Groups[1].Value, CultureInfo.InvariantCulture) < 10, short_.Value);
-        Assert.Equal("10.0", short_.Groups[2].Value);
-        // Each way used the index it is about (the sentence after the table; table cells may wrap long names).
-        var current = TenantsLesson.CurrentTenant;
-        Assert.Contains($"Indexes in the plans for tenant {current}, way by way: tenant_documents_tenant_id; tenant_documents_hnsw; tenant_documents_hnsw; " +
-                        $"tenant_documents_tenant_{current}_hnsw; tenant_documents_tenant_{current}_embedding_idx.", Regex.Replace(output, @"\s+", " "), StringComparison.Ordinal);
+        var measured = run.Step("Fast and complete under the tenant filter: four designs, measured").Table;
+        string Cell(string wayPrefix, string column) =>
+            measured.Rows.Single(r => r["way"].StartsWith(wayPrefix, StringComparison.Ordinal) && r["tenant (rows)"].StartsWith(current + " ", StringComparison.Ordinal))[column];
+        Assert.True(double.Parse(Cell("one HNSW index, filtered", "rows returned (of 10)"), CultureInfo.InvariantCulture) < 10, Cell("one HNSW index, filtered", "rows returned (of 10)"));
+        Assert.Equal("10.0", Cell("one HNSW index, iterative", "rows returned (of 10)"));
+        // Each way used the index it is about.
+        Assert.Equal(["tenant_documents_tenant_id", "tenant_documents_hnsw", "tenant_documents_hnsw", $"tenant_documents_tenant_{current}_hnsw", $"tenant_documents_tenant_{current}_embedding_idx"],
+            measured.Rows.Where(r => r["tenant (rows)"].StartsWith(current + " ", StringComparison.Ordinal)).Select(r => r["index in the plan"]));
 
-        Assert.Contains("On paper: CITUS_URL is not set", output, StringComparison.Ordinal);
+        Assert.StartsWith("On paper: CITUS_URL is not set", run.Step("Beyond one machine: sharding with Citus").Note("On paper"), StringComparison.Ordinal);
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
 
         Assert.Equal(2L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'lesson09' AND policyname = 'tenant_isolation'"));
@@ -102,9 +113,11 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonProcess.RunAsync(TenantsLesson.Info, database.ConnectionString.ConnectionString, []);
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
-        var output = Regex.Replace(result.Output, @"\s+", " ");
-        Assert.Contains("Lesson 09 done (6 steps)", output, StringComparison.Ordinal);
-        Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held", output, StringComparison.Ordinal);
+        var run = Assert.IsType<LessonTranscript>(result.Transcript);
+        Assert.True(run.Completed);
+        Assert.Equal(6, run.Steps.Count);
+        Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held",
+            run.Step("A tenant's search, and hostile text").Note("As a parameter"), StringComparison.Ordinal);
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
     }
 
@@ -116,8 +129,8 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Operations = new OperationsSettings { CitusUrl = database.ConnectionString.ConnectionString },
         });
         Assert.True(notCitus.ExitCode == ExitCodes.InvalidInput, notCitus.Output);
-        Assert.Contains("is not a Citus server (no citus extension)", Regex.Replace(notCitus.Output, @"\s+", " "), StringComparison.Ordinal);
-        Assert.DoesNotContain("Step 1", notCitus.Output, StringComparison.Ordinal);
+        Assert.Contains("is not a Citus server (no citus extension)", OneSentence.Flat(notCitus.Output), StringComparison.Ordinal);
+        Assert.Empty(notCitus.Transcript.Steps);
 
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
@@ -128,7 +141,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Operations = new OperationsSettings { CitusUrl = $"postgresql://postgres:x@127.0.0.1:{nobody}/agent_db" },
         });
         Assert.True(silent.ExitCode == ExitCodes.DatabaseUnavailable, silent.Output);
-        Assert.Contains($"CITUS_URL (127.0.0.1:{nobody}) does not answer", Regex.Replace(silent.Output, @"\s+", " "), StringComparison.Ordinal);
+        Assert.Contains($"CITUS_URL (127.0.0.1:{nobody}) does not answer", OneSentence.Flat(silent.Output), StringComparison.Ordinal);
     }
 
     private async Task ExecuteAsync(string sql)

@@ -51,7 +51,7 @@ public class ModuleSettingsTests
         var example = File.ReadAllText(Path.Combine(RepositoryRoot.Path, ".env.example"));
 
         foreach (var name in new[] { "DATABASE_URL", "TEST_DATABASE_URL", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT", "DB_MODE",
-                     "EMBEDDING_PROVIDER", "OPENAI_API_KEY", "OPENAI_EMBEDDING_MODEL", "OPENAI_EMBEDDING_DIMENSIONS", "OPENAI_BASE_URL", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL" })
+                     "EMBEDDING_PROVIDER", "OPENAI_API_KEY", "OPENAI_EMBEDDING_MODEL", "OPENAI_EMBEDDING_DIMENSIONS", "OPENAI_BASE_URL", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL", "LESSON_TRANSCRIPT" })
         {
             Assert.Matches($"(?m)^#? ?{name}=", example);
         }

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 
 using PgVectorModule.Tests.Infrastructure;
 
@@ -131,7 +131,7 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
         }
 
         cs.SearchPath = "no_pgvector, pg_catalog, public";
-        var result = await LessonRunner.RunAsync<PgVectorModule.Lessons.VectorSearch.VectorSearchLesson>(Url(cs.ConnectionString));
+        var result = await LessonRunner.RunAsync<PgVectorModule.Lessons.Lesson05.VectorSearchLesson>(Url(cs.ConnectionString));
 
         Assert.Equal(ExitCodes.ExtensionMissing, result.ExitCode);
         Assert.Contains("does not have the pgvector extension installed", result.Output, StringComparison.Ordinal);

@@ -1,7 +1,7 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;

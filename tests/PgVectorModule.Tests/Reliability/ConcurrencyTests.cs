@@ -1,6 +1,6 @@
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.HybridSearch;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson06;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using PgVectorModule.Tests.Library;
@@ -103,7 +103,7 @@ public class SameLessonTwiceTests(TestDatabase database) : IClassFixture<TestDat
             await take.ExecuteNonQueryAsync(ct);
         }
 
-        var second = LessonRunner.RunAsync<PgVectorModule.Lessons.EfCoreBasics.EfCoreBasicsLesson>(database.Settings);
+        var second = LessonRunner.RunAsync<PgVectorModule.Lessons.Lesson01.EfCoreBasicsLesson>(database.Settings);
 
         // The second run is blocked on the lock: the server shows its advisory lock request as not granted.
         var waited = false;

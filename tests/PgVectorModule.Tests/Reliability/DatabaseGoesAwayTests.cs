@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.HybridSearch;
-using PgVectorModule.Lessons.VectorSearch;
+using PgVectorModule.Lessons.Lesson06;
+using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,7 +1,7 @@
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.EfCoreBasics;
-using PgVectorModule.Lessons.Migrations;
-using PgVectorModule.Lessons.PgvectorSetup;
+using PgVectorModule.Lessons.Lesson01;
+using PgVectorModule.Lessons.Lesson03;
+using PgVectorModule.Lessons.Lesson04;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -133,7 +133,7 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
 
         try
         {
-            var inProcess = await LessonRunner.RunAsync<PgVectorModule.Lessons.Crud.CrudLesson>(role.Settings);
+            var inProcess = await LessonRunner.RunAsync<PgVectorModule.Lessons.Lesson02.CrudLesson>(role.Settings);
             var process = await LessonProcess.RunLessonAsync("02", new Dictionary<string, string> { ["DATABASE_URL"] = role.DatabaseUrl });
 
             AssertExplained(inProcess.ExitCode, inProcess.Output, sentence);

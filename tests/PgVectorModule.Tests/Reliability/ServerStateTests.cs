@@ -1,5 +1,5 @@
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons.EfCoreBasics;
+using PgVectorModule.Lessons.Lesson01;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Reliability;

@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace PgVectorModule.Lessons.Lesson07;
+
+/// <summary>Performance: batch operations; index after bulk insert; slow inserts with an index.</summary>
+public sealed partial class ProductionLesson
+{
+    private static async Task<IReadOnlyList<Vector>> BulkLoadAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
+    {
+        lesson.Step("Bulk load: row by row against binary COPY",
+            $"{BulkRows:N0} vectors (the corpus' embeddings, each copied with a little noise). First {RowByRowRows:N0} of them with one INSERT (one round trip, one commit) per row, " +
+            "then all of them with one binary COPY in one transaction. SQLAlchemy's bulk_insert_mappings sits between the two: EF Core's AddRange + SaveChanges batches INSERTs the same way (lesson 02).");
+        var corpus = (await lesson.QueryAsync("SELECT embedding FROM vector_documents ORDER BY id", cancellationToken))
+            .Select(r => (Vector)r["embedding"]!).ToList();
+        var vectors = Perturb(corpus, BulkRows * 2, dims); // the second half is loaded later, into the indexed table
+        await lesson.ExecuteAsync("DROP TABLE IF EXISTS bulk_vectors", cancellationToken);
+        await lesson.ExecuteAsync($"CREATE TABLE bulk_vectors (id integer PRIMARY KEY, source text NOT NULL, embedding vector({dims}) NOT NULL)", cancellationToken);
+
+        const string insert = "INSERT INTO bulk_vectors (id, source, embedding) VALUES (@id, @source, @embedding)";
+        lesson.Sql(insert, ["one statement, one round trip and one commit per row"]);
+        double rowByRow;
+        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+        {
+            var watch = Stopwatch.StartNew();
+            await using var command = new NpgsqlCommand(insert, connection);
+            var id = new NpgsqlParameter<int>("id", 0);
+            var source = new NpgsqlParameter<string>("source", "");
+            var embedding = new NpgsqlParameter<Vector>("embedding", vectors[0]);
+            command.Parameters.Add(id);
+            command.Parameters.Add(source);
+            command.Parameters.Add(embedding);
+            for (var i = 0; i < RowByRowRows; i++)
+            {
+                id.TypedValue = i + 1;
+                source.TypedValue = SourceOf(i);
+                embedding.TypedValue = vectors[i];
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            rowByRow = RowByRowRows / watch.Elapsed.TotalSeconds;
+        }
+
+        using (lesson.QuietSql())
+        {
+            await lesson.ExecuteAsync("TRUNCATE bulk_vectors", cancellationToken);
+        }
+
+        var copied = BulkRows / (await CopyAsync(lesson, vectors, 0, BulkRows, cancellationToken)).TotalSeconds;
+        lesson.Table(new[] { ("INSERT, row by row", RowByRowRows, rowByRow), ("binary COPY, one transaction", BulkRows, copied) },
+            ("method", r => r.Item1), ("rows", r => r.Item2), ("rows/s", r => r.Item3.ToString("N0", CultureInfo.InvariantCulture)));
+        lesson.Say($"COPY was [bold]{copied / rowByRow:0.0}x[/] faster here. Over a network each INSERT also pays a round trip; on one connection, one commit per row costs a disk flush each.");
+        return vectors;
+    }
+
+    /// <summary>Writes rows [from, from + count) of <paramref name="vectors"/> with one binary COPY in one transaction.</summary>
+    private static async Task<TimeSpan> CopyAsync(Lesson lesson, IReadOnlyList<Vector> vectors, int from, int count, CancellationToken cancellationToken)
+    {
+        const string copy = "COPY bulk_vectors (id, source, embedding) FROM STDIN (FORMAT BINARY)";
+        lesson.Sql("BEGIN;\n" + copy + ";\nCOMMIT;", [$"{count:N0} rows streamed in one statement, one transaction: all land or none"]);
+        var watch = Stopwatch.StartNew();
+        await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var writer = await connection.BeginBinaryImportAsync(copy, cancellationToken))
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                await writer.WriteRowAsync(cancellationToken, i + 1, SourceOf(i), vectors[i]);
+            }
+
+            await writer.CompleteAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return watch.Elapsed;
+    }
+
+    private static async Task IndexBuildAsync(Lesson lesson, CancellationToken cancellationToken)
+    {
+        lesson.Step("Then build the index, with memory for it",
+            "An index built once over loaded rows is faster and better than one updated row by row. maintenance_work_mem is the memory one index build may use (work_mem is for queries: next steps). " +
+            "When the HNSW graph outgrows it, pgvector says so and the build slows down; pg_stat_progress_create_index shows a running build from another session.");
+        const string create = "CREATE INDEX bulk_vectors_hnsw ON bulk_vectors USING hnsw (embedding vector_cosine_ops)";
+        var builds = new List<(string Memory, double Seconds, string Notice)>();
+        var progress = new List<(string Phase, long Done, long Total)>();
+        foreach (var memory in new[] { "1MB", "256MB" })
+        {
+            using (lesson.QuietSql())
+            {
+                await lesson.ExecuteAsync("DROP INDEX IF EXISTS bulk_vectors_hnsw", cancellationToken);
+            }
+
+            var notices = new List<string>();
+            await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
+            connection.Notice += (_, e) => notices.Add(e.Notice.MessageText);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await lesson.ExecuteAsync($"SET LOCAL maintenance_work_mem = '{memory}'", connection, cancellationToken);
+            var watch = Stopwatch.StartNew();
+            var build = lesson.ExecuteAsync(create, connection, cancellationToken);
+            if (memory == "256MB")
+            {
+                lesson.Sql("SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index  -- polled from another connection");
+                await PollProgressAsync(lesson, build, progress, cancellationToken);
+            }
+
+            await build;
+            builds.Add((memory, watch.Elapsed.TotalSeconds, notices.Count == 0 ? "" : string.Join(" ", notices)));
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        lesson.Table(builds, ("maintenance_work_mem", r => r.Memory), ("build seconds", r => r.Seconds.ToString("0.00", CultureInfo.InvariantCulture)), ("server notice", r => r.Notice));
+        if (progress.Count == 0)
+        {
+            lesson.Say("[grey]The build finished before the first poll saw it.[/]");
+        }
+        else
+        {
+            var shown = progress.Count <= 8 ? progress : [.. progress.Take(4), .. progress.TakeLast(4)];
+            lesson.Table(shown, ("phase", r => r.Phase), ("tuples done", r => r.Done), ("tuples total", r => r.Total));
+            lesson.Say($"[grey]{progress.Count} distinct progress readings while the index was built.[/]");
+        }
+
+        await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
+    }
+
+    private static async Task PollProgressAsync(Lesson lesson, Task build, List<(string Phase, long Done, long Total)> progress, CancellationToken cancellationToken)
+    {
+        while (!build.IsCompleted)
+        {
+            await using (var command = lesson.DataSource.CreateCommand(
+                "SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index WHERE relid = 'bulk_vectors'::regclass"))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+            {
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    var row = (reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2));
+                    if (progress.Count == 0 || progress[^1] != row)
+                    {
+                        progress.Add(row);
+                    }
+                }
+            }
+
+            await Task.WhenAny(build, Task.Delay(20, cancellationToken));
+        }
+    }
+
+    private static async Task SlowInsertsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
+    {
+        lesson.Step("Slow inserts with an index: keep it, or drop and rebuild?",
+            $"The Python module's fix for slow inserts: drop the index, bulk insert, recreate it. Measured here on the existing, indexed table: {BulkRows:N0} more rows copied in " +
+            "with the HNSW index in place (each row is added to the graph as it lands), against dropping the index, copying the same rows, and rebuilding it over all of them.");
+        var kept = await CopyAsync(lesson, vectors, BulkRows, BulkRows, cancellationToken);
+
+        using (lesson.QuietSql())
+        {
+            await lesson.ExecuteAsync($"DELETE FROM bulk_vectors WHERE id > {BulkRows}", cancellationToken);
+            await lesson.ExecuteAsync("VACUUM bulk_vectors", cancellationToken);
+        }
+
+        var watch = Stopwatch.StartNew();
+        await lesson.ExecuteAsync("DROP INDEX bulk_vectors_hnsw", cancellationToken);
+        var copied = await CopyAsync(lesson, vectors, BulkRows, BulkRows, cancellationToken);
+        var rebuild = Stopwatch.StartNew();
+        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            await lesson.ExecuteAsync("SET LOCAL maintenance_work_mem = '256MB'", connection, cancellationToken);
+            await lesson.ExecuteAsync("CREATE INDEX bulk_vectors_hnsw ON bulk_vectors USING hnsw (embedding vector_cosine_ops)", connection, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        var dropped = watch.Elapsed;
+        await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
+        lesson.Table(new[]
+            {
+                ("COPY with the index in place", kept.TotalSeconds, kept.TotalSeconds, 0.0),
+                ("DROP INDEX, COPY, CREATE INDEX", dropped.TotalSeconds, copied.TotalSeconds, rebuild.Elapsed.TotalSeconds),
+            },
+            ("way", r => r.Item1),
+            ("total seconds", r => r.Item2.ToString("0.00", CultureInfo.InvariantCulture)),
+            ("of it COPY", r => r.Item3.ToString("0.00", CultureInfo.InvariantCulture)),
+            ("of it index build", r => r.Item4 > 0 ? r.Item4.ToString("0.00", CultureInfo.InvariantCulture) : ""));
+        var faster = kept < dropped ? "keeping the index" : "dropping and rebuilding it";
+        lesson.Say($"Here, adding {BulkRows:N0} rows to {BulkRows:N0}, [bold]{faster}[/] was faster ({kept.TotalSeconds:0.00} s against {dropped.TotalSeconds:0.00} s). " +
+                   "A rebuild's cost grows with the whole table, a kept index's with the rows added: rebuilding pays when the load is large next to the table (a first load, a reload), keeping the index when a small slice joins a big table. " +
+                   "The table has no index while it is dropped: searches fall back to exact scans until it is back.");
+    }
+
+    private static string SourceOf(int i) => (i % 3) switch { 0 => "docs", 1 => "blog", _ => "research" };
+
+    /// <summary>Each corpus vector copied with Gaussian noise and normalised: clusters like real data, deterministic.</summary>
+    private static List<Vector> Perturb(IReadOnlyList<Vector> corpus, int count, int dims)
+    {
+        var random = new Random(7);
+        var result = new List<Vector>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var basis = corpus[i % corpus.Count].ToArray();
+            var v = new float[dims];
+            double norm = 0;
+            for (var d = 0; d < dims; d++)
+            {
+                // Box-Muller: one normal sample.
+                var gaussian = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+                v[d] = basis[d] + (float)(0.03 * gaussian);
+                norm += v[d] * v[d];
+            }
+
+            var inv = (float)(1 / Math.Sqrt(norm));
+            for (var d = 0; d < dims; d++)
+            {
+                v[d] *= inv;
+            }
+
+            result.Add(new Vector(v));
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,140 @@
+using Spectre.Console;
+
+namespace PgVectorModule.Lessons.Lesson07;
+
+/// <summary>Monitoring and maintenance: statistics, vacuum, reindex, sizes, index usage, slow queries, the extension's version.</summary>
+public sealed partial class ProductionLesson
+{
+    private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
+    {
+        lesson.Step("ANALYZE and VACUUM ANALYZE",
+            "ANALYZE refreshes the planner's statistics after a bulk change; VACUUM makes the space of deleted rows reusable (and ANALYZE in the same pass). Autovacuum does both eventually; after a big load or delete, do it now.");
+        await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
+        await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
+        await lesson.ExecuteAsync("VACUUM ANALYZE bulk_vectors", cancellationToken);
+        var table = await lesson.QueryAsync(
+            "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
+            cancellationToken);
+        lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
+
+        lesson.Step("REINDEX INDEX CONCURRENTLY",
+            "Rebuilds an index (after many updates and deletes an HNSW graph holds dead entries) while reads and writes go on; it cannot run inside a transaction.");
+        await lesson.ExecuteAsync("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", cancellationToken);
+
+        lesson.Step("Table and index sizes", "pg_total_relation_size counts the table with its indexes and TOAST; pg_relation_size one relation only.");
+        var sizes = await lesson.QueryAsync("""
+            SELECT c.relname AS relation, pg_relation_size(c.oid) AS bytes, pg_total_relation_size(c.oid) AS total_bytes
+            FROM pg_class c
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
+            ORDER BY c.relname
+            """, cancellationToken);
+        lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
+
+        lesson.Step("Is the vector index used? pg_stat_user_indexes",
+            "idx_scan counts the scans of each index. Read it, search, read it again: an index whose count never grows is one to drop.");
+        const string scans = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'bulk_vectors_hnsw' AND schemaname = current_schema()";
+        var before = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
+        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+        using (lesson.QuietSql())
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+                await lesson.QueryAsync("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10", connection, [new NpgsqlParameter("q", question)], cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            // Statistics reach shared memory when a session goes idle, at most once a second: ask for it now.
+            await lesson.QueryAsync("SELECT pg_stat_force_next_flush()", connection, [], cancellationToken);
+        }
+
+        lesson.Sql("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10  -- 5 times");
+        var after = before;
+        for (var wait = 0; wait < 30 && after < before + 5; wait++)
+        {
+            using var quiet = wait == 0 ? null : lesson.QuietSql();
+            after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
+            if (after < before + 5)
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+
+        lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
+
+        lesson.Step("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
+        string preload;
+        try
+        {
+            preload = (string?)(await lesson.QueryAsync("SHOW shared_preload_libraries", cancellationToken))[0]["shared_preload_libraries"] ?? "";
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Say($"[yellow]This role may not read the server's settings ({Markup.Escape(e.MessageText)}); this step is skipped. " +
+                       "An administrator can GRANT pg_read_all_settings to it.[/]");
+            return;
+        }
+
+        if (!preload.Split(',', StringSplitOptions.TrimEntries).Contains("pg_stat_statements"))
+        {
+            lesson.Say($"[yellow]pg_stat_statements is not loaded on this server (shared_preload_libraries = '{Markup.Escape(preload)}'). " +
+                       "Add it there (postgresql.conf, or command: -c shared_preload_libraries=pg_stat_statements in docker-compose), restart, and run this step again.[/]");
+            return;
+        }
+
+        try
+        {
+            await lesson.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public", cancellationToken);
+            var top = await lesson.QueryAsync("""
+                SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+                       left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+                FROM public.pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE '%bulk_vectors%'
+                ORDER BY total_exec_time DESC
+                LIMIT 5
+                """, cancellationToken);
+            lesson.Table(top, ("calls", r => r["calls"]), ("total ms", r => r["total_ms"]), ("mean ms", r => r["mean_ms"]), ("query", r => r["query"]));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Say($"[yellow]pg_stat_statements is loaded, but this user may not create the extension ({Markup.Escape(e.MessageText)}).[/]");
+        }
+    }
+
+    public const string ExtensionStepTitle = "pgvector's version: ALTER EXTENSION vector UPDATE";
+
+    /// <summary>Upgrading pgvector: the version this database runs, the version the server has, and ALTER EXTENSION ... UPDATE.</summary>
+    public static async Task ExtensionVersionAsync(Lesson lesson, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        lesson.Step(ExtensionStepTitle,
+            "A newer pgvector package (apt, Homebrew, a new Docker image) replaces the library the server loads, but each database keeps the SQL objects " +
+            "(types, operators, functions) of the version it was created or last updated with. ALTER EXTENSION vector UPDATE runs the package's upgrade scripts " +
+            "from that version to default_version; run it in every database after upgrading the package. When the versions match it does nothing. " +
+            "Only the extension's owner or a superuser may run it.");
+        const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
+        const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";
+        var before = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
+        var offered = (string)(await lesson.QueryAsync(available, cancellationToken))[0]["default_version"]!;
+
+        string after;
+        try
+        {
+            await lesson.ExecuteAsync("ALTER EXTENSION vector UPDATE", cancellationToken);
+            after = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Table([(before, offered)], ("extversion (this database)", r => r.before), ("default_version (the installed package)", r => r.offered));
+            lesson.Say($"[yellow]Skipped: {Markup.Escape(e.MessageText)}. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser: " +
+                       $"ask an administrator to run it in this database{(before == offered ? " after the next package upgrade (today the versions match)" : "")}.[/]");
+            return;
+        }
+
+        lesson.Table([(before, offered, after)], ("extversion before", r => r.before), ("default_version (the installed package)", r => r.offered), ("extversion after UPDATE", r => r.after));
+        lesson.Say(before == offered
+            ? $"Already at {after}: the UPDATE was a no-op. After the next package upgrade the same statement moves this database to the new version."
+            : $"Updated from {before} to {after}: this database now has the objects of the package the server loads.");
+    }
+}

@@ -1,0 +1,30 @@
+namespace PgVectorModule.Lessons.Lesson07;
+
+/// <summary>Common issues: out of memory. work_mem (per sort or hash in a query) against maintenance_work_mem (per index build).</summary>
+public sealed partial class ProductionLesson
+{
+    private static async Task WorkMemAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
+    {
+        lesson.Step("work_mem or maintenance_work_mem?",
+            "The Python module answers \"out of memory\" with SET work_mem = '256MB'. Two settings are at play: maintenance_work_mem is what one index build may use (step 6); " +
+            "work_mem is what each sort or hash step of each query may use before it spills to disk, so 256MB can be taken many times over by many connections at once. " +
+            "A query that sorts every vector, with a small and a larger work_mem:");
+        // No LIMIT, so no index: every row is sorted, and each sort row carries its vector.
+        const string sortAll = "SELECT id, embedding FROM bulk_vectors ORDER BY embedding <-> @q";
+        var methods = new List<(string WorkMem, string Sort)>();
+        foreach (var workMem in new[] { "64kB", "32MB" })
+        {
+            await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await lesson.ExecuteAsync($"SET LOCAL work_mem = '{workMem}'", connection, cancellationToken);
+            var plan = await lesson.ExplainAsync(sortAll, connection, [new NpgsqlParameter("q", question)], cancellationToken);
+            methods.Add((workMem, plan.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("Sort Method", StringComparison.Ordinal)) ?? "(no sort)"));
+            await transaction.RollbackAsync(cancellationToken);
+        }
+
+        lesson.Table(methods, ("work_mem", r => r.WorkMem), ("the plan's sort", r => r.Sort));
+        lesson.Say("An external merge writes to temporary files and reads them back: slower, not an error. Raise work_mem for the one session or role that needs it " +
+                   "(SET LOCAL in its transaction, or ALTER ROLE ... SET work_mem), not for the whole server. A real out-of-memory ends in SQLSTATE 53200: " +
+                   "then lower work_mem or maintenance_work_mem, or the number of connections, rather than raise them.");
+    }
+}

@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using PgVectorModule.Configuration;
+using PgVectorModule.Data;
+using Spectre.Console;
+
+namespace PgVectorModule.Lessons.Lesson07;
+
+/// <summary>Security considerations: connection security, credentials, access control, SQL injection.</summary>
+public sealed partial class ProductionLesson
+{
+    private static async Task SslAsync(Lesson lesson, CancellationToken cancellationToken)
+    {
+        lesson.Step("sslmode and where credentials come from",
+            "DATABASE_URL carries sslmode; Npgsql reads it as SSL Mode. Credentials come from the environment or .env, never from code.");
+        lesson.Table(new[]
+            {
+                ("disable", "nothing: plain text", "a local socket or loopback only"),
+                ("allow / prefer", "encrypts if the server offers it; no certificate check", "defaults; an attacker in the middle can downgrade or impersonate"),
+                ("require", "always encrypted; the certificate is not checked", "stops eavesdropping, not impersonation"),
+                ("verify-ca", "encrypted; the certificate is signed by a trusted CA (sslrootcert)", "the server is one your CA vouches for"),
+                ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
+            },
+            ("sslmode", r => r.Item1), ("what it checks", r => r.Item2), ("use it for", r => r.Item3));
+        lesson.Code("""
+            # Python (pydantic-settings): typed settings from the environment or .env
+            class Settings(BaseSettings):
+                database_url: str
+                model_config = SettingsConfigDict(env_file=".env")
+
+            // C#, this course: ModuleSettings.Load() reads the environment, then .env, then documented defaults
+            var settings = ModuleSettings.Load();
+            // C#, ASP.NET Core: configuration (environment, user secrets, a vault) bound to a class and checked at startup
+            builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
+            """, "Python and C#");
+        var ssl = await lesson.QueryAsync("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl", cancellationToken);
+        lesson.Say($"This run: DATABASE_URL from the [bold]{Markup.Escape(lesson.Settings.DatabaseUrlSource)}[/], " +
+                   $"'{Markup.Escape(DatabaseUrl.Redact(lesson.Settings.DatabaseUrl))}', SSL Mode {lesson.Settings.ConnectionString().SslMode}, encrypted now: [bold]{ssl[0]["ssl"]}[/].");
+
+    }
+
+    private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
+    {
+        lesson.Step("A read-only role",
+            "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (roles are per server, so it is named after this database) and grants it what the Python module grants: " +
+            "SELECT on all tables in the schema. That covers the tables there now; ALTER DEFAULT PRIVILEGES also covers the tables created later, which the module's GRANT alone would miss.");
+        var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
+        var role = ReaderRole(database);
+        var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        try
+        {
+            lesson.Sql($"""
+                CREATE ROLE {role} LOGIN;                    -- when it does not exist yet
+                ALTER ROLE {role} WITH LOGIN PASSWORD '****'; -- a new random password every run, never stored
+                """);
+            using (lesson.QuietSql())
+            {
+                await lesson.ExecuteAsync($"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$", cancellationToken);
+                await lesson.ExecuteAsync($"ALTER ROLE {role} WITH LOGIN PASSWORD '{password}'", cancellationToken);
+            }
+
+            await lesson.ExecuteAsync($"GRANT USAGE ON SCHEMA {lesson.Schema} TO {role}", cancellationToken);
+            await lesson.ExecuteAsync($"GRANT SELECT ON ALL TABLES IN SCHEMA {lesson.Schema} TO {role}", cancellationToken);
+            await lesson.ExecuteAsync($"ALTER DEFAULT PRIVILEGES IN SCHEMA {lesson.Schema} GRANT SELECT ON TABLES TO {role}", cancellationToken);
+            // A table made after the grants: only the default privileges let the reader see it.
+            await lesson.ExecuteAsync("DROP TABLE IF EXISTS release_notes", cancellationToken);
+            await lesson.ExecuteAsync("CREATE TABLE release_notes AS SELECT id, title FROM vector_documents WHERE source = 'blog' ORDER BY id LIMIT 3", cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            lesson.Say($"[yellow]This user may not create roles ({Markup.Escape(e.MessageText)}); ask an administrator for a read-only role and skip to the next step.[/]");
+            await ParametersAsync(lesson, lesson.DataSource, cancellationToken);
+            return;
+        }
+
+        try
+        {
+            var readerConnection = lesson.Settings.ConnectionString();
+            readerConnection.Username = role;
+            readerConnection.Password = password;
+            readerConnection.ApplicationName = "lesson07-reader";
+            await using (var reader = ModuleDataSource.Create(readerConnection, lesson.Schema))
+            {
+                lesson.Say($"[grey]A second data source, as {role}:[/]");
+                const string search = "SELECT title FROM vector_documents ORDER BY embedding <=> @q LIMIT 3";
+                lesson.Sql(search, ["@q = [the question's vector]"]);
+                await using (var command = reader.CreateCommand(search))
+                {
+                    command.Parameters.AddWithValue("q", question);
+                    var titles = new List<string>();
+                    await using var rows = await command.ExecuteReaderAsync(cancellationToken);
+                    while (await rows.ReadAsync(cancellationToken))
+                    {
+                        titles.Add(rows.GetString(0));
+                    }
+
+                    lesson.Table(titles, ("title (searched as the read-only role)", t => t));
+                }
+
+                const string later = "SELECT count(*) FROM release_notes";
+                lesson.Sql(later, ["release_notes was created after the GRANT: the default privileges gave the reader SELECT on it"]);
+                await using (var command = reader.CreateCommand(later))
+                {
+                    lesson.Say($"release_notes, read as the reader: [bold]{await command.ExecuteScalarAsync(cancellationToken)}[/] rows.");
+                }
+
+                const string insert = "INSERT INTO vector_documents (title, content, source) VALUES ('injected', 'by the reader', 'docs')";
+                lesson.Sql(insert);
+                try
+                {
+                    await using var command = reader.CreateCommand(insert);
+                    await command.ExecuteNonQueryAsync(cancellationToken);
+                    lesson.Say("[red]The INSERT went through: the role can write.[/]");
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+                {
+                    lesson.Say($"[green]Refused[/]: {e.SqlState} {Markup.Escape(e.MessageText)}");
+                }
+
+                await ParametersAsync(lesson, reader, cancellationToken);
+            }
+        }
+        finally
+        {
+            // The role is the lesson's: it goes when the lesson is done (privileges first, or DROP ROLE refuses).
+            await lesson.ExecuteAsync($"DROP OWNED BY {role}", CancellationToken.None);
+            await lesson.ExecuteAsync($"DROP ROLE IF EXISTS {role}", CancellationToken.None);
+        }
+    }
+
+    /// <summary>lesson07_reader_ plus the database name reduced to what an unquoted identifier may hold.</summary>
+    public static string ReaderRole(string database)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        var safe = new string(database.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
+        var name = "lesson07_reader_" + safe;
+        return name.Length > 63 ? name[..63] : name;
+    }
+
+    private static async Task ParametersAsync(Lesson lesson, NpgsqlDataSource source, CancellationToken cancellationToken)
+    {
+        lesson.Step("Parameters, not concatenation", $"A source filter typed by a user: {HostileSource}. Pasted into the SQL it becomes SQL; sent as a parameter it stays a value.");
+        var concatenated = $"SELECT count(*) FROM vector_documents WHERE source = '{HostileSource}'";
+        lesson.Sql(concatenated, ["string concatenation: the quote ends the literal, OR '1'='1' matches every row"]);
+        await using var bad = source.CreateCommand(concatenated);
+        var all = (long)(await bad.ExecuteScalarAsync(cancellationToken))!;
+        const string parameterized = "SELECT count(*) FROM vector_documents WHERE source = @source";
+        lesson.Sql(parameterized, [$"@source = '{HostileSource}'"]);
+        await using var good = source.CreateCommand(parameterized);
+        good.Parameters.AddWithValue("source", HostileSource);
+        var none = (long)(await good.ExecuteScalarAsync(cancellationToken))!;
+        lesson.Say($"Concatenated: [red]{all}[/] rows. Parameterized: [green]{none}[/] rows. EF Core's LINQ and FromSql($\"...{{value}}\") always send parameters; FromSqlRaw with string concatenation does not.");
+    }
+}
