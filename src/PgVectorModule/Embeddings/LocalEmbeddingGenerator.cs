@@ -53,8 +53,6 @@ public sealed class LocalEmbeddingOptions
 /// </summary>
 public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
 {
-    public const string ProviderName = "local";
-
     private const string OutputName = "last_hidden_state";
     private static readonly string[] OutputNames = [OutputName];
 
@@ -76,7 +74,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
         _tokenizer = new Lazy<TokenizerBase>(Model.CreateTokenizer, LazyThreadSafetyMode.ExecutionAndPublication);
         _model = new Lazy<OnnxModel>(() => new OnnxModel(Model, _options.IntraOpNumThreads), LazyThreadSafetyMode.ExecutionAndPublication);
-        Metadata = new EmbeddingGeneratorMetadata(ProviderName, providerUri: null, defaultModelId: Model.Id, defaultModelDimensions: Model.Dimensions);
+        Metadata = new EmbeddingGeneratorMetadata(EmbeddingProviderNames.Local, providerUri: null, defaultModelId: Model.Id, defaultModelDimensions: Model.Dimensions);
     }
 
     public EmbeddingGeneratorMetadata Metadata { get; }

@@ -11,46 +11,6 @@ using EmbeddingGenerationOptions = Microsoft.Extensions.AI.EmbeddingGenerationOp
 
 namespace PgVectorModule.Embeddings;
 
-public sealed class OpenAIEmbeddingSettings
-{
-    public const string DefaultModel = "text-embedding-3-small";
-    public const int DefaultDimensions = 1536;
-
-    /// <summary>Null: read the OPENAI_API_KEY environment variable.</summary>
-    public string? ApiKey { get; init; }
-
-    public string Model { get; init; } = DefaultModel;
-
-    /// <summary>Sent as the API's "dimensions" field on every request. text-embedding-3-* accept 1..native
-    /// (1536 small / 3072 large); set null for text-embedding-ada-002, which rejects the field.</summary>
-    public int? Dimensions { get; init; } = DefaultDimensions;
-
-    /// <summary>Null: https://api.openai.com/v1. The SDK appends "/embeddings".</summary>
-    public Uri? Endpoint { get; init; }
-
-    /// <summary>Inputs per HTTP request (the API allows at most 2048 inputs and 300k tokens per request).</summary>
-    public int BatchSize { get; init; } = 100;
-
-    /// <summary>Retries on 408/429/500/502/503/504 and network errors, used when RetryPolicy is null:
-    /// new ClientRetryPolicy(MaxRetries) waits max(0.8 s * 2^(retry-1), Retry-After) = 0.8 s, 1.6 s, 3.2 s.</summary>
-    public int MaxRetries { get; init; } = 3;
-
-    /// <summary>Replaces the retry policy (tests use <see cref="FixedDelayRetryPolicy"/>). Not setting anything on
-    /// OpenAIClientOptions would use ClientRetryPolicy.Default, whose backoff is 0 in System.ClientModel 1.16.0.</summary>
-    public PipelinePolicy? RetryPolicy { get; init; }
-
-    /// <summary>Null: the SDK default (100 s per try).</summary>
-    public TimeSpan? NetworkTimeout { get; init; }
-
-    /// <summary>
-    /// The most one request may take, its retries and their waits included. Without it a server that accepts the
-    /// connection but never answers holds a run for (MaxRetries + 1) network timeouts: almost seven minutes.
-    /// </summary>
-    public TimeSpan RequestTimeout { get; init; } = DefaultRequestTimeout;
-
-    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(60);
-}
-
 /// <summary>Thrown instead of a bare ClientResultException(401).</summary>
 public sealed class OpenAIAuthenticationException(ClientResultException inner)
     : InvalidOperationException(Text, inner)
@@ -76,9 +36,10 @@ public sealed class OpenAIUnreachableException(Uri endpoint, string reason, Time
 
 public static class OpenAIEmbeddingGeneratorFactory
 {
-    public static IEmbeddingGenerator<string, Embedding<float>> Create(OpenAIEmbeddingSettings? settings = null)
+    public static IEmbeddingGenerator<string, Embedding<float>> Create(OpenAIEmbeddingSettings settings)
     {
-        settings ??= new OpenAIEmbeddingSettings();
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentException.ThrowIfNullOrWhiteSpace(settings.ApiKey, nameof(settings));
         ArgumentException.ThrowIfNullOrWhiteSpace(settings.Model, nameof(settings));
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.BatchSize, 1, nameof(settings));
         ArgumentOutOfRangeException.ThrowIfNegative(settings.MaxRetries, nameof(settings));
@@ -87,10 +48,6 @@ public static class OpenAIEmbeddingGeneratorFactory
         if (settings.RequestTimeout <= TimeSpan.Zero && settings.RequestTimeout != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(settings), "RequestTimeout must be positive or infinite.");
 
-        string? apiKey = settings.ApiKey ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY");
-        if (string.IsNullOrWhiteSpace(apiKey))
-            throw new InvalidOperationException("No OpenAI API key: set OPENAI_API_KEY.");
-
         var clientOptions = new OpenAIClientOptions();
         if (settings.Endpoint is not null) clientOptions.Endpoint = settings.Endpoint;
         // Always set a policy: ClientRetryPolicy.Default (what the SDK uses otherwise) is built during its own
@@ -98,7 +55,7 @@ public static class OpenAIEmbeddingGeneratorFactory
         clientOptions.RetryPolicy = settings.RetryPolicy ?? new ClientRetryPolicy(settings.MaxRetries);
         if (settings.NetworkTimeout is not null) clientOptions.NetworkTimeout = settings.NetworkTimeout;
 
-        var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(apiKey), clientOptions);
+        var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(settings.ApiKey), clientOptions);
         // defaultModelDimensions becomes the request's "dimensions" unless EmbeddingGenerationOptions.Dimensions overrides it.
         IEmbeddingGenerator<string, Embedding<float>> inner = client.AsIEmbeddingGenerator(settings.Dimensions);
         return new OpenAIBatchingEmbeddingGenerator(inner, settings.BatchSize, settings.RequestTimeout);

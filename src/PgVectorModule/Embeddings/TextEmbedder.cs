@@ -23,8 +23,8 @@ public sealed class TextEmbedder : IDisposable
         _batchSize = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));
         // A learner who set OPENAI_API_KEY for something else may not know it switched the provider.
         _offline = providerChosenByKey
-            ? "or use the offline model with EMBEDDING_PROVIDER=local (OPENAI_API_KEY alone selects openai)"
-            : "or use the offline model with EMBEDDING_PROVIDER=local";
+            ? $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local} (OPENAI_API_KEY alone selects {EmbeddingProviderNames.OpenAI})"
+            : $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local}";
         QueryPrefix = queryPrefix ?? throw new ArgumentNullException(nameof(queryPrefix));
     }
 
@@ -56,12 +56,13 @@ public sealed class TextEmbedder : IDisposable
         {
             var model = settings.LocalModel;
             var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
-            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
+            return new TextEmbedder(local, new EmbeddingIdentity(EmbeddingProviderNames.Local, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
         }
 
         if (settings.OpenAIApiKey is null)
         {
-            throw new SetupException("EMBEDDING_PROVIDER is openai but OPENAI_API_KEY is not set: put your key in .env (OPENAI_API_KEY=sk-...), or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed);
+            throw new SetupException($"EMBEDDING_PROVIDER is {EmbeddingProviderNames.OpenAI} but OPENAI_API_KEY is not set: put your key in .env (OPENAI_API_KEY=sk-...), " +
+                $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local}.", ExitCodes.EmbeddingProviderFailed);
         }
 
         var openai = OpenAIEmbeddingGeneratorFactory.Create(new OpenAIEmbeddingSettings
@@ -73,7 +74,7 @@ public sealed class TextEmbedder : IDisposable
             BatchSize = settings.BatchSize,
             RequestTimeout = settings.OpenAITimeout,
         });
-        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
+        return new TextEmbedder(openai, new EmbeddingIdentity(EmbeddingProviderNames.OpenAI, settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
     }
 
     /// <summary>One text to one unit-length vector, embedded as a document (stored and searched for).</summary>

@@ -90,7 +90,7 @@ public static class EmbeddingGuard
 
     /// <summary>The variables that select a model again: both local models share EMBEDDING_PROVIDER=local.</summary>
     private static string SettingsFor(EmbeddingIdentity identity) =>
-        identity.Provider == Embeddings.LocalEmbeddingGenerator.ProviderName
+        identity.Provider == Embeddings.EmbeddingProviderNames.Local
             ? $"EMBEDDING_PROVIDER={identity.Provider} and LOCAL_EMBEDDING_MODEL={identity.Model}"
             : $"EMBEDDING_PROVIDER={identity.Provider}";
 }
