@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
@@ -13,35 +14,54 @@ namespace PgVectorModule.Bench;
 /// </summary>
 public static class AnnCommand
 {
+    public const string Name = "ann";
     public const string Schema = "bench_ann";
     private const int Dimensions = 384;
     private const int K = 10;
     private static readonly int[] EfSearch = [10, 20, 40, 80, 160, 320];
     private static readonly int[] Probes = [1, 2, 4, 8, 16, 32];
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "recall@10, QPS, p50/p95 (LINQ, compiled and prepared, inside the server) of HNSW (ef_search) and IVFFlat (probes) against the exact top 10, " +
+        "on a seeded mixture or on real embeddings: a file eval wrote (artifacts/cache/*.bin), texts one per line, or the installed .NET SDK's API " +
+        "documentation, embedded once and cached")
+    {
+        BenchOptions.Count("--rows", 100_000, "rows in the table"),
+        BenchOptions.Count("--queries", 200, "queries, held out of the table when the vectors are real"),
+        BenchOptions.Count("--seed", 42, "seed of the mixture and of the hold-out", min: 0),
+        BenchOptions.Count("--clusters", 100, "clusters in the seeded mixture"),
+        BenchOptions.Number("--spread", 2, "how far the mixture's points lie from their cluster's centre"),
+        BenchOptions.Count("--m", 16, "HNSW's m", min: 2),
+        BenchOptions.Count("--ef-construction", 64, "HNSW's ef_construction", min: 4),
+        BenchOptions.Text("--maintenance-work-mem", "SIZE", "maintenance_work_mem for the index builds", "1GB"),
+        BenchOptions.Text("--vectors", "FILE", "embeddings eval cached (artifacts/cache/*.bin)"),
+        BenchOptions.Text("--texts", "FILE", "texts, one per line, embedded here"),
+        BenchOptions.Flag("--sdk-docs", "the installed .NET SDK's API documentation, embedded here"),
+        BenchOptions.Text("--cache", "DIR", "where embedded texts are kept", EmbeddedTexts.DefaultCacheFolder),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var vectorsFile = args.Text("vectors");
-        var textsFile = args.Text("texts");
-        var sdkDocs = args.Flag("sdk-docs");
-        var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
+        var vectorsFile = args.GetValue<string?>("--vectors");
+        var textsFile = args.GetValue<string?>("--texts");
+        var sdkDocs = args.GetValue<bool>("--sdk-docs");
+        var cacheFolder = args.GetValue<string>("--cache")!;
         if ((vectorsFile is not null ? 1 : 0) + (textsFile is not null ? 1 : 0) + (sdkDocs ? 1 : 0) > 1)
         {
             throw new Configuration.SetupException("ann takes one source of vectors: --vectors FILE, --texts FILE or --sdk-docs (or none, for the seeded mixture).",
                 Configuration.ExitCodes.InvalidInput);
         }
 
-        var rows = args.Int("rows", 100_000);
-        var queryCount = args.Int("queries", 200);
-        var seed = args.Int("seed", 42, min: 0);
-        var clusters = args.Int("clusters", 100);
-        var spread = args.Double("spread", 2);
-        var m = args.Int("m", 16, min: 2);
-        var efConstruction = args.Int("ef-construction", 64, min: 4);
-        var maintenanceWorkMem = args.Text("maintenance-work-mem") ?? "1GB";
-        args.EnsureAllRead();
+        var rows = args.GetValue<int>("--rows");
+        var queryCount = args.GetValue<int>("--queries");
+        var seed = args.GetValue<int>("--seed");
+        var clusters = args.GetValue<int>("--clusters");
+        var spread = args.GetValue<double>("--spread");
+        var m = args.GetValue<int>("--m");
+        var efConstruction = args.GetValue<int>("--ef-construction");
+        var maintenanceWorkMem = args.GetValue<string>("--maintenance-work-mem")!;
         var console = context.Console;
 
         // Either a reproducible mixture, or real embeddings with queries held out of the table: from a file eval wrote,

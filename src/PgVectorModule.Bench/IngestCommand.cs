@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
 using PgVectorModule.Bench.Infrastructure;
@@ -12,19 +13,29 @@ namespace PgVectorModule.Bench;
 /// </summary>
 public static class IngestCommand
 {
+    public const string Name = "ingest";
     public const string Schema = "bench_ingest";
     private const int Dimensions = 384;
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size")
+    {
+        BenchOptions.Count("--rows", 10_000, "rows each way writes"),
+        BenchOptions.Count("--per-row-sample", 500, "rows SaveChanges writes one at a time (the slow way, timed on a sample)"),
+        BenchOptions.Count("--batch", 1_000, "rows per AddRange and per multi-row INSERT"),
+        BenchOptions.Count("--seed", 42, "seed of the vectors", min: 0),
+        BenchOptions.Text("--maintenance-work-mem", "SIZE", "maintenance_work_mem for the index builds", "512MB"),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var rows = args.Int("rows", 10_000);
-        var sample = Math.Min(args.Int("per-row-sample", 500), rows);
-        var batch = args.Int("batch", 1_000);
-        var seed = args.Int("seed", 42, min: 0);
-        var maintenanceWorkMem = args.Text("maintenance-work-mem") ?? "512MB";
-        args.EnsureAllRead();
+        var rows = args.GetValue<int>("--rows");
+        var sample = Math.Min(args.GetValue<int>("--per-row-sample"), rows);
+        var batch = args.GetValue<int>("--batch");
+        var seed = args.GetValue<int>("--seed");
+        var maintenanceWorkMem = args.GetValue<string>("--maintenance-work-mem")!;
 
         var documents = new List<CorpusDocument>(rows);
         var vectors = new List<Vector>(rows);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Embeddings;
@@ -12,6 +13,7 @@ namespace PgVectorModule.Bench.Evaluation;
 /// </summary>
 public static class EvalCommand
 {
+    public const string Name = "eval";
     public const string Schema = "bench_eval";
 
     /// <summary>
@@ -38,20 +40,32 @@ public static class EvalCommand
     /// <summary>Recall@100 needs 100 results, so every method returns 100 and each fusion takes 100 candidates a side.</summary>
     public const int Depth = 100;
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder; " +
+        "--sweep also scores BM25's k1 and b and both fusions' settings over a grid")
+    {
+        BenchOptions.Text("--dataset", "DIR", "a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)"),
+        BenchOptions.Text("--qrels", "FILE", "the judgments to score against (default: the folder's test split)"),
+        BenchOptions.Count("--limit-queries", int.MaxValue, "score at most this many judged queries"),
+        BenchOptions.Number("--vector-weight", HybridOptions.DefaultVectorWeight, "the weighted fusion's vector weight"),
+        BenchOptions.Text("--cache", "DIR", "where embeddings are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Count("--throughput-sample", 256, "texts embedded again, uncached, to measure the model's throughput (0: none)", min: 0),
+        BenchOptions.Flag("--sweep", "also score BM25's k1 and b and both fusions' settings over a grid"),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var folder = args.Text("dataset") ?? throw new Configuration.SetupException(
+        var folder = args.GetValue<string?>("--dataset") ?? throw new Configuration.SetupException(
             "eval needs --dataset DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), for example --dataset ../shared/datasets/scifact.",
             Configuration.ExitCodes.InvalidInput);
-        var qrels = args.Text("qrels");
-        var limitQueries = args.Int("limit-queries", int.MaxValue);
-        var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
-        var vectorWeight = args.Double("vector-weight", HybridOptions.DefaultVectorWeight);
-        var throughputSample = args.Int("throughput-sample", 256, min: 0);
-        var sweep = args.Flag("sweep");
-        args.EnsureAllRead();
+        var qrels = args.GetValue<string?>("--qrels");
+        var limitQueries = args.GetValue<int>("--limit-queries");
+        var cacheFolder = args.GetValue<string>("--cache")!;
+        var vectorWeight = args.GetValue<double>("--vector-weight");
+        var throughputSample = args.GetValue<int>("--throughput-sample");
+        var sweep = args.GetValue<bool>("--sweep");
         var console = context.Console;
 
         var dataset = BeirDataset.Read(folder, qrels);

@@ -12,6 +12,9 @@ namespace PgVectorModule.Bench.Infrastructure;
 /// </summary>
 public static class EmbeddedTexts
 {
+    /// <summary>--cache's default, shared by eval, ann and scale so each finds what another embedded.</summary>
+    public const string DefaultCacheFolder = "artifacts/cache";
+
     public static async Task<(IReadOnlyList<string> Texts, IReadOnlyList<float[]> Vectors)> LoadAsync(BenchContext context, string? textsFile,
         string cacheFolder, int dimensions, string command, CancellationToken cancellationToken)
     {
