@@ -1,4 +1,5 @@
 using System.CommandLine.Help;
+using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Configuration;

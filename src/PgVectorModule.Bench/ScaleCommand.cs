@@ -73,7 +73,7 @@ public static class ScaleCommand
             await VectorStore.BuildIndexesAsync(db, VectorStore.Ddl(db).Indexes.Keys.Where(n => n != VectorDocumentConfiguration.IvfFlatIndex), cancellationToken);
             task.Value = 2;
         });
-        var postings = await IngestCommand.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {DocumentTermConfiguration.TableName}", cancellationToken);
+        var postings = await BenchContext.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {DocumentTermConfiguration.TableName}", cancellationToken);
         console.MarkupLine(Markup.Escape($"{count:N0} passages, {postings:N0} BM25 postings, loaded and indexed in {load.Elapsed.TotalSeconds:N0} s; {queryCount} queries of six words."));
 
         var options = HybridOptions.Default;
@@ -113,7 +113,7 @@ public static class ScaleCommand
             foreach (var (name, run, explain) in methods)
             {
                 var task = progress.AddTask(name, maxValue: queryCount);
-                var plan = EvalCommand.PlanSummary(await explain(0));
+                var plan = QueryPlan.Summary(await explain(0));
                 for (var i = 0; i < Math.Min(5, queryCount); i++)
                 {
                     await run(i);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Configuration;
 

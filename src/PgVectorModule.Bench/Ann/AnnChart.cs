@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace PgVectorModule.Bench;
+namespace PgVectorModule.Bench.Ann;
 
 /// <summary>
 /// Recall against p50 latency (log scale) for both index types, as a self-contained SVG. HNSW is drawn three times:
