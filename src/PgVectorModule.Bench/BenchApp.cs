@@ -3,7 +3,7 @@ using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Configuration;
-using PgVectorModule.Lessons;
+using PgVectorModule.Hosting;
 using Spectre.Console;
 
 namespace PgVectorModule.Bench;

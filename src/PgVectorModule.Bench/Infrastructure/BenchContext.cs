@@ -1,6 +1,5 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using PgVectorModule.Lessons;
 using PgVectorModule.Search;
 using Spectre.Console;
 

@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Hosting;
 using Spectre.Console;
 
 namespace PgVectorModule.Lessons;
