@@ -2,7 +2,6 @@ using System.ClientModel;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using PgVectorModule.Configuration;
-using PgVectorModule.Search;
 
 namespace PgVectorModule.Embeddings;
 
@@ -144,7 +143,7 @@ public sealed class TextEmbedder : IDisposable
                     TextsTruncated++;
                 }
 
-                EmbeddingGuard.EnsureDimension(embedding.Vector, Dimensions, Identity);
+                EnsureDimension(embedding.Vector);
                 vectors.Add(new Vector(embedding.Vector));
             }
 
@@ -158,4 +157,16 @@ public sealed class TextEmbedder : IDisposable
     private string Endpoint => Generator.GetService<EmbeddingGeneratorMetadata>()?.ProviderUri?.ToString() ?? Identity.Provider;
 
     public void Dispose() => Generator.Dispose();
+
+    /// <summary>A server that ignores the dimensions it was asked for (or another model behind the same name) is caught here, before PostgreSQL.</summary>
+    private void EnsureDimension(ReadOnlyMemory<float> vector)
+    {
+        if (vector.Length != Dimensions)
+        {
+            throw new SetupException(
+                $"A {vector.Length}-dimension vector cannot go into a vector({Dimensions}) column: {Identity} returned it. Check that the model and " +
+                "OPENAI_EMBEDDING_DIMENSIONS name what the server computes (some servers ignore the dimensions they are asked for), or use the offline model with EMBEDDING_PROVIDER=local.",
+                ExitCodes.EmbeddingMismatch);
+        }
+    }
 }
