@@ -177,7 +177,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         for (int i = 0; i < texts.Length; i++)
         {
             float[] v = sums[i];
-            L2Normalize(v);
+            UnitVector.Normalize(v);
             result.Add(new Embedding<float>(v)
             {
                 ModelId = Model.Id,
@@ -260,7 +260,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                         float inv = 1f / realTokens;
                         for (int j = 0; j < Dimensions; j++) v[j] *= inv;
                     }
-                    L2Normalize(v);
+                    UnitVector.Normalize(v);
                     pooled[r] = v;
                 }
                 return pooled;
@@ -300,14 +300,6 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             sb.Append(ch);
         }
         return sb.ToString().Trim();
-    }
-
-    private static void L2Normalize(Span<float> v)
-    {
-        double sq = 0;
-        foreach (float x in v) sq += x * x;
-        float inv = (float)(1.0 / Math.Max(Math.Sqrt(sq), 1e-12));
-        for (int j = 0; j < v.Length; j++) v[j] *= inv;
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)
