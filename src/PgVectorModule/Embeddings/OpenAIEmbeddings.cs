@@ -44,16 +44,28 @@ public static class OpenAIEmbeddingGeneratorFactory
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.BatchSize, 1, nameof(settings));
         ArgumentOutOfRangeException.ThrowIfNegative(settings.MaxRetries, nameof(settings));
         if (settings.Dimensions is < 1)
+        {
             throw new ArgumentOutOfRangeException(nameof(settings), "Dimensions must be positive.");
+        }
+
         if (settings.RequestTimeout <= TimeSpan.Zero && settings.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
             throw new ArgumentOutOfRangeException(nameof(settings), "RequestTimeout must be positive or infinite.");
+        }
 
         var clientOptions = new OpenAIClientOptions();
-        if (settings.Endpoint is not null) clientOptions.Endpoint = settings.Endpoint;
+        if (settings.Endpoint is not null)
+        {
+            clientOptions.Endpoint = settings.Endpoint;
+        }
+
         // Always set a policy: ClientRetryPolicy.Default (what the SDK uses otherwise) is built during its own
         // static constructor before DefaultInitialDelay is assigned, so it retries 429s with no delay at all.
         clientOptions.RetryPolicy = settings.RetryPolicy ?? new ClientRetryPolicy(settings.MaxRetries);
-        if (settings.NetworkTimeout is not null) clientOptions.NetworkTimeout = settings.NetworkTimeout;
+        if (settings.NetworkTimeout is not null)
+        {
+            clientOptions.NetworkTimeout = settings.NetworkTimeout;
+        }
 
         var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(settings.ApiKey), clientOptions);
         // defaultModelDimensions becomes the request's "dimensions" unless EmbeddingGenerationOptions.Dimensions overrides it.
@@ -89,7 +101,9 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
         {
             // The API answers 400 for an empty string; fail early with the index.
             if (string.IsNullOrEmpty(texts[i]))
+            {
                 throw new ArgumentException($"values[{i}] is null or empty; OpenAI rejects empty inputs.", nameof(values));
+            }
         }
 
         var all = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
@@ -102,7 +116,7 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
             limit.CancelAfter(RequestTimeout);
             try
             {
-                part = await base.GenerateAsync(batch, options, limit.Token).ConfigureAwait(false);
+                part = await base.GenerateAsync(batch, options, limit.Token);
             }
             catch (ClientResultException ex) when (ex.Status == 401)
             {
@@ -127,8 +141,12 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
             {
                 throw new OpenAIUnreachableException(Endpoint, reason, null, ex);
             }
+
             if (part.Count != batch.Length)
+            {
                 throw new InvalidOperationException($"OpenAI returned {part.Count} embeddings for {batch.Length} inputs.");
+            }
+
             all.AddRange(part);
             if (part.Usage is { } u)
             {
@@ -136,8 +154,12 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
                 totalTokens = (totalTokens ?? 0) + (u.TotalTokenCount ?? 0);
             }
         }
+
         if (inputTokens is not null || totalTokens is not null)
+        {
             all.Usage = new UsageDetails { InputTokenCount = inputTokens, TotalTokenCount = totalTokens };
+        }
+
         return all;
     }
 
