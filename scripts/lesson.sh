@@ -5,7 +5,8 @@
 #   scripts/lesson.sh 01 --step     pause before each step (classroom walkthrough)
 #   scripts/lesson.sh               every lesson, in order
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT_TAG=lesson
+source "$(dirname "${BASH_SOURCE[0]}")/lib/settings.sh"
 cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 
@@ -18,7 +19,7 @@ run_one() { # NN [args...]
   folder="$(find lessons -mindepth 1 -maxdepth 1 -type d -name "${number}-*" | head -n 1)"
   [[ -n "$folder" ]] || { echo "No lesson $number: the lessons are $(ls lessons | cut -d- -f1 | tr '\n' ' ')" >&2; exit 64; }
   # Lesson 08 runs pgBouncer on this machine: install it first when it is missing (Docker or not).
-  if [[ "$number" == 08 ]] && ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+  if [[ "$number" == 08 && -z "$(pgbouncer_bin || true)" ]]; then
     scripts/db.sh pgbouncer install || true
   fi
   dotnet run --project "$folder" -- "$@"

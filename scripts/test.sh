@@ -6,24 +6,19 @@
 # Lesson 08's tests run pgBouncer: it is installed first when missing (scripts/db.sh pgbouncer install).
 # Extra arguments go to dotnet test (e.g. --filter-class '*Lesson01Tests').
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT_TAG=test
+source "$(dirname "${BASH_SOURCE[0]}")/lib/settings.sh"
 cd "$ROOT"
 
-env_or_dotenv() {
-  local v="${!1:-}"
-  if [[ -z "$v" && -f .env ]]; then v="$(sed -n -E "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" .env | tail -n 1)"; fi
-  printf '%s' "$v"
-}
-
-if ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
-  scripts/db.sh pgbouncer install || echo "[test] pgbouncer could not be installed: lesson 08's tests will say what is missing"
+if [[ -z "$(pgbouncer_bin || true)" ]]; then
+  scripts/db.sh pgbouncer install || say "pgbouncer could not be installed: lesson 08's tests will say what is missing"
 fi
 
-if [[ -n "$(env_or_dotenv TEST_DATABASE_URL)" ]]; then
+if [[ -n "$(setting TEST_DATABASE_URL)" ]]; then
   echo "[test] database: TEST_DATABASE_URL"
-elif [[ -n "$(env_or_dotenv DATABASE_URL)" ]] && DB_MODE=env scripts/db.sh up >/dev/null 2>&1; then
+elif [[ -n "$(setting DATABASE_URL)" ]] && DB_MODE=env scripts/db.sh up >/dev/null 2>&1; then
   echo "[test] database: DATABASE_URL"
-elif command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1; then
+elif docker_answers; then
   echo "[test] database: Testcontainers (pgvector/pgvector:0.8.7-pg17)"
 else
   TEST_DATABASE_URL="$(DB_MODE=local scripts/db.sh up)"

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using PgVectorModule.Embeddings;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
@@ -198,21 +199,12 @@ public sealed partial class ProductionLesson
         {
             var basis = corpus[i % corpus.Count].ToArray();
             var v = new float[dims];
-            double norm = 0;
             for (var d = 0; d < dims; d++)
             {
-                // Box-Muller: one normal sample.
-                var gaussian = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
-                v[d] = basis[d] + (float)(0.03 * gaussian);
-                norm += v[d] * v[d];
+                v[d] = basis[d] + (float)(0.03 * GaussianNoise.Next(random));
             }
 
-            var inv = (float)(1 / Math.Sqrt(norm));
-            for (var d = 0; d < dims; d++)
-            {
-                v[d] *= inv;
-            }
-
+            UnitVector.Normalize(v);
             result.Add(new Vector(v));
         }
 

@@ -114,16 +114,13 @@ public sealed partial class TenantsLesson : ILesson
     {
         var source = basis.ToArray();
         var v = new float[source.Length];
-        double norm = 0;
         for (var d = 0; d < v.Length; d++)
         {
-            var gaussian = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
-            v[d] = source[d] + (float)(0.03 * gaussian);
-            norm += v[d] * v[d];
+            v[d] = source[d] + (float)(0.03 * GaussianNoise.Next(random));
         }
 
-        var inv = (float)(1 / Math.Sqrt(norm));
-        return new Vector(v.Select(x => x * inv).ToArray());
+        UnitVector.Normalize(v);
+        return new Vector(v);
     }
 
     // ---------------------------------------------------------------- row-level security

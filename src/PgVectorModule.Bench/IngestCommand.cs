@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
 using PgVectorModule.Bench.Infrastructure;
@@ -12,19 +13,29 @@ namespace PgVectorModule.Bench;
 /// </summary>
 public static class IngestCommand
 {
+    public const string Name = "ingest";
     public const string Schema = "bench_ingest";
     private const int Dimensions = 384;
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "rows/s of SaveChanges per row, AddRange per batch, multi-row INSERT and binary COPY; HNSW and IVFFlat build time and size")
+    {
+        BenchOptions.Count("--rows", 10_000, "rows each way writes"),
+        BenchOptions.Count("--per-row-sample", 500, "rows SaveChanges writes one at a time (the slow way, timed on a sample)"),
+        BenchOptions.Count("--batch", 1_000, "rows per AddRange and per multi-row INSERT"),
+        BenchOptions.Count("--seed", 42, "seed of the vectors", min: 0),
+        BenchOptions.Text("--maintenance-work-mem", "SIZE", "maintenance_work_mem for the index builds", "512MB"),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var rows = args.Int("rows", 10_000);
-        var sample = Math.Min(args.Int("per-row-sample", 500), rows);
-        var batch = args.Int("batch", 1_000);
-        var seed = args.Int("seed", 42, min: 0);
-        var maintenanceWorkMem = args.Text("maintenance-work-mem") ?? "512MB";
-        args.EnsureAllRead();
+        var rows = args.GetValue<int>("--rows");
+        var sample = Math.Min(args.GetValue<int>("--per-row-sample"), rows);
+        var batch = args.GetValue<int>("--batch");
+        var seed = args.GetValue<int>("--seed");
+        var maintenanceWorkMem = args.GetValue<string>("--maintenance-work-mem")!;
 
         var documents = new List<CorpusDocument>(rows);
         var vectors = new List<Vector>(rows);
@@ -60,7 +71,7 @@ public static class IngestCommand
                 await write(task);
                 var seconds = watch.Elapsed.TotalSeconds;
                 task.Value = count;
-                var stored = await ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {VectorDocumentConfiguration.TableName}", cancellationToken);
+                var stored = await BenchContext.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {VectorDocumentConfiguration.TableName}", cancellationToken);
                 if (stored != count)
                 {
                     throw new InvalidOperationException($"{method} wrote {stored} rows, not {count}.");
@@ -116,7 +127,7 @@ public static class IngestCommand
             foreach (var (name, method) in new[] { (VectorDocumentConfiguration.HnswIndex, "HNSW (m 16, ef_construction 64)"), (VectorDocumentConfiguration.IvfFlatIndex, $"IVFFlat (lists {shape.IvfFlatLists})") })
             {
                 var task = progress.AddTask($"building {method}", maxValue: 1);
-                indexes.Add(await BuildIndexAsync(dataSource, name, method, ddl.Indexes[name], maintenanceWorkMem, cancellationToken));
+                indexes.Add(await IndexBuild.MeasureAsync(dataSource, name, method, ddl.Indexes[name], maintenanceWorkMem, cancellationToken));
                 task.Value = 1;
             }
         });
@@ -170,45 +181,10 @@ public static class IngestCommand
         command.CommandText = sql.ToString();
         return command;
     }
-
-    /// <summary>One CREATE INDEX as the model declares it, timed, on a connection with maintenance_work_mem raised (a graph that fits in memory builds far faster).</summary>
-    internal static async Task<IndexBuild> BuildIndexAsync(NpgsqlDataSource dataSource, string name, string method, string ddl, string maintenanceWorkMem, CancellationToken cancellationToken)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using (var drop = new NpgsqlCommand($"DROP INDEX IF EXISTS {name}", connection))
-        {
-            await drop.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await using (var set = new NpgsqlCommand("SELECT set_config('maintenance_work_mem', $1, false)", connection) { Parameters = { new() { Value = maintenanceWorkMem } } })
-        {
-            await set.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        var watch = Stopwatch.StartNew();
-        await using (var create = new NpgsqlCommand(ddl, connection))
-        {
-            await create.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        var seconds = watch.Elapsed.TotalSeconds;
-        await using var size = new NpgsqlCommand($"SELECT pg_relation_size('{name}'), pg_table_size('{VectorDocumentConfiguration.TableName}')", connection);
-        await using var reader = await size.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return new IndexBuild(method, seconds, reader.GetInt64(0), reader.GetInt64(1));
-    }
-
-    internal static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql, CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        return (T)Convert.ChangeType((await command.ExecuteScalarAsync(cancellationToken))!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
-    }
 }
 
 /// <param name="CopySpeedup">COPY's rows/s divided by this method's: how many times faster COPY is.</param>
 public sealed record IngestResult(string Method, string Description, int Rows, double Seconds, double RowsPerSecond, double CopySpeedup);
-
-public sealed record IndexBuild(string Index, double Seconds, long IndexBytes, long TableBytes);
 
 public sealed record IngestReport(int Rows, int Dimensions, int Seed, int PerRowSample, int Batch, string MaintenanceWorkMem, MachineInfo Machine,
     IReadOnlyList<IngestResult> Methods, IReadOnlyList<IndexBuild> Indexes);

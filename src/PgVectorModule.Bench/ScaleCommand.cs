@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using PgVectorModule.Bench.Evaluation;
@@ -15,21 +16,32 @@ namespace PgVectorModule.Bench;
 /// </summary>
 public static class ScaleCommand
 {
+    public const string Name = "scale";
     public const string Schema = "bench_scale";
     private const int Dimensions = 384;
     private const int Limit = 10;
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "p50/p95 of BM25, HNSW, weighted and RRF search on ~100,000 real passages, and how many documents the keyword leg scores")
+    {
+        BenchOptions.Text("--texts", "FILE", "texts, one per line, instead of the SDK's documentation"),
+        // The default source; accepted so the command reads like ann's.
+        BenchOptions.Flag("--sdk-docs", "the installed .NET SDK's API documentation (the default)"),
+        BenchOptions.Text("--cache", "DIR", "where embedded texts are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Count("--queries", 200, "queries, held out of the table"),
+        BenchOptions.Count("--seed", 42, "seed of the hold-out", min: 0),
+        BenchOptions.Count("--rows", int.MaxValue, "at most this many passages"),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var textsFile = args.Text("texts");
-        args.Flag("sdk-docs"); // the default source; accepted so the command reads like ann's
-        var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
-        var queryCount = args.Int("queries", 200);
-        var seed = args.Int("seed", 42, min: 0);
-        var rows = args.Int("rows", int.MaxValue);
-        args.EnsureAllRead();
+        var textsFile = args.GetValue<string?>("--texts");
+        var cacheFolder = args.GetValue<string>("--cache")!;
+        var queryCount = args.GetValue<int>("--queries");
+        var seed = args.GetValue<int>("--seed");
+        var rows = args.GetValue<int>("--rows");
         var console = context.Console;
 
         var (allTexts, allVectors) = await EmbeddedTexts.LoadAsync(context, textsFile, cacheFolder, Dimensions, "scale", cancellationToken);
@@ -61,7 +73,7 @@ public static class ScaleCommand
             await VectorStore.BuildIndexesAsync(db, VectorStore.Ddl(db).Indexes.Keys.Where(n => n != VectorDocumentConfiguration.IvfFlatIndex), cancellationToken);
             task.Value = 2;
         });
-        var postings = await IngestCommand.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {DocumentTermConfiguration.TableName}", cancellationToken);
+        var postings = await BenchContext.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {DocumentTermConfiguration.TableName}", cancellationToken);
         console.MarkupLine(Markup.Escape($"{count:N0} passages, {postings:N0} BM25 postings, loaded and indexed in {load.Elapsed.TotalSeconds:N0} s; {queryCount} queries of six words."));
 
         var options = HybridOptions.Default;
@@ -101,7 +113,7 @@ public static class ScaleCommand
             foreach (var (name, run, explain) in methods)
             {
                 var task = progress.AddTask(name, maxValue: queryCount);
-                var plan = EvalCommand.PlanSummary(await explain(0));
+                var plan = QueryPlan.Summary(await explain(0));
                 for (var i = 0; i < Math.Min(5, queryCount); i++)
                 {
                     await run(i);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Embeddings;
@@ -12,6 +13,7 @@ namespace PgVectorModule.Bench.Evaluation;
 /// </summary>
 public static class EvalCommand
 {
+    public const string Name = "eval";
     public const string Schema = "bench_eval";
 
     /// <summary>
@@ -38,20 +40,32 @@ public static class EvalCommand
     /// <summary>Recall@100 needs 100 results, so every method returns 100 and each fusion takes 100 candidates a side.</summary>
     public const int Depth = 100;
 
-    public static async Task<int> RunAsync(BenchContext context, BenchArguments args, CancellationToken cancellationToken)
+    internal static Command Definition() => new(Name,
+        "retrieval quality (nDCG@10, Recall@100, MRR@10) and latency of keyword, vector and hybrid search on a BEIR folder; " +
+        "--sweep also scores BM25's k1 and b and both fusions' settings over a grid")
+    {
+        BenchOptions.Text("--dataset", "DIR", "a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)"),
+        BenchOptions.Text("--qrels", "FILE", "the judgments to score against (default: the folder's test split)"),
+        BenchOptions.Count("--limit-queries", int.MaxValue, "score at most this many judged queries"),
+        BenchOptions.Number("--vector-weight", HybridOptions.DefaultVectorWeight, "the weighted fusion's vector weight"),
+        BenchOptions.Text("--cache", "DIR", "where embeddings are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Count("--throughput-sample", 256, "texts embedded again, uncached, to measure the model's throughput (0: none)", min: 0),
+        BenchOptions.Flag("--sweep", "also score BM25's k1 and b and both fusions' settings over a grid"),
+    };
+
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var folder = args.Text("dataset") ?? throw new Configuration.SetupException(
+        var folder = args.GetValue<string?>("--dataset") ?? throw new Configuration.SetupException(
             "eval needs --dataset DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), for example --dataset ../shared/datasets/scifact.",
             Configuration.ExitCodes.InvalidInput);
-        var qrels = args.Text("qrels");
-        var limitQueries = args.Int("limit-queries", int.MaxValue);
-        var cacheFolder = args.Text("cache") ?? Path.Combine("artifacts", "cache");
-        var vectorWeight = args.Double("vector-weight", HybridOptions.DefaultVectorWeight);
-        var throughputSample = args.Int("throughput-sample", 256, min: 0);
-        var sweep = args.Flag("sweep");
-        args.EnsureAllRead();
+        var qrels = args.GetValue<string?>("--qrels");
+        var limitQueries = args.GetValue<int>("--limit-queries");
+        var cacheFolder = args.GetValue<string>("--cache")!;
+        var vectorWeight = args.GetValue<double>("--vector-weight");
+        var throughputSample = args.GetValue<int>("--throughput-sample");
+        var sweep = args.GetValue<bool>("--sweep");
         var console = context.Console;
 
         var dataset = BeirDataset.Read(folder, qrels);
@@ -64,18 +78,18 @@ public static class EvalCommand
             .ToList();
 
         using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
-        var cache = EmbeddingCache.Open(cacheFolder, CacheKey(embedder), embedder.Dimensions);
+        var cache = EmbeddingCache.Open(cacheFolder, EmbeddingCache.ModelKey(embedder), embedder.Dimensions);
         EmbeddingRun corpusRun = default!;
         IReadOnlyList<float[]> corpusVectors = [];
         IReadOnlyList<float[]> queryVectors = [];
         await context.Progress().StartAsync(async progress =>
         {
             var corpusTask = progress.AddTask("embedding corpus", maxValue: documents.Count);
-            (corpusVectors, corpusRun) = await EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), corpusTask, cancellationToken);
+            (corpusVectors, corpusRun) = await CachedEmbedder.EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), corpusTask, cancellationToken);
             // Queries as the lessons embed a question: after the model's query prefix (arctic-embed's instruction; none for
             // MiniLM). The cache is keyed by the text the model reads, so a prefixed query never meets a document's entry.
             var queryTask = progress.AddTask("embedding queries", maxValue: queries.Count);
-            (queryVectors, _) = await EmbedAsync(embedder, cache, queries.Select(q => embedder.QueryText(q.Text)).ToList(), queryTask, cancellationToken);
+            (queryVectors, _) = await CachedEmbedder.EmbedAsync(embedder, cache, queries.Select(q => embedder.QueryText(q.Text)).ToList(), queryTask, cancellationToken);
         });
         // Throughput measured on every run: the first documents embedded afresh (the cache is neither read nor written),
         // after one untimed call so loading the model is nobody's cost. The local model is timed both ways it can read
@@ -96,7 +110,7 @@ public static class EvalCommand
                 {
                     await timed.EmbedAsync("warm up", cancellationToken);
                     var task = progress.AddTask($"embedding throughput ({sample.Count} documents afresh)", maxValue: sample.Count);
-                    throughput.Add((await EmbedAsync(timed, null, sample, task, cancellationToken)).Run);
+                    throughput.Add((await CachedEmbedder.EmbedAsync(timed, null, sample, task, cancellationToken)).Run);
                 }
             });
             foreach (var run in throughput)
@@ -177,17 +191,6 @@ public static class EvalCommand
         return 0;
     }
 
-    /// <summary>Which vectors a cache file holds: provider and model, and for the local model how it reads long texts
-    /// (chunked and averaged, or truncated, at so many word pieces), because that changes the vectors of long texts.
-    /// A query's record is keyed by the text the model read, its query prefix included, so it needs no mark of its own.</summary>
-    internal static string CacheKey(TextEmbedder embedder)
-    {
-        var key = $"{embedder.Identity.Provider}-{embedder.Identity.Model}";
-        return embedder.Generator is LocalEmbeddingGenerator { Options: var o }
-            ? $"{key}-{EmbeddingSettings.LongTextName(o.LongText)}{o.MaxTokens}"
-            : key;
-    }
-
     /// <param name="Name">The row's name.</param>
     /// <param name="Search">One query: text and embedding in, ranked BEIR ids out.</param>
     /// <param name="Explain">The plan of one query, run the way <paramref name="Search"/> runs it.</param>
@@ -252,34 +255,6 @@ public static class EvalCommand
         }
     }
 
-    /// <summary>The scans a plan is made of, in a few words: what the table's "plan" column shows.</summary>
-    internal static string PlanSummary(IReadOnlyList<string> plan)
-    {
-        var text = string.Join('\n', plan);
-        var parts = new List<string>();
-        if (text.Contains(VectorDocumentConfiguration.HnswIndex, StringComparison.Ordinal))
-        {
-            parts.Add("HNSW");
-        }
-
-        if (text.Contains($"Seq Scan on {VectorDocumentConfiguration.TableName}", StringComparison.Ordinal))
-        {
-            parts.Add("seq scan");
-        }
-
-        if (text.Contains(DocumentTermConfiguration.LexemeIndex, StringComparison.Ordinal))
-        {
-            parts.Add("postings index");
-        }
-
-        if (text.Contains(VectorDocumentConfiguration.SourceIndex, StringComparison.Ordinal))
-        {
-            parts.Add("source B-tree");
-        }
-
-        return parts.Count == 0 ? "other" : string.Join(" + ", parts);
-    }
-
     private static List<string> Ids(IReadOnlyList<SearchHit> hits) => hits.Select(h => h.Source!).ToList();
 
     internal static async Task<EvalMethodResult> ScoreAsync(Method method, IReadOnlyList<BeirQuery> queries, IReadOnlyList<float[]> vectors,
@@ -314,63 +289,12 @@ public static class EvalCommand
         }
 
         var n = Math.Max(queries.Count, 1);
-        return new EvalMethodResult(method.Name, ndcg / n, recall / n, mrr / n, latency.P50, latency.P95, queries.Count, PlanSummary(plan));
-    }
-
-    internal static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
-        IReadOnlyList<string> texts, ProgressTask task, CancellationToken cancellationToken)
-    {
-        var vectors = new float[texts.Count][];
-        var missing = new List<int>();
-        for (var i = 0; i < texts.Count; i++)
-        {
-            if (cache is not null && cache.TryGet(texts[i], out var cached))
-            {
-                vectors[i] = cached;
-            }
-            else
-            {
-                missing.Add(i);
-            }
-        }
-
-        task.Value = texts.Count - missing.Count;
-        var local = embedder.Generator as LocalEmbeddingGenerator;
-        var tokensBefore = embedder.TokensEmbedded;
-        var watch = Stopwatch.StartNew();
-        // Chunks of a few batches, each saved as it is done, so an interrupted run keeps what it computed.
-        foreach (var chunk in missing.Chunk(256))
-        {
-            var chunkTexts = chunk.Select(i => texts[i]).ToList();
-            var embedded = await embedder.EmbedManyAsync(chunkTexts, null, cancellationToken);
-            var arrays = embedded.Select(v => v.ToArray()).ToList();
-            cache?.Append(chunkTexts, arrays);
-            for (var k = 0; k < chunk.Length; k++)
-            {
-                vectors[chunk[k]] = arrays[k];
-            }
-
-            task.Increment(chunk.Length);
-        }
-
-        var seconds = watch.Elapsed.TotalSeconds;
-        var tokens = embedder.TokensEmbedded - tokensBefore;
-        var options = local?.Options;
-        return (vectors, new EmbeddingRun(texts.Count, missing.Count, texts.Count - missing.Count, seconds,
-            missing.Count == 0 ? 0 : missing.Count / seconds, missing.Count == 0 ? 0 : tokens / seconds,
-            options?.BatchSize ?? 0, options?.MaxTokens ?? 0, options?.LongText.ToString() ?? "", options?.IntraOpNumThreads ?? 0));
+        return new EvalMethodResult(method.Name, ndcg / n, recall / n, mrr / n, latency.P50, latency.P95, queries.Count, QueryPlan.Summary(plan));
     }
 }
 
-/// <param name="Plan">The scans of the first query's plan, in a few words (<see cref="EvalCommand.PlanSummary"/>).</param>
+/// <param name="Plan">The scans of the first query's plan, in a few words (<see cref="QueryPlan.Summary"/>).</param>
 public sealed record EvalMethodResult(string Method, double NdcgAt10, double RecallAt100, double MrrAt10, double P50Ms, double P95Ms, int Queries, string Plan);
-
-/// <param name="Texts">Texts asked for.</param>
-/// <param name="Embedded">Texts computed in this run (the rest came from the cache).</param>
-/// <param name="TokensPerSecond">Word pieces the model read per second (with [CLS] and [SEP]; chunk overlaps counted, truncated tails not).</param>
-/// <param name="MaxTokens">Word pieces per sequence; longer texts are embedded as chunks (LongText).</param>
-public sealed record EmbeddingRun(int Texts, int Embedded, int FromCache, double Seconds, double DocumentsPerSecond, double TokensPerSecond,
-    int BatchSize, int MaxTokens, string LongText, int IntraOpThreads);
 
 public sealed record EvalSettings(int Limit, int Candidates, int HnswEfSearch, double VectorWeight, int RrfK);
 

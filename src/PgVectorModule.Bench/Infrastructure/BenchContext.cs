@@ -1,6 +1,5 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using PgVectorModule.Lessons;
 using PgVectorModule.Search;
 using Spectre.Console;
 
@@ -63,6 +62,14 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
         new(SearchDbContext.CreateOptions(dataSource), shape);
 
     /// <summary>The machine and server a figure was measured on, written into every result file.</summary>
+    /// <summary>One value from a statement the bench writes itself (never user input).</summary>
+    public static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        await using var command = dataSource.CreateCommand(sql);
+        return (T)Convert.ChangeType((await command.ExecuteScalarAsync(cancellationToken))!, typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public static async Task<MachineInfo> MachineAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(

@@ -1,4 +1,3 @@
-using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
 using Spectre.Console;
@@ -12,6 +11,9 @@ namespace PgVectorModule.Bench.Infrastructure;
 /// </summary>
 public static class EmbeddedTexts
 {
+    /// <summary>--cache's default, shared by eval, ann and scale so each finds what another embedded.</summary>
+    public const string DefaultCacheFolder = "artifacts/cache";
+
     public static async Task<(IReadOnlyList<string> Texts, IReadOnlyList<float[]> Vectors)> LoadAsync(BenchContext context, string? textsFile,
         string cacheFolder, int dimensions, string command, CancellationToken cancellationToken)
     {
@@ -49,14 +51,14 @@ public static class EmbeddedTexts
         }
 
         // A folder of its own, so eval's files (which ann --vectors reads) hold only eval's texts.
-        var cache = EmbeddingCache.Open(Path.Combine(cacheFolder, "ann"), EvalCommand.CacheKey(embedder), embedder.Dimensions);
+        var cache = EmbeddingCache.Open(Path.Combine(cacheFolder, "ann"), EmbeddingCache.ModelKey(embedder), embedder.Dimensions);
 
         IReadOnlyList<float[]> vectors = [];
         EmbeddingRun run = default!;
         await context.Progress().StartAsync(async progress =>
         {
             var task = progress.AddTask($"embedding {ordered.Count:N0} texts (cached in {cache.Path})", maxValue: ordered.Count);
-            (vectors, run) = await EvalCommand.EmbedAsync(embedder, cache, ordered, task, cancellationToken);
+            (vectors, run) = await CachedEmbedder.EmbedAsync(embedder, cache, ordered, task, cancellationToken);
         });
         context.Console.MarkupLine(Markup.Escape($"{run.Texts:N0} texts: {run.Embedded:N0} embedded now ({run.Seconds:N1} s), {run.FromCache:N0} from the cache {cache.Path}."));
         return (ordered, vectors);

@@ -1,3 +1,5 @@
+using PgVectorModule.Embeddings;
+
 namespace PgVectorModule.Bench.Infrastructure;
 
 /// <summary>
@@ -42,7 +44,7 @@ public sealed class SyntheticVectors
             v = Gaussian(0.1 * _spread);
             foreach (var direction in _basis)
             {
-                var z = (float)(_spread * NextGaussian());
+                var z = (float)(_spread * GaussianNoise.Next(_random));
                 for (var i = 0; i < v.Length; i++)
                 {
                     v[i] += z * direction[i];
@@ -55,7 +57,7 @@ public sealed class SyntheticVectors
             }
         }
 
-        Normalize(v);
+        UnitVector.Normalize(v);
         return v;
     }
 
@@ -64,32 +66,9 @@ public sealed class SyntheticVectors
         var v = new float[Dimensions];
         for (var i = 0; i < v.Length; i++)
         {
-            v[i] = (float)(sigma * NextGaussian());
+            v[i] = (float)(sigma * GaussianNoise.Next(_random));
         }
 
         return v;
-    }
-
-    /// <summary>Box-Muller: two uniforms to one standard normal.</summary>
-    private double NextGaussian()
-    {
-        var u1 = 1.0 - _random.NextDouble();
-        var u2 = _random.NextDouble();
-        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
-
-    private static void Normalize(float[] v)
-    {
-        double sum = 0;
-        foreach (var x in v)
-        {
-            sum += x * x;
-        }
-
-        var inverse = (float)(1 / Math.Sqrt(sum));
-        for (var i = 0; i < v.Length; i++)
-        {
-            v[i] *= inverse;
-        }
     }
 }

@@ -37,6 +37,13 @@ public class CourseDbContext(DbContextOptions<CourseDbContext> options) : DbCont
             .AddInterceptors(interceptors)
             .Options;
 
+    /// <summary>The same over a connection string, for <c>dotnet ef</c>, which builds one context and has no data source to share.</summary>
+    public static DbContextOptions<CourseDbContext> CreateMigrationOptions(string connectionString, string schema) =>
+        new DbContextOptionsBuilder<CourseDbContext>()
+            .UseNpgsql(connectionString, npgsql => npgsql.UseVector().MigrationsHistoryTable(HistoryTable, schema))
+            .UseSnakeCaseNamingConvention()
+            .Options;
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);

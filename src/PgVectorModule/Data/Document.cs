@@ -32,13 +32,6 @@ public class Document : ITimestamped
     public uint Version { get; set; }
 }
 
-/// <summary>Words are runs of non-whitespace, the same rule the AddWordCount migration uses in SQL.</summary>
-public static class WordCounter
-{
-    public static int Count(string text) =>
-        (text ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length;
-}
-
 /// <summary>How <see cref="Document"/> maps to its table; column names come out snake_case by convention.</summary>
 public sealed class DocumentConfiguration : IEntityTypeConfiguration<Document>
 {

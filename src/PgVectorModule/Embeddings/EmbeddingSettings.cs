@@ -3,27 +3,27 @@ using PgVectorModule.Configuration;
 
 namespace PgVectorModule.Embeddings;
 
-public enum EmbeddingProviderKind
-{
-    /// <summary>A model in process (all-MiniLM-L6-v2 unless LOCAL_EMBEDDING_MODEL names another): no network, no key.</summary>
-    Local,
-
-    /// <summary>OpenAI's embeddings API (or any server that speaks it).</summary>
-    OpenAI,
-}
-
-/// <summary>Which embedding model the module uses, read from the same environment and .env as everything else.</summary>
+/// <summary>
+/// Which embedding model the module uses, read from the same environment and .env as everything else. Every default of
+/// the embedding settings is written here once; the providers' own option types take theirs from these.
+/// </summary>
 public sealed record EmbeddingSettings
 {
     public const string DefaultOpenAIModel = "text-embedding-3-small";
     public const int DefaultOpenAIDimensions = 1536;
 
     /// <summary>
-    /// Texts per local model call. Measured on 2 cores (SciFact abstracts, docs/benchmarks.md): single inputs
-    /// 22 docs/s, batches of 8 17, of 32 16; padding a batch to its longest text costs more than batching saves.
-    /// Short texts (the lessons' corpus, queries) embed at the same rate either way.
+    /// Texts per local model call: single inputs, because padding a batch to its longest text costs more than batching
+    /// saves on a small machine (measured in docs/benchmarks.md, "Local embedding throughput"). Short texts (the lessons'
+    /// corpus, queries) embed at the same rate either way.
     /// </summary>
     public const int LocalDefaultBatchSize = 1;
+
+    /// <summary>Inputs per embeddings API request (the API allows at most 2048 inputs and 300k tokens per request).</summary>
+    public const int OpenAIDefaultBatchSize = 100;
+
+    /// <summary>OPENAI_TIMEOUT_SECONDS's default: the most one embeddings request may take, retries included.</summary>
+    public const int DefaultOpenAITimeoutSeconds = 60;
 
     public EmbeddingProviderKind Provider { get; init; } = EmbeddingProviderKind.Local;
     public string? OpenAIApiKey { get; init; }
@@ -37,7 +37,7 @@ public sealed record EmbeddingSettings
 
     /// <summary>The most one embeddings request may take, retries included (OPENAI_TIMEOUT_SECONDS), so a server that
     /// never answers ends the run with a sentence instead of holding it.</summary>
-    public TimeSpan OpenAITimeout { get; init; } = OpenAIEmbeddingSettings.DefaultRequestTimeout;
+    public TimeSpan OpenAITimeout { get; init; } = TimeSpan.FromSeconds(DefaultOpenAITimeoutSeconds);
 
     /// <summary>True when OpenAI was chosen only because OPENAI_API_KEY is set (EMBEDDING_PROVIDER is not): messages say so.</summary>
     public bool ProviderChosenByKey { get; init; }
@@ -65,13 +65,10 @@ public sealed record EmbeddingSettings
         string? Get(string name) => lookup(name) is { } v && !string.IsNullOrWhiteSpace(v) ? v.Trim() : null;
 
         var key = Get("OPENAI_API_KEY");
-        var provider = Get("EMBEDDING_PROVIDER")?.ToLowerInvariant() switch
-        {
-            null => key is null ? EmbeddingProviderKind.Local : EmbeddingProviderKind.OpenAI,
-            "local" => EmbeddingProviderKind.Local,
-            "openai" => EmbeddingProviderKind.OpenAI,
-            var other => throw new SetupException($"EMBEDDING_PROVIDER is '{other}'; set it to local (a model in process, offline) or openai.", ExitCodes.Failed),
-        };
+        var provider = Get("EMBEDDING_PROVIDER") is { } providerName
+            ? EmbeddingProviderNames.Parse(providerName) ?? throw new SetupException(
+                $"EMBEDDING_PROVIDER is '{providerName.ToLowerInvariant()}'; set it to {EmbeddingProviderNames.Local} (a model in process, offline) or {EmbeddingProviderNames.OpenAI}.", ExitCodes.Failed)
+            : key is null ? EmbeddingProviderKind.Local : EmbeddingProviderKind.OpenAI;
 
         var localModel = Get("LOCAL_EMBEDDING_MODEL") is { } modelName
             ? LocalEmbeddingModel.Find(modelName) ?? throw new SetupException(
@@ -92,10 +89,10 @@ public sealed record EmbeddingSettings
             OpenAIModel = Get("OPENAI_EMBEDDING_MODEL") ?? DefaultOpenAIModel,
             OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
             OpenAIBaseUrl = baseUrl,
-            OpenAITimeout = TimeSpan.FromSeconds(PositiveInt(Get("OPENAI_TIMEOUT_SECONDS"), "OPENAI_TIMEOUT_SECONDS", (int)OpenAIEmbeddingSettings.DefaultRequestTimeout.TotalSeconds)),
+            OpenAITimeout = TimeSpan.FromSeconds(PositiveInt(Get("OPENAI_TIMEOUT_SECONDS"), "OPENAI_TIMEOUT_SECONDS", DefaultOpenAITimeoutSeconds)),
             ProviderChosenByKey = provider == EmbeddingProviderKind.OpenAI && Get("EMBEDDING_PROVIDER") is null,
             LocalModel = localModel,
-            BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : 100),
+            BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : OpenAIDefaultBatchSize),
             LocalLongText = Get("EMBEDDING_LONG_TEXT")?.ToLowerInvariant() switch
             {
                 null => LongTextHandling.ChunkAndAverage,

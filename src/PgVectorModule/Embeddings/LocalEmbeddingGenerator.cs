@@ -53,8 +53,6 @@ public sealed class LocalEmbeddingOptions
 /// </summary>
 public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
 {
-    public const string ProviderName = "local";
-
     private const string OutputName = "last_hidden_state";
     private static readonly string[] OutputNames = [OutputName];
 
@@ -76,7 +74,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
         _tokenizer = new Lazy<TokenizerBase>(Model.CreateTokenizer, LazyThreadSafetyMode.ExecutionAndPublication);
         _model = new Lazy<OnnxModel>(() => new OnnxModel(Model, _options.IntraOpNumThreads), LazyThreadSafetyMode.ExecutionAndPublication);
-        Metadata = new EmbeddingGeneratorMetadata(ProviderName, providerUri: null, defaultModelId: Model.Id, defaultModelDimensions: Model.Dimensions);
+        Metadata = new EmbeddingGeneratorMetadata(EmbeddingProviderNames.Local, providerUri: null, defaultModelId: Model.Id, defaultModelDimensions: Model.Dimensions);
     }
 
     public EmbeddingGeneratorMetadata Metadata { get; }
@@ -108,14 +106,21 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         ArgumentNullException.ThrowIfNull(values);
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (options?.Dimensions is int d && d != Dimensions)
+        {
             throw new NotSupportedException($"{Model.Id} produces {Dimensions} dimensions; {d} was requested.");
+        }
+
         if (options?.ModelId is string m && !string.Equals(m, Model.Id, StringComparison.OrdinalIgnoreCase))
+        {
             throw new NotSupportedException($"This generator runs {Model.Id}; '{m}' was requested.");
+        }
 
         string[] texts = values.ToArray();
         var result = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
         if (texts.Length == 0)
+        {
             return result;
+        }
 
         // 1. Tokenize and split into sequences of at most MaxTokens word pieces.
         var sequences = new List<Sequence>();
@@ -126,7 +131,10 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (texts[i] is null)
+            {
                 throw new ArgumentException($"values[{i}] is null.", nameof(values));
+            }
+
             long[] body = TokenizeBody(texts[i]);
             int total = body.Length + 2;
             if (body.Length <= window)
@@ -147,8 +155,12 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                     int len = Math.Min(window, body.Length - start);
                     sequences.Add(new Sequence(i, body, start, len));
                     chunks++;
-                    if (start + len >= body.Length) break;
+                    if (start + len >= body.Length)
+                    {
+                        break;
+                    }
                 }
+
                 perText[i] = new TextInfo(total, chunks, false);
             }
         }
@@ -162,13 +174,17 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         {
             cancellationToken.ThrowIfCancellationRequested();   // honoured between batches
             var batch = new ArraySegment<Sequence>(ordered, b, Math.Min(_options.BatchSize, ordered.Length - b));
-            float[][] pooled = await Task.Run(() => RunBatch(batch, cancellationToken), cancellationToken).ConfigureAwait(false);
+            float[][] pooled = await Task.Run(() => RunBatch(batch, cancellationToken), cancellationToken);
             for (int k = 0; k < batch.Count; k++)
             {
                 Sequence s = batch[k];
                 float w = s.Length + 2;                       // weight chunks by their size
                 float[] acc = sums[s.TextIndex] ??= new float[Dimensions];
-                for (int j = 0; j < Dimensions; j++) acc[j] += w * pooled[k][j];
+                for (int j = 0; j < Dimensions; j++)
+                {
+                    acc[j] += w * pooled[k][j];
+                }
+
                 weights[s.TextIndex] += w;
                 tokensProcessed += s.Length + 2;
             }
@@ -179,7 +195,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         for (int i = 0; i < texts.Length; i++)
         {
             float[] v = sums[i];
-            L2Normalize(v);
+            UnitVector.Normalize(v);
             result.Add(new Embedding<float>(v)
             {
                 ModelId = Model.Id,
@@ -192,6 +208,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                 },
             });
         }
+
         result.Usage = new UsageDetails { InputTokenCount = tokensProcessed, TotalTokenCount = tokensProcessed };
         return result;
     }
@@ -212,6 +229,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             ids[o + 1 + s.Length] = SepId;
             mask.AsSpan(o, s.Length + 2).Fill(1);
         }
+
         long[] shape = [n, seqLen];
 
         lock (_runLock)
@@ -239,6 +257,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             {
                 throw new OperationCanceledException(cancellationToken);
             }
+
             using (outputs)
             {
                 // last_hidden_state: [n, seqLen, 384]. Pool each row the model's way (padding is at the end), then L2.
@@ -257,14 +276,23 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                         for (int t = 0; t < realTokens; t++)
                         {
                             ReadOnlySpan<float> row = hidden.Slice((r * seqLen + t) * Dimensions, Dimensions);
-                            for (int j = 0; j < Dimensions; j++) v[j] += row[j];
+                            for (int j = 0; j < Dimensions; j++)
+                            {
+                                v[j] += row[j];
+                            }
                         }
+
                         float inv = 1f / realTokens;
-                        for (int j = 0; j < Dimensions; j++) v[j] *= inv;
+                        for (int j = 0; j < Dimensions; j++)
+                        {
+                            v[j] *= inv;
+                        }
                     }
-                    L2Normalize(v);
+
+                    UnitVector.Normalize(v);
                     pooled[r] = v;
                 }
+
                 return pooled;
             }
         }
@@ -279,7 +307,11 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         string normalized = NormalizeText(text);
         var tokens = _tokenizer.Value.Tokenize(int.MaxValue, normalized)[0];   // [CLS] ... [SEP]
         var body = new long[tokens.Length - 2];
-        for (int i = 0; i < body.Length; i++) body[i] = tokens[i + 1].VocabularyIndex;
+        for (int i = 0; i < body.Length; i++)
+        {
+            body[i] = tokens[i + 1].VocabularyIndex;
+        }
+
         return body;
     }
 
@@ -292,31 +324,36 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     {
         string decomposed = text.ToLowerInvariant().Normalize(NormalizationForm.FormD);
         var sb = new StringBuilder(decomposed.Length);
-        void Space() { if (sb.Length > 0 && sb[^1] != ' ') sb.Append(' '); }
+        void Space() { if (sb.Length > 0 && sb[^1] != ' ') { sb.Append(' '); } }
         foreach (char ch in decomposed)
         {
             UnicodeCategory cat = CharUnicodeInfo.GetUnicodeCategory(ch);
-            if (cat == UnicodeCategory.NonSpacingMark) continue;
+            if (cat == UnicodeCategory.NonSpacingMark)
+            {
+                continue;
+            }
+
             if (char.IsWhiteSpace(ch) || char.IsControl(ch) || cat == UnicodeCategory.Format) { Space(); continue; }
             if (ch > 127 && char.IsPunctuation(ch)) { Space(); sb.Append(ch); sb.Append(' '); continue; }
             sb.Append(ch);
         }
-        return sb.ToString().Trim();
-    }
 
-    private static void L2Normalize(Span<float> v)
-    {
-        double sq = 0;
-        foreach (float x in v) sq += x * x;
-        float inv = (float)(1.0 / Math.Max(Math.Sqrt(sq), 1e-12));
-        for (int j = 0; j < v.Length; j++) v[j] *= inv;
+        return sb.ToString().Trim();
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
         ArgumentNullException.ThrowIfNull(serviceType);
-        if (serviceKey is not null) return null;
-        if (serviceType == typeof(EmbeddingGeneratorMetadata)) return Metadata;
+        if (serviceKey is not null)
+        {
+            return null;
+        }
+
+        if (serviceType == typeof(EmbeddingGeneratorMetadata))
+        {
+            return Metadata;
+        }
+
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
@@ -324,9 +361,16 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     {
         lock (_runLock)                                       // waits for a running batch to finish
         {
-            if (_disposed) return;
+            if (_disposed)
+            {
+                return;
+            }
+
             _disposed = true;
-            if (_model.IsValueCreated) _model.Value.Dispose();
+            if (_model.IsValueCreated)
+            {
+                _model.Value.Dispose();
+            }
         }
     }
 

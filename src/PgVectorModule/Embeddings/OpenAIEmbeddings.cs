@@ -11,46 +11,6 @@ using EmbeddingGenerationOptions = Microsoft.Extensions.AI.EmbeddingGenerationOp
 
 namespace PgVectorModule.Embeddings;
 
-public sealed class OpenAIEmbeddingSettings
-{
-    public const string DefaultModel = "text-embedding-3-small";
-    public const int DefaultDimensions = 1536;
-
-    /// <summary>Null: read the OPENAI_API_KEY environment variable.</summary>
-    public string? ApiKey { get; init; }
-
-    public string Model { get; init; } = DefaultModel;
-
-    /// <summary>Sent as the API's "dimensions" field on every request. text-embedding-3-* accept 1..native
-    /// (1536 small / 3072 large); set null for text-embedding-ada-002, which rejects the field.</summary>
-    public int? Dimensions { get; init; } = DefaultDimensions;
-
-    /// <summary>Null: https://api.openai.com/v1. The SDK appends "/embeddings".</summary>
-    public Uri? Endpoint { get; init; }
-
-    /// <summary>Inputs per HTTP request (the API allows at most 2048 inputs and 300k tokens per request).</summary>
-    public int BatchSize { get; init; } = 100;
-
-    /// <summary>Retries on 408/429/500/502/503/504 and network errors, used when RetryPolicy is null:
-    /// new ClientRetryPolicy(MaxRetries) waits max(0.8 s * 2^(retry-1), Retry-After) = 0.8 s, 1.6 s, 3.2 s.</summary>
-    public int MaxRetries { get; init; } = 3;
-
-    /// <summary>Replaces the retry policy (tests use <see cref="FixedDelayRetryPolicy"/>). Not setting anything on
-    /// OpenAIClientOptions would use ClientRetryPolicy.Default, whose backoff is 0 in System.ClientModel 1.16.0.</summary>
-    public PipelinePolicy? RetryPolicy { get; init; }
-
-    /// <summary>Null: the SDK default (100 s per try).</summary>
-    public TimeSpan? NetworkTimeout { get; init; }
-
-    /// <summary>
-    /// The most one request may take, its retries and their waits included. Without it a server that accepts the
-    /// connection but never answers holds a run for (MaxRetries + 1) network timeouts: almost seven minutes.
-    /// </summary>
-    public TimeSpan RequestTimeout { get; init; } = DefaultRequestTimeout;
-
-    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(60);
-}
-
 /// <summary>Thrown instead of a bare ClientResultException(401).</summary>
 public sealed class OpenAIAuthenticationException(ClientResultException inner)
     : InvalidOperationException(Text, inner)
@@ -76,29 +36,38 @@ public sealed class OpenAIUnreachableException(Uri endpoint, string reason, Time
 
 public static class OpenAIEmbeddingGeneratorFactory
 {
-    public static IEmbeddingGenerator<string, Embedding<float>> Create(OpenAIEmbeddingSettings? settings = null)
+    public static IEmbeddingGenerator<string, Embedding<float>> Create(OpenAIEmbeddingSettings settings)
     {
-        settings ??= new OpenAIEmbeddingSettings();
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentException.ThrowIfNullOrWhiteSpace(settings.ApiKey, nameof(settings));
         ArgumentException.ThrowIfNullOrWhiteSpace(settings.Model, nameof(settings));
         ArgumentOutOfRangeException.ThrowIfLessThan(settings.BatchSize, 1, nameof(settings));
         ArgumentOutOfRangeException.ThrowIfNegative(settings.MaxRetries, nameof(settings));
         if (settings.Dimensions is < 1)
+        {
             throw new ArgumentOutOfRangeException(nameof(settings), "Dimensions must be positive.");
-        if (settings.RequestTimeout <= TimeSpan.Zero && settings.RequestTimeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(settings), "RequestTimeout must be positive or infinite.");
+        }
 
-        string? apiKey = settings.ApiKey ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY");
-        if (string.IsNullOrWhiteSpace(apiKey))
-            throw new InvalidOperationException("No OpenAI API key: set OPENAI_API_KEY.");
+        if (settings.RequestTimeout <= TimeSpan.Zero && settings.RequestTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(settings), "RequestTimeout must be positive or infinite.");
+        }
 
         var clientOptions = new OpenAIClientOptions();
-        if (settings.Endpoint is not null) clientOptions.Endpoint = settings.Endpoint;
+        if (settings.Endpoint is not null)
+        {
+            clientOptions.Endpoint = settings.Endpoint;
+        }
+
         // Always set a policy: ClientRetryPolicy.Default (what the SDK uses otherwise) is built during its own
         // static constructor before DefaultInitialDelay is assigned, so it retries 429s with no delay at all.
         clientOptions.RetryPolicy = settings.RetryPolicy ?? new ClientRetryPolicy(settings.MaxRetries);
-        if (settings.NetworkTimeout is not null) clientOptions.NetworkTimeout = settings.NetworkTimeout;
+        if (settings.NetworkTimeout is not null)
+        {
+            clientOptions.NetworkTimeout = settings.NetworkTimeout;
+        }
 
-        var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(apiKey), clientOptions);
+        var client = new EmbeddingClient(settings.Model, new ApiKeyCredential(settings.ApiKey), clientOptions);
         // defaultModelDimensions becomes the request's "dimensions" unless EmbeddingGenerationOptions.Dimensions overrides it.
         IEmbeddingGenerator<string, Embedding<float>> inner = client.AsIEmbeddingGenerator(settings.Dimensions);
         return new OpenAIBatchingEmbeddingGenerator(inner, settings.BatchSize, settings.RequestTimeout);
@@ -132,7 +101,9 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
         {
             // The API answers 400 for an empty string; fail early with the index.
             if (string.IsNullOrEmpty(texts[i]))
+            {
                 throw new ArgumentException($"values[{i}] is null or empty; OpenAI rejects empty inputs.", nameof(values));
+            }
         }
 
         var all = new GeneratedEmbeddings<Embedding<float>>(texts.Length);
@@ -145,7 +116,7 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
             limit.CancelAfter(RequestTimeout);
             try
             {
-                part = await base.GenerateAsync(batch, options, limit.Token).ConfigureAwait(false);
+                part = await base.GenerateAsync(batch, options, limit.Token);
             }
             catch (ClientResultException ex) when (ex.Status == 401)
             {
@@ -170,8 +141,12 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
             {
                 throw new OpenAIUnreachableException(Endpoint, reason, null, ex);
             }
+
             if (part.Count != batch.Length)
+            {
                 throw new InvalidOperationException($"OpenAI returned {part.Count} embeddings for {batch.Length} inputs.");
+            }
+
             all.AddRange(part);
             if (part.Usage is { } u)
             {
@@ -179,8 +154,12 @@ public sealed class OpenAIBatchingEmbeddingGenerator(IEmbeddingGenerator<string,
                 totalTokens = (totalTokens ?? 0) + (u.TotalTokenCount ?? 0);
             }
         }
+
         if (inputTokens is not null || totalTokens is not null)
+        {
             all.Usage = new UsageDetails { InputTokenCount = inputTokens, TotalTokenCount = totalTokens };
+        }
+
         return all;
     }
 

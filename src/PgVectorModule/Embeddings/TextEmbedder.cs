@@ -2,7 +2,6 @@ using System.ClientModel;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using PgVectorModule.Configuration;
-using PgVectorModule.Search;
 
 namespace PgVectorModule.Embeddings;
 
@@ -23,8 +22,8 @@ public sealed class TextEmbedder : IDisposable
         _batchSize = batchSize > 0 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize));
         // A learner who set OPENAI_API_KEY for something else may not know it switched the provider.
         _offline = providerChosenByKey
-            ? "or use the offline model with EMBEDDING_PROVIDER=local (OPENAI_API_KEY alone selects openai)"
-            : "or use the offline model with EMBEDDING_PROVIDER=local";
+            ? $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local} (OPENAI_API_KEY alone selects {EmbeddingProviderNames.OpenAI})"
+            : $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local}";
         QueryPrefix = queryPrefix ?? throw new ArgumentNullException(nameof(queryPrefix));
     }
 
@@ -56,12 +55,13 @@ public sealed class TextEmbedder : IDisposable
         {
             var model = settings.LocalModel;
             var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
-            return new TextEmbedder(local, new EmbeddingIdentity(LocalEmbeddingGenerator.ProviderName, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
+            return new TextEmbedder(local, new EmbeddingIdentity(EmbeddingProviderNames.Local, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
         }
 
         if (settings.OpenAIApiKey is null)
         {
-            throw new SetupException("EMBEDDING_PROVIDER is openai but OPENAI_API_KEY is not set: put your key in .env (OPENAI_API_KEY=sk-...), or use the offline model with EMBEDDING_PROVIDER=local.", ExitCodes.EmbeddingProviderFailed);
+            throw new SetupException($"EMBEDDING_PROVIDER is {EmbeddingProviderNames.OpenAI} but OPENAI_API_KEY is not set: put your key in .env (OPENAI_API_KEY=sk-...), " +
+                $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local}.", ExitCodes.EmbeddingProviderFailed);
         }
 
         var openai = OpenAIEmbeddingGeneratorFactory.Create(new OpenAIEmbeddingSettings
@@ -73,7 +73,7 @@ public sealed class TextEmbedder : IDisposable
             BatchSize = settings.BatchSize,
             RequestTimeout = settings.OpenAITimeout,
         });
-        return new TextEmbedder(openai, new EmbeddingIdentity("openai", settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
+        return new TextEmbedder(openai, new EmbeddingIdentity(EmbeddingProviderNames.OpenAI, settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
     }
 
     /// <summary>One text to one unit-length vector, embedded as a document (stored and searched for).</summary>
@@ -143,7 +143,7 @@ public sealed class TextEmbedder : IDisposable
                     TextsTruncated++;
                 }
 
-                EmbeddingGuard.EnsureDimension(embedding.Vector, Dimensions, Identity);
+                EnsureDimension(embedding.Vector);
                 vectors.Add(new Vector(embedding.Vector));
             }
 
@@ -157,4 +157,16 @@ public sealed class TextEmbedder : IDisposable
     private string Endpoint => Generator.GetService<EmbeddingGeneratorMetadata>()?.ProviderUri?.ToString() ?? Identity.Provider;
 
     public void Dispose() => Generator.Dispose();
+
+    /// <summary>A server that ignores the dimensions it was asked for (or another model behind the same name) is caught here, before PostgreSQL.</summary>
+    private void EnsureDimension(ReadOnlyMemory<float> vector)
+    {
+        if (vector.Length != Dimensions)
+        {
+            throw new SetupException(
+                $"A {vector.Length}-dimension vector cannot go into a vector({Dimensions}) column: {Identity} returned it. Check that the model and " +
+                "OPENAI_EMBEDDING_DIMENSIONS name what the server computes (some servers ignore the dimensions they are asked for), or use the offline model with EMBEDDING_PROVIDER=local.",
+                ExitCodes.EmbeddingMismatch);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Hosting;
 using Spectre.Console;
 
 namespace PgVectorModule.Lessons;
@@ -132,15 +133,15 @@ public static class LessonHost
         }
     }
 
+    /// <summary>The advisory lock key of a lesson's schema (parameter @schema), so no other program's lock collides by chance.</summary>
+    internal const string SchemaLockKey = "hashtext('pgvector-module:' || @schema)";
+
     /// <summary>
     /// One run of a lesson at a time per database: a second copy (another terminal, a test run) would drop and
     /// recreate the tables the first is using. A session-level advisory lock, keyed by the lesson's schema, is held on
     /// a connection of its own for the whole run; a second copy says so and waits (Ctrl+C stops the wait). Different
     /// lessons use different schemas and keys, so they run side by side.
     /// </summary>
-    /// <summary>The advisory lock key of a lesson's schema (parameter @schema), so no other program's lock collides by chance.</summary>
-    internal const string SchemaLockKey = "hashtext('pgvector-module:' || @schema)";
-
     private static async Task<SchemaLock> LockSchemaAsync(NpgsqlDataSource dataSource, LessonInfo info, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);

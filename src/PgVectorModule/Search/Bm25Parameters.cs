@@ -9,8 +9,8 @@ namespace PgVectorModule.Search;
 /// <item><see cref="B"/> normalizes length: 0 ignores it, 1 divides fully by the document's length relative to the
 /// average, so a long document does not win merely by holding more words.</item>
 /// </list>
-/// The defaults are the textbook values (Lucene's and Elasticsearch's k1, Robertson's b); on SciFact's train judgments
-/// every setting between k1 0.9-1.5 and b 0.4-0.9 lands within 0.01 nDCG@10 (docs/benchmarks.md), so nothing was tuned.
+/// The defaults are the textbook values (Lucene's and Elasticsearch's k1, Robertson's b), left untuned: the sweep over
+/// k1 and b on SciFact's train judgments (<c>bench eval --sweep</c>, figures in docs/benchmarks.md) found no setting worth the change.
 /// </summary>
 public sealed record Bm25Parameters(double K1 = Bm25Parameters.DefaultK1, double B = Bm25Parameters.DefaultB)
 {

@@ -41,7 +41,7 @@ public static class VectorSearch
     /// The hot path: <see cref="Nearest"/> by cosine distance without a filter or threshold, compiled once with
     /// <c>EF.CompileAsyncQuery</c>. The SQL is the same; what it saves is EF Core looking the LINQ up in its query
     /// cache on every call. With prepared statements (<c>Max Auto Prepare</c> in the connection string), which save
-    /// the server's parse and plan, the benchmark measures it 0.1 to 0.3 ms a query faster (docs/benchmarks.md).
+    /// the server's parse and plan, it is what <c>bench ann</c> times as "compiled"; the figures are in docs/benchmarks.md.
     /// </summary>
     public static IAsyncEnumerable<VectorHit> NearestCosineCompiled(SearchDbContext db, Vector query, int limit = 5)
     {

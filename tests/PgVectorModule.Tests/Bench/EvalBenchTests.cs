@@ -1,6 +1,7 @@
 using System.Text.Json;
 using PgVectorModule.Bench;
 using PgVectorModule.Bench.Evaluation;
+using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Configuration;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;

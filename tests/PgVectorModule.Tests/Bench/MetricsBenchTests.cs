@@ -1,4 +1,4 @@
-using PgVectorModule.Bench;
+using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 

@@ -59,7 +59,11 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         double sq = 0;
         for (int i = 0; i < dimensions; i++) { v[i] = (float)(rng.NextDouble() * 2 - 1); sq += v[i] * v[i]; }
         float inv = (float)(1 / Math.Sqrt(sq));
-        for (int i = 0; i < dimensions; i++) v[i] *= inv;
+        for (int i = 0; i < dimensions; i++)
+        {
+            v[i] *= inv;
+        }
+
         return v;
     }
 
@@ -91,7 +95,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             HttpListenerContext ctx;
-            try { ctx = await _listener.GetContextAsync().ConfigureAwait(false); }
+            try { ctx = await _listener.GetContextAsync(); }
             catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening) { return; }
             _ = Task.Run(() => HandleAsync(ctx));
         }
@@ -105,13 +109,15 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         {
             if (req.HttpMethod != "POST" || req.Url?.AbsolutePath != "/v1/embeddings")
             {
-                await WriteJsonAsync(res, 404, Error("Not found", "invalid_request_error", null)).ConfigureAwait(false);
+                await WriteJsonAsync(res, 404, Error("Not found", "invalid_request_error", null));
                 return;
             }
             string auth = req.Headers["Authorization"] ?? "";
             string body;
             using (var reader = new StreamReader(req.InputStream, Encoding.UTF8))
-                body = await reader.ReadToEndAsync().ConfigureAwait(false);
+            {
+                body = await reader.ReadToEndAsync();
+            }
 
             JsonNode? json = JsonNode.Parse(body);
             string? model = json?["model"]?.GetValue<string>();
@@ -131,7 +137,11 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             else if (TryTake429())
             {
                 status = 429;
-                foreach (var (k, v) in RateLimitHeaders) res.AddHeader(k, v);
+                foreach (var (k, v) in RateLimitHeaders)
+                {
+                    res.AddHeader(k, v);
+                }
+
                 reply = Error("Rate limit reached.", "requests", "rate_limit_exceeded");
             }
             else if (model is null || inputs is null || inputs.Count == 0 || inputs.Any(string.IsNullOrEmpty))
@@ -165,11 +175,11 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
             }
             // Recorded before answering, so a client that has its answer always finds its request here.
             Requests.Enqueue(new RecordedRequest(auth, model, dims, format, inputs, isStringArray, status));
-            await WriteJsonAsync(res, status, reply).ConfigureAwait(false);
+            await WriteJsonAsync(res, status, reply);
         }
         catch (Exception ex)
         {
-            try { await WriteJsonAsync(res, 500, Error(ex.Message, "server_error", null)).ConfigureAwait(false); } catch { /* client gone */ }
+            try { await WriteJsonAsync(res, 500, Error(ex.Message, "server_error", null)); } catch { /* client gone */ }
         }
     }
 
@@ -178,8 +188,15 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         while (true)
         {
             int current = Volatile.Read(ref _pending429);
-            if (current <= 0) return false;
-            if (Interlocked.CompareExchange(ref _pending429, current - 1, current) == current) return true;
+            if (current <= 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _pending429, current - 1, current) == current)
+            {
+                return true;
+            }
         }
     }
 
@@ -202,7 +219,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         res.KeepAlive = false;
         res.ContentType = "application/json";
         res.ContentLength64 = bytes.Length;
-        await res.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
+        await res.OutputStream.WriteAsync(bytes);
     }
 
     public async ValueTask DisposeAsync()
@@ -210,7 +227,7 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         _stop.Cancel();
         _listener.Stop();
         _listener.Close();
-        try { await _loop.ConfigureAwait(false); } catch (ObjectDisposedException) { }
+        try { await _loop; } catch (ObjectDisposedException) { }
         _stop.Dispose();
     }
 }

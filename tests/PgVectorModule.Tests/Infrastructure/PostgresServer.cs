@@ -6,8 +6,9 @@ using Testcontainers.PostgreSql;
 namespace PgVectorModule.Tests.Infrastructure;
 
 /// <summary>
-/// The one PostgreSQL server the whole test run uses. A configured URL wins (TEST_DATABASE_URL, else
-/// DATABASE_URL, from the environment or .env); otherwise Testcontainers starts pgvector/pgvector:0.8.7-pg17 when a
+/// The one PostgreSQL server the whole test run uses (efcore.pg's TestEnvironment pattern). A configured URL wins
+/// (TEST_DATABASE_URL, else DATABASE_URL, read through <see cref="ModuleConfiguration"/> like every program's settings);
+/// otherwise Testcontainers starts pgvector/pgvector:0.8.7-pg17 when a
 /// Docker engine answers; otherwise every test fails with one message that says how to get a database.
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
@@ -25,19 +26,17 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var file = DotEnvFile.Read();
-        string? Lookup(string name) =>
-            Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : file.GetValueOrDefault(name) is { Length: > 0 } f ? f : null;
-
-        if (Lookup("TEST_DATABASE_URL") is { } testUrl)
+        // The settings road every program takes: the environment over the nearest .env.
+        var configuration = ModuleConfiguration.Build();
+        if (ModuleConfiguration.Get(configuration, "TEST_DATABASE_URL") is { } testUrl)
         {
             Origin = "TEST_DATABASE_URL";
             _admin = DatabaseUrl.Parse(testUrl);
         }
-        else if (Lookup("DATABASE_URL") is { } url)
+        else if (ModuleSettings.From(configuration) is { DatabaseUrlSource: not ModuleSettings.FromDefault } settings)
         {
             Origin = "DATABASE_URL";
-            _admin = DatabaseUrl.Parse(url);
+            _admin = settings.ConnectionString();
         }
         else
         {

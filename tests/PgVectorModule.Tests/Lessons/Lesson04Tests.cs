@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Embeddings;
 using PgVectorModule.Lessons.Lesson04;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;

@@ -90,7 +90,7 @@ public class OpenAIEmbeddingTests
         var problem = await Assert.ThrowsAsync<SetupException>(() => embedder.EmbedAsync("x", TestContext.Current.CancellationToken));
 
         Assert.Equal(ExitCodes.EmbeddingMismatch, problem.ExitCode);
-        Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(256)", problem.Message, StringComparison.Ordinal);
+        Assert.Contains("A 3-dimension vector cannot go into a vector(256) column: text-embedding-3-small (256 dimensions, openai) returned it.", problem.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,18 +31,61 @@ public class ModuleSettingsTests
         try
         {
             File.WriteAllText(Path.Combine(root.FullName, ".env"),
-                "# course settings\nDATABASE_URL=postgresql://u:p@from-dotenv:5999/db\nPGVM_TEST_ONLY_MARKER=1\n");
+                "# course settings\nDATABASE_URL=\"postgresql://u:p@from-dotenv:5999/db\"\nPGVM_TEST_ONLY_MARKER=1\nPGVM_TEST_BLANK_IN_ENV=from-dotenv\n");
             var child = root.CreateSubdirectory("lessons").CreateSubdirectory("01");
+            Environment.SetEnvironmentVariable("PGVM_TEST_BLANK_IN_ENV", " ");
 
-            var values = DotEnvFile.Read(child.FullName);
+            var configuration = ModuleConfiguration.Build(child.FullName);
 
-            Assert.Equal("postgresql://u:p@from-dotenv:5999/db", values["DATABASE_URL"]);
+            Assert.Equal("postgresql://u:p@from-dotenv:5999/db", ModuleConfiguration.Get(configuration, "DATABASE_URL"));
+            Assert.Equal(".env", ModuleConfiguration.SourceOf(configuration, "PGVM_TEST_ONLY_MARKER"));
             Assert.Null(Environment.GetEnvironmentVariable("PGVM_TEST_ONLY_MARKER"));
+            // A variable set but blank counts as unset, as in the scripts: .env's value stands.
+            Assert.Equal("from-dotenv", ModuleConfiguration.Get(configuration, "PGVM_TEST_BLANK_IN_ENV"));
         }
         finally
         {
+            Environment.SetEnvironmentVariable("PGVM_TEST_BLANK_IN_ENV", null);
             root.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void The_environment_wins_over_dot_env_and_the_url_is_parsed_once_into_a_builder_the_caller_may_change()
+    {
+        var root = Directory.CreateTempSubdirectory("settings");
+        try
+        {
+            File.WriteAllText(Path.Combine(root.FullName, ".env"), "PGVM_TEST_BOTH=from-dotenv\n");
+            Environment.SetEnvironmentVariable("PGVM_TEST_BOTH", "from-environment");
+
+            var configuration = ModuleConfiguration.Build(root.FullName);
+
+            Assert.Equal("from-environment", ModuleConfiguration.Get(configuration, "PGVM_TEST_BOTH"));
+            Assert.Equal("environment", ModuleConfiguration.SourceOf(configuration, "PGVM_TEST_BOTH"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PGVM_TEST_BOTH", null);
+            root.Delete(recursive: true);
+        }
+
+        var settings = ModuleSettings.From(n => n == "DATABASE_URL" ? "postgresql://u:p@h:5433/db" : null);
+        var copy = settings.ConnectionString();
+        copy.Timeout = 1;
+        Assert.Equal(15, settings.ConnectionString().Timeout);
+        Assert.Equal(("h", 5433), (settings.ConnectionString().Host, settings.ConnectionString().Port));
+    }
+
+    [Fact]
+    public void A_url_that_cannot_be_parsed_is_reported_when_the_connection_string_is_asked_for()
+    {
+        var settings = ModuleSettings.From(n => n == "DATABASE_URL" ? "mysql://u:p@h/db" : null);
+
+        Assert.Equal("mysql://u:p@h/db", settings.DatabaseUrl);
+        var problem = Assert.Throws<SetupException>(() => settings.ConnectionString());
+        Assert.Equal(ExitCodes.DatabaseUnavailable, problem.ExitCode);
+        Assert.Contains("the scheme is 'mysql'", problem.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson01;
 

@@ -1,4 +1,5 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson05;
 using PgVectorModule.Tests.Infrastructure;

@@ -1,8 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using PgVectorModule.Configuration;
+using PgVectorModule.Embeddings;
 
-namespace PgVectorModule.Bench.Evaluation;
+namespace PgVectorModule.Bench.Infrastructure;
 
 /// <summary>
 /// Embeddings on disk, one binary file per model: records of SHA-256(text) (32 bytes) then the vector's floats.
@@ -22,6 +24,18 @@ public sealed class EmbeddingCache
 
     public string Path { get; }
     public int Count => _vectors.Count;
+
+    /// <summary>Which vectors a cache file holds: provider and model, and for the local model how it reads long texts
+    /// (chunked and averaged, or truncated, at so many word pieces), because that changes the vectors of long texts.
+    /// A query's record is keyed by the text the model read, its query prefix included, so it needs no mark of its own.</summary>
+    public static string ModelKey(TextEmbedder embedder)
+    {
+        ArgumentNullException.ThrowIfNull(embedder);
+        var key = $"{embedder.Identity.Provider}-{embedder.Identity.Model}";
+        return embedder.Generator is LocalEmbeddingGenerator { Options: var o }
+            ? $"{key}-{EmbeddingSettings.LongTextName(o.LongText)}{o.MaxTokens}"
+            : key;
+    }
 
     public static EmbeddingCache Open(string folder, string modelKey, int dimensions)
     {

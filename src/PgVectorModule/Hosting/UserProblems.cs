@@ -1,7 +1,8 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 
-namespace PgVectorModule.Lessons;
+namespace PgVectorModule.Hosting;
 
 /// <summary>
 /// The hosts' (lessons', the bench's) one question of any failure: is it one a user can fix? Then it becomes one

@@ -1,6 +1,6 @@
 using PgVectorModule.Configuration;
 
-namespace PgVectorModule.Lessons;
+namespace PgVectorModule.Data;
 
 /// <summary>
 /// Gives a lesson (or a bench command) its own schema with whatever rights its role has. Class servers and managed

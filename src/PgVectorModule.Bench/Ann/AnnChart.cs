@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 
-namespace PgVectorModule.Bench;
+namespace PgVectorModule.Bench.Ann;
 
 /// <summary>
 /// Recall against p50 latency (log scale) for both index types, as a self-contained SVG. HNSW is drawn three times:
@@ -17,8 +17,8 @@ public static class AnnChart
     {
         ArgumentNullException.ThrowIfNull(results);
         var all = results.SelectMany(r => new[] { r.P50Ms, r.HotP50Ms, r.ServerP50Ms }).Where(ms => ms > 0).ToList();
-        var minMs = Math.Min(all.Min(), 1.0);
-        var maxMs = Math.Max(all.Max(), 1.0);
+        var minMs = Math.Min(all.Min(), AnnCommand.TargetP50Ms);
+        var maxMs = Math.Max(all.Max(), AnnCommand.TargetP50Ms);
         var x0 = Math.Floor(Math.Log10(minMs) * 2) / 2;
         var x1 = Math.Ceiling(Math.Log10(maxMs) * 2) / 2;
         if (x1 - x0 < 1)
@@ -60,9 +60,9 @@ public static class AnnChart
             svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{Left}" y1="{F(Y(r))}" x2="{Width - Right}" y2="{F(Y(r))}" stroke="#eee"/><text x="{Left - 8}" y="{F(Y(r) + 4)}" text-anchor="end">{r.ToString("0.00", CultureInfo.InvariantCulture)}</text>""");
         }
 
-        // The target: recall@10 >= 0.95 at p50 <= 1 ms is the upper-left of both dashed lines.
-        svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{Left}" y1="{F(Y(0.95))}" x2="{Width - Right}" y2="{F(Y(0.95))}" stroke="#999" stroke-dasharray="4 4"/>""");
-        svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{F(X(1))}" y1="{Top}" x2="{F(X(1))}" y2="{Height - Bottom}" stroke="#999" stroke-dasharray="4 4"/>""");
+        // The target (AnnCommand.TargetRecall at AnnCommand.TargetP50Ms or less) is the upper-left of both dashed lines.
+        svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{Left}" y1="{F(Y(AnnCommand.TargetRecall))}" x2="{Width - Right}" y2="{F(Y(AnnCommand.TargetRecall))}" stroke="#999" stroke-dasharray="4 4"/>""");
+        svg.AppendLine(CultureInfo.InvariantCulture, $"""<line x1="{F(X(AnnCommand.TargetP50Ms))}" y1="{Top}" x2="{F(X(AnnCommand.TargetP50Ms))}" y2="{Height - Bottom}" stroke="#999" stroke-dasharray="4 4"/>""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<rect x="{Left}" y="{Top}" width="{Width - Left - Right}" height="{Height - Top - Bottom}" fill="none" stroke="#333"/>""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<text x="{(Left + Width - Right) / 2}" y="{Height - 18}" text-anchor="middle">p50 latency per query, ms (log scale); exact scan p50 {exactP50Ms.ToString("0.##", CultureInfo.InvariantCulture)} ms</text>""");
         svg.AppendLine(CultureInfo.InvariantCulture, $"""<text x="18" y="{(Top + Height - Bottom) / 2}" text-anchor="middle" transform="rotate(-90 18 {(Top + Height - Bottom) / 2})">recall@10</text>""");

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using PgVectorModule.Configuration;
 
-namespace PgVectorModule.Lessons;
+namespace PgVectorModule.Data;
 
 /// <summary>
 /// Checks that the database answers before a lesson starts, and turns every failure a user can cause at the server

@@ -1,0 +1,144 @@
+# Sourced by db.sh: installing what a local cluster needs on a Debian or Ubuntu machine, and the users it runs as.
+#   ensure_server         PostgreSQL's server programs (the distribution's package); prints their bin folder
+#   ensure_pgvector BIN   pgvector >= PGVECTOR_MIN_VERSION: the distribution's package, else a pinned Debian source package
+#   pgbouncer_install     Debian's pgbouncer package
+#   as_root / run_as_owner: install steps run as root (directly or through sudo); the cluster runs as 'postgres' under root
+
+as_root() { # run a command as root: directly, or through sudo with a clear word when neither works
+  if [[ $EUID -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    say "needs administrator rights for: $*"
+    sudo "$@" || fail "'sudo $*' failed. Run it yourself, or set DATABASE_URL to a PostgreSQL server with pgvector, or start Docker."
+  else
+    fail "installing PostgreSQL/pgvector needs root and sudo is not available. Ask an administrator to run '$*', set DATABASE_URL to a PostgreSQL server with pgvector, or start Docker."
+  fi
+}
+
+# The local cluster cannot run as root: as root it runs as the 'postgres' user, as anyone else as themselves.
+run_as_owner() {
+  if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+apt_updated=""
+apt_update_once() { [[ -n "$apt_updated" ]] || { as_root apt-get update -qq; apt_updated=1; }; }
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || fail "this machine has no apt-get: install PostgreSQL with pgvector yourself and set DATABASE_URL, or start Docker."
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+pg_bindir() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [[ -n "$d" && -x "$d/pg_ctl" ]] && printf '%s' "$d"
+}
+
+ensure_server() {
+  local bindir; bindir="$(pg_bindir || true)"
+  if [[ -z "$bindir" ]]; then
+    say "no PostgreSQL server found: installing the distribution's package"
+    apt_install postgresql postgresql-contrib
+    # Debian's package creates and starts a cluster of its own on 5432; ours is separate, so stop theirs.
+    as_root sh -c 'command -v pg_ctlcluster >/dev/null && for c in $(ls /etc/postgresql 2>/dev/null); do for n in $(ls /etc/postgresql/$c); do pg_ctlcluster "$c" "$n" stop || true; done; done' || true
+    bindir="$(pg_bindir)" || fail "PostgreSQL installed but no server binaries under /usr/lib/postgresql."
+  fi
+  printf '%s' "$bindir"
+}
+
+# --- pgvector --------------------------------------------------------------------------------------------------------
+# Debian 12 has no pgvector package; Debian's newer releases ship its source. The local cluster builds a pinned source
+# package (version and SHA-256 of its .dsc, which in turn pins the tarballs), trying the newest first and taking the
+# first one the machine's Debian mirror serves. pgvector 0.6.0-0.8.1 carry CVE-2026-3172 (parallel HNSW builds, fixed
+# in 0.8.2) and 0.8.3-0.8.4 fixed HNSW vacuum errors, so nothing older than 0.8.5 is listed.
+PGVECTOR_SOURCES=(
+  "0.8.7-1 1fb13ac21fa1a21eee32fe7da1cc7aac7c4974bb5872737e90b9fce037883224"
+  "0.8.6-1 d08de2aa48b7cb70319cc896aa3d95514690d1009f96579dbe6b23c59634f4e6"
+)
+PGVECTOR_MIN_VERSION="0.8.5"
+
+version_at_least() { # MIN VERSION
+  [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" == "$1" ]]
+}
+
+pgvector_version() { # BINDIR -> the installed default_version, or nothing
+  sed -n -E "s/^default_version = '([^']+)'.*/\1/p" "$("$1/pg_config" --sharedir)/extension/vector.control" 2>/dev/null
+}
+
+have_pgvector() { # BINDIR: installed, and not older than the first release without CVE-2026-3172
+  local v; v="$(pgvector_version "$1")"
+  [[ -n "$v" ]] && version_at_least "$PGVECTOR_MIN_VERSION" "$v"
+}
+
+# Fetches one pinned Debian source package from the pool of the mirror in debian.sources, checks it and unpacks it
+# into WORK; prints the source tree's path. Returns 1 when the mirror does not serve that version.
+debian_source() { # PACKAGE VERSION DSC_SHA256 WORK
+  local package="$1" version="$2" sha="$3" work="$4" src_uri pool dsc
+  local sources=/etc/apt/sources.list.d/debian.sources
+  [[ -f "$sources" ]] || fail "cannot build $package: $sources not found (expected on Debian 12). Install $package yourself or use Docker."
+  src_uri="$(awk '/^URIs:/ {print $2; exit}' "$sources")"
+  [[ -n "$src_uri" ]] || fail "cannot read a URIs line from $sources."
+  pool="$src_uri/pool/main/${package:0:1}/$package"
+  dsc="${package}_${version}.dsc"
+  /usr/lib/apt/apt-helper download-file "$pool/$dsc" "$work/$dsc" "SHA256:$sha" >/dev/null 2>&1 || return 1
+  local file
+  for file in $(awk '/^Checksums-Sha256:/ {on=1; next} /^[^ ]/ {on=0} on {print $3}' "$work/$dsc"); do
+    /usr/lib/apt/apt-helper download-file "$pool/$file" "$work/$file" >/dev/null 2>&1 || return 1
+  done
+  # dpkg-source checks every tarball against the sums in the .dsc before it unpacks.
+  (cd "$work" && dpkg-source -q -x "$dsc" "$package-src" >&2) || fail "the $package $version source package did not pass its checksums."
+  printf '%s' "$work/$package-src"
+}
+
+build_pgvector_from_debian_source() { # BINDIR MAJOR
+  local bindir="$1" major="$2" work srcdir="" entry
+  apt_install "postgresql-server-dev-$major" build-essential dpkg-dev
+  work="$(mktemp -d)"; chmod 755 "$work"
+  for entry in "${PGVECTOR_SOURCES[@]}"; do
+    set -- $entry
+    if srcdir="$(debian_source pgvector "$1" "$2" "$work")"; then
+      say "building pgvector $1 from Debian's source package for PostgreSQL $major"; break
+    fi
+    say "the Debian mirror does not serve pgvector $1; trying the next pinned version"
+    srcdir=""
+  done
+  [[ -n "$srcdir" ]] || fail "the Debian mirror serves none of the pinned pgvector source packages (${PGVECTOR_SOURCES[*]%% *}): install pgvector >= $PGVECTOR_MIN_VERSION yourself, or use Docker."
+  # with_llvm=no: skip the JIT bitcode, which would need clang and adds nothing to the lessons.
+  as_root make -s -C "$srcdir" PG_CONFIG="$bindir/pg_config" with_llvm=no >&2
+  as_root make -s -C "$srcdir" PG_CONFIG="$bindir/pg_config" with_llvm=no install >&2
+  as_root rm -rf "$work"
+}
+
+ensure_pgvector() { # BINDIR
+  local bindir="$1" major candidate installed
+  have_pgvector "$bindir" && return 0
+  installed="$(pgvector_version "$bindir")"
+  [[ -z "$installed" ]] || say "pgvector $installed is installed but older than $PGVECTOR_MIN_VERSION (CVE-2026-3172): replacing it"
+  major="$("$bindir/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+  command -v apt-cache >/dev/null 2>&1 ||
+    fail "pgvector >= $PGVECTOR_MIN_VERSION is not installed for PostgreSQL $major and this machine has no apt: see https://github.com/pgvector/pgvector#installation, or use Docker."
+  apt_update_once
+  candidate="$(apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | sed -n -E 's/^ *Candidate: ([0-9][^-+~]*).*/\1/p')"
+  if [[ -n "$candidate" ]] && version_at_least "$PGVECTOR_MIN_VERSION" "$candidate"; then
+    say "installing postgresql-$major-pgvector $candidate"
+    apt_install "postgresql-$major-pgvector"
+  else
+    build_pgvector_from_debian_source "$bindir" "$major"
+  fi
+  have_pgvector "$bindir" || fail "pgvector >= $PGVECTOR_MIN_VERSION still missing after installation."
+  say "pgvector $(pgvector_version "$bindir") installed"
+}
+
+# --- pgbouncer -------------------------------------------------------------------------------------------------------
+pgbouncer_install() {
+  local bin; bin="$(pgbouncer_bin || true)"
+  if [[ -n "$bin" ]]; then say "$("$bin" --version | head -n 1) is installed ($bin)"; return 0; fi
+  command -v apt-get >/dev/null 2>&1 || fail "pgbouncer is not installed and this machine has no apt-get: install it (brew install pgbouncer, dnf install pgbouncer) or set PGBOUNCER to a pgbouncer binary."
+  say "installing Debian's pgbouncer package"
+  # Without a network an existing package list may still do: try it before updating the list.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >&2 2>/dev/null ||
+    apt_install pgbouncer
+  # The package may start a service of its own on 6432; ours runs per use, on a port it picks.
+  as_root sh -c 'if command -v systemctl >/dev/null && systemctl is-active --quiet pgbouncer 2>/dev/null; then systemctl disable --now pgbouncer; elif [ -x /etc/init.d/pgbouncer ]; then /etc/init.d/pgbouncer stop; fi' >/dev/null 2>&1 || true
+  bin="$(pgbouncer_bin)" || fail "pgbouncer installed but not found on PATH or in /usr/sbin."
+  say "$("$bin" --version | head -n 1) installed ($bin)"
+}
