@@ -210,11 +210,11 @@ public static class EvalCommand
             (text, _, ct) => HybridSearch.ExplainAsync(dataSource, SearchMethod.Keyword, text, null, Depth, options: options, cancellationToken: ct)),
         new("vector exact",
             async (_, embedding, ct) => (await VectorSearch.Nearest(exact, embedding, limit: Depth).ToListAsync(ct)).Select(h => h.Source!).ToList(),
-            (_, embedding, ct) => ExplainLinqAsync(VectorSearch.Nearest(exact, embedding, limit: Depth), ct),
+            (_, embedding, ct) => QueryPlan.ExplainLinqAsync(VectorSearch.Nearest(exact, embedding, limit: Depth), ct),
             "Seq Scan"),
         new("vector HNSW",
             async (_, embedding, ct) => (await VectorSearch.Nearest(hnsw, embedding, limit: Depth).ToListAsync(ct)).Select(h => h.Source!).ToList(),
-            (_, embedding, ct) => ExplainLinqAsync(VectorSearch.Nearest(hnsw, embedding, limit: Depth), ct),
+            (_, embedding, ct) => QueryPlan.ExplainLinqAsync(VectorSearch.Nearest(hnsw, embedding, limit: Depth), ct),
             VectorDocumentConfiguration.HnswIndex),
         new($"hybrid weighted ({options.VectorWeight:0.0#} vector)",
             async (text, embedding, ct) => Ids(await HybridSearch.WeightedAsync(dataSource, text, embedding, Depth, options: options, cancellationToken: ct)),
@@ -223,37 +223,6 @@ public static class EvalCommand
             async (text, embedding, ct) => Ids(await HybridSearch.ReciprocalRankFusionAsync(dataSource, text, embedding, Depth, options: options, cancellationToken: ct)),
             (text, embedding, ct) => HybridSearch.ExplainAsync(dataSource, SearchMethod.ReciprocalRankFusion, text, embedding, Depth, options: options, cancellationToken: ct)),
     ];
-
-    /// <summary>EXPLAIN of the command EF Core sends for a LINQ query, on the context's own connection and settings.</summary>
-    private static async Task<IReadOnlyList<string>> ExplainLinqAsync<T>(IQueryable<T> query, CancellationToken cancellationToken)
-    {
-        await using var command = query.CreateDbCommand();
-        command.CommandText = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + command.CommandText;
-        var opened = command.Connection!.State != System.Data.ConnectionState.Open;
-        if (opened)
-        {
-            await command.Connection.OpenAsync(cancellationToken);
-        }
-
-        try
-        {
-            var lines = new List<string>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                lines.Add(reader.GetString(0));
-            }
-
-            return lines;
-        }
-        finally
-        {
-            if (opened)
-            {
-                await command.Connection.CloseAsync();
-            }
-        }
-    }
 
     private static List<string> Ids(IReadOnlyList<SearchHit> hits) => hits.Select(h => h.Source!).ToList();
 

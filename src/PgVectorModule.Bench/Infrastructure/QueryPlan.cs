@@ -33,4 +33,35 @@ public static class QueryPlan
 
         return parts.Count == 0 ? "other" : string.Join(" + ", parts);
     }
+
+    /// <summary>EXPLAIN of the command EF Core sends for a LINQ query, on the context's own connection and settings.</summary>
+    public static async Task<IReadOnlyList<string>> ExplainLinqAsync<T>(IQueryable<T> query, CancellationToken cancellationToken)
+    {
+        await using var command = query.CreateDbCommand();
+        command.CommandText = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + command.CommandText;
+        var opened = command.Connection!.State != System.Data.ConnectionState.Open;
+        if (opened)
+        {
+            await command.Connection.OpenAsync(cancellationToken);
+        }
+
+        try
+        {
+            var lines = new List<string>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                lines.Add(reader.GetString(0));
+            }
+
+            return lines;
+        }
+        finally
+        {
+            if (opened)
+            {
+                await command.Connection.CloseAsync();
+            }
+        }
+    }
 }
