@@ -28,8 +28,8 @@ public static class ScaleCommand
         // The default source; accepted so the command reads like ann's.
         BenchOptions.Flag("--sdk-docs", "the installed .NET SDK's API documentation (the default)"),
         BenchOptions.Text("--cache", "DIR", "where embedded texts are kept", EmbeddedTexts.DefaultCacheFolder),
-        BenchOptions.Count("--queries", 200, "queries, held out of the table"),
-        BenchOptions.Count("--seed", 42, "seed of the hold-out", min: 0),
+        BenchOptions.Count("--queries", 200, "queries: the first six words of passages drawn at random from the table"),
+        BenchOptions.Count("--seed", 42, "seed of the draw", min: 0),
         BenchOptions.Count("--rows", int.MaxValue, "at most this many passages"),
     };
 
