@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using PgVectorModule.Embeddings;
 
 namespace PgVectorModule.Search;
@@ -79,15 +80,7 @@ public static class StagedHybridSearch
 
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             SearchTelemetry.SettingsApplied(activity, await HybridSearch.ReadSettingsAsync(reader, batch, cancellationToken));
-            var rows = new List<LegCandidate>();
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(new LegCandidate(reader.GetInt32(0), reader.GetString(1),
-                    await reader.IsDBNullAsync(2, cancellationToken) ? null : reader.GetString(2), reader.GetDouble(3)));
-            }
-
-            activity?.SetTag(SearchTelemetry.RowsTag, rows.Count);
-            return rows;
+            return await ReadCandidatesAsync(reader, activity, cancellationToken);
         }
         catch (Exception e)
         {
@@ -112,21 +105,27 @@ public static class StagedHybridSearch
             command.Parameters.AddWithValue("k1", options.Bm25.K1);
             command.Parameters.AddWithValue("b", options.Bm25.B);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            var rows = new List<LegCandidate>();
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(new LegCandidate(reader.GetInt32(0), reader.GetString(1),
-                    await reader.IsDBNullAsync(2, cancellationToken) ? null : reader.GetString(2), reader.GetDouble(3)));
-            }
-
-            activity?.SetTag(SearchTelemetry.RowsTag, rows.Count);
-            return rows;
+            return await ReadCandidatesAsync(reader, activity, cancellationToken);
         }
         catch (Exception e)
         {
             SearchTelemetry.Failed(activity, e);
             throw;
         }
+    }
+
+    /// <summary>A leg's rows (id, title, source, score), counted on the leg's span.</summary>
+    private static async Task<List<LegCandidate>> ReadCandidatesAsync(NpgsqlDataReader reader, Activity? activity, CancellationToken cancellationToken)
+    {
+        var rows = new List<LegCandidate>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new LegCandidate(reader.GetInt32(0), reader.GetString(1),
+                await reader.IsDBNullAsync(2, cancellationToken) ? null : reader.GetString(2), reader.GetDouble(3)));
+        }
+
+        activity?.SetTag(SearchTelemetry.RowsTag, rows.Count);
+        return rows;
     }
 
     /// <summary>The fusion, timed on its own: the one stage that never waits for the database.</summary>
