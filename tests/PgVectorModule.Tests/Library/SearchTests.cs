@@ -7,7 +7,7 @@ using PgVectorModule.Tests.Infrastructure;
 namespace PgVectorModule.Tests.Library;
 
 /// <summary>A small fixed corpus, embedded by the local model and loaded the way the lessons load theirs.</summary>
-public sealed class SearchCorpus(PostgresServer server) : IAsyncLifetime
+public sealed class SearchCorpus(PostgresServer server) : LoadedCorpus(server, "search_tests", Documents)
 {
     public static readonly CorpusDocument Failover = new("Keeping a spare server in sync",
         "A second machine receives every change the main one writes, and takes over within seconds when the main one stops answering.", "blog");
@@ -28,39 +28,6 @@ public sealed class SearchCorpus(PostgresServer server) : IAsyncLifetime
 
     public static IReadOnlyList<CorpusDocument> Documents { get; } =
         [Failover, UndefinedTable, Deadlock, HnswPaper, HnswDocs, Pooling, Testing, GradientDescent];
-
-    private readonly TestDatabase _database = new(server);
-    private NpgsqlDataSource? _dataSource;
-
-    public TextEmbedder Embedder { get; } = TextEmbedder.Create(new EmbeddingSettings());
-    public NpgsqlDataSource DataSource => _dataSource!;
-    public TestDatabase Database => _database;
-
-    public SearchDbContext NewDbContext() => new(SearchDbContext.CreateOptions(DataSource), new VectorStoreShape(Embedder.Dimensions));
-
-    public async ValueTask InitializeAsync()
-    {
-        await _database.InitializeAsync();
-        _dataSource = ModuleDataSource.Create(_database.ConnectionString, "search_tests");
-        await using (var create = _dataSource.CreateCommand("CREATE SCHEMA search_tests"))
-        {
-            await create.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
-        }
-
-        await using var db = NewDbContext();
-        await VectorStore.LoadAsync(DataSource, db, Embedder, Documents, progress: null, TestContext.Current.CancellationToken);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Embedder.Dispose();
-        if (_dataSource is not null)
-        {
-            await _dataSource.DisposeAsync();
-        }
-
-        await _database.DisposeAsync();
-    }
 }
 
 /// <summary>Known answers: the search functions the lessons use, on a corpus small enough to know what is right.</summary>

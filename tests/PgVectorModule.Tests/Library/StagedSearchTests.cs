@@ -14,42 +14,13 @@ namespace PgVectorModule.Tests.Library;
 /// Every third document of the sample corpus (60 of 180, as lessons 08 and 09 load it: real text, and quicker to embed
 /// than all of it), embedded by the local model and indexed as the lessons do it.
 /// </summary>
-public sealed class SampleCorpusSearch(PostgresServer server) : IAsyncLifetime
+public sealed class SampleCorpusSearch(PostgresServer server) : LoadedCorpus(server, SchemaName, Documents)
 {
-    public const string Schema = "staged_search";
+    public const string SchemaName = "staged_search";
 
     public static IReadOnlyList<CorpusDocument> Documents { get; } = SampleCorpus.All.Where((_, i) => i % 3 == 0).ToList();
 
-    private readonly TestDatabase _database = new(server);
-    private NpgsqlDataSource? _dataSource;
-
-    public TextEmbedder Embedder { get; } = TextEmbedder.Create(new EmbeddingSettings());
-    public NpgsqlDataSource DataSource => _dataSource!;
-    public NpgsqlConnectionStringBuilder ConnectionString => _database.ConnectionString;
-
-    public async ValueTask InitializeAsync()
-    {
-        await _database.InitializeAsync();
-        _dataSource = ModuleDataSource.Create(_database.ConnectionString, Schema);
-        await using (var create = _dataSource.CreateCommand($"CREATE SCHEMA {Schema}"))
-        {
-            await create.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
-        }
-
-        await using var db = new SearchDbContext(SearchDbContext.CreateOptions(DataSource), new VectorStoreShape(Embedder.Dimensions));
-        await VectorStore.LoadAsync(DataSource, db, Embedder, Documents, progress: null, TestContext.Current.CancellationToken);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        Embedder.Dispose();
-        if (_dataSource is not null)
-        {
-            await _dataSource.DisposeAsync();
-        }
-
-        await _database.DisposeAsync();
-    }
+    public NpgsqlConnectionStringBuilder ConnectionString => Database.ConnectionString;
 }
 
 /// <summary>
@@ -213,7 +184,7 @@ public class StagedSearchTests(SampleCorpusSearch corpus) : IClassFixture<Sample
     {
         var spans = new List<Activity>();
         using var tracing = Sdk.CreateTracerProviderBuilder().AddSource(SearchTelemetry.SourceName, TestSource.Name).AddNpgsql().AddInMemoryExporter(spans).Build();
-        await using var fresh = ModuleDataSource.Create(corpus.ConnectionString, SampleCorpusSearch.Schema);
+        await using var fresh = ModuleDataSource.Create(corpus.ConnectionString, SampleCorpusSearch.SchemaName);
 
         var (first, _) = await TracedAsync(() => StagedHybridSearch.SearchAsync(fresh, corpus.Embedder, SearchMethod.Weighted, "42P01", cancellationToken: Ct));
         var (second, _) = await TracedAsync(() => StagedHybridSearch.SearchAsync(fresh, corpus.Embedder, SearchMethod.Weighted, "42P01", cancellationToken: Ct));

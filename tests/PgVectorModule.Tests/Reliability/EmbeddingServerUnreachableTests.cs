@@ -146,13 +146,11 @@ public class EmbeddingServerUnreachableTests(TestDatabase database) : IClassFixt
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Every fault, in-process here and through the lesson process in <see cref="EmbeddingServerUnreachableProcessTests"/>.</summary>
+    public static TheoryData<EmbeddingServerFault> Faults { get; } = new(Enum.GetValues<EmbeddingServerFault>());
+
     [Theory]
-    [InlineData(EmbeddingServerFault.Refused)]
-    [InlineData(EmbeddingServerFault.Unresolvable)]
-    [InlineData(EmbeddingServerFault.TlsToPlainHttp)]
-    [InlineData(EmbeddingServerFault.TlsToGarbage)]
-    [InlineData(EmbeddingServerFault.NotHttp)]
-    [InlineData(EmbeddingServerFault.NeverAnswers)]
+    [MemberData(nameof(Faults))]
     public async Task The_lesson_names_the_server_and_the_fixes_exit_7_and_loads_nothing(EmbeddingServerFault fault)
     {
         await using var scenario = EmbeddingServerScenario.Create(fault);
@@ -212,12 +210,7 @@ public class EmbeddingServerUnreachableTests(TestDatabase database) : IClassFixt
 public class EmbeddingServerUnreachableProcessTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     [Theory]
-    [InlineData(EmbeddingServerFault.Refused)]
-    [InlineData(EmbeddingServerFault.Unresolvable)]
-    [InlineData(EmbeddingServerFault.TlsToPlainHttp)]
-    [InlineData(EmbeddingServerFault.TlsToGarbage)]
-    [InlineData(EmbeddingServerFault.NotHttp)]
-    [InlineData(EmbeddingServerFault.NeverAnswers)]
+    [MemberData(nameof(EmbeddingServerUnreachableTests.Faults), MemberType = typeof(EmbeddingServerUnreachableTests))]
     public async Task The_lesson_process_prints_one_sentence_and_exits_7(EmbeddingServerFault fault)
     {
         await using var scenario = EmbeddingServerScenario.Create(fault);
