@@ -3,14 +3,26 @@
 
 url_for_port() { printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$PG_USER" "$PG_PASSWORD" "$1" "$PG_DB"; }
 
-# The cluster lives in .pgdata/ inside the repository. As root it is run by 'postgres', which must be
-# able to reach that folder; where it cannot (a clone under /root, say), it moves below /var/lib/postgresql.
+# The cluster lives in .pgdata/ inside the repository (.pgdata-18/ with POSTGRES_VERSION=18, so two majors can run side
+# by side). As root it is run by 'postgres', which must be able to reach that folder; where it cannot (a clone under
+# /root, say), it moves below /var/lib/postgresql.
 local_state_dir() {
+  local name=.pgdata; [[ -z "$POSTGRES_VERSION" ]] || name=".pgdata-$POSTGRES_VERSION"
   if [[ $EUID -eq 0 ]] && ! runuser -u postgres -- test -x "$ROOT" 2>/dev/null; then
-    printf '/var/lib/postgresql/pgvector-module/%s' "$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
+    printf '/var/lib/postgresql/pgvector-module/%s%s' "$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)" "${name#.pgdata}"
   else
-    printf '%s' "$ROOT/.pgdata"
+    printf '%s' "$ROOT/$name"
   fi
+}
+
+# A data folder made by another major cannot be started by these programs: say so instead of letting pg_ctl fail.
+check_cluster_major() { # STATE BINDIR
+  local made running
+  [[ -f "$1/data/PG_VERSION" ]] || return 0
+  made="$(cat "$1/data/PG_VERSION")"
+  running="$("$2/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+  [[ "$made" == "$running" ]] ||
+    fail "$1 holds a PostgreSQL $made cluster but the programs found are PostgreSQL $running: set POSTGRES_VERSION=$made, or 'scripts/db.sh reset' to start over."
 }
 
 conf_port() { sed -n -E 's/^port = ([0-9]+).*/\1/p' "$1/postgresql.conf" 2>/dev/null | tail -n 1; } # DATA_DIR
@@ -58,6 +70,7 @@ local_up() {
   bindir="$(ensure_server)"
   ensure_pgvector "$bindir"
   state="$(local_state_dir)"
+  check_cluster_major "$state" "$bindir"
   [[ -f "$state/data/PG_VERSION" ]] || local_init "$bindir" "$state"
   port="$(local_port "$state")"
   if local_running "$state" "$bindir"; then

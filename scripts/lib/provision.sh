@@ -1,5 +1,7 @@
 # Sourced by db.sh: installing what a local cluster needs on a Debian or Ubuntu machine, and the users it runs as.
-#   ensure_server         PostgreSQL's server programs (the distribution's package); prints their bin folder
+#   ensure_server         PostgreSQL's server programs of POSTGRES_VERSION (unset: the distribution's package; a major
+#                         the distribution lacks: built once from a pinned Debian source package into a cache outside
+#                         the checkout); prints their bin folder
 #   ensure_pgvector BIN   pgvector >= PGVECTOR_MIN_VERSION: the distribution's package, else a pinned Debian source package
 #   pgbouncer_install     Debian's pgbouncer package
 #   as_root / run_as_owner: install steps run as root (directly or through sudo); the cluster runs as 'postgres' under root
@@ -27,22 +29,104 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
+# POSTGRES_VERSION picks the server's major version; unset, the newest the distribution installed (Debian 12: 15).
+POSTGRES_VERSION="$(setting POSTGRES_VERSION)"
+
+# Majors the distribution may not ship, as pinned Debian source packages: MAJOR, version and SHA-256 of the .dsc (which
+# in turn pins the tarballs). They build into postgres_cache_dir, once per machine, and every checkout shares the build.
+POSTGRES_SOURCES=(
+  "18 18.6-3 a4254c4548ebeea683832de193460ee8a9f1271418e884803b44ded1aead1776"
+)
+
+# Outside the checkout, so a fresh clone (CI's) reuses what an earlier one built. PGVECTOR_MODULE_CACHE overrides it.
+postgres_cache_dir() {
+  local dir="${PGVECTOR_MODULE_CACHE:-}"
+  if [[ -z "$dir" ]]; then
+    if [[ $EUID -eq 0 ]]; then dir=/var/cache/pgvector-module; else dir="${XDG_CACHE_HOME:-$HOME/.cache}/pgvector-module"; fi
+  fi
+  printf '%s' "$dir"
+}
+
+postgres_source_entry() { # MAJOR -> "MAJOR VERSION SHA" of a pinned source package, or nothing
+  local entry
+  for entry in "${POSTGRES_SOURCES[@]}"; do [[ "${entry%% *}" == "$1" ]] && printf '%s' "$entry"; done
+}
+
+built_postgres_bindir() { # MAJOR -> the bin folder of a finished build of that major in the cache, or nothing
+  local entry version prefix
+  entry="$(postgres_source_entry "$1")"; [[ -n "$entry" ]] || return 1
+  version="$(printf '%s' "$entry" | cut -d' ' -f2)"; version="${version%%-*}"
+  prefix="$(postgres_cache_dir)/postgresql-$version"
+  [[ -f "$prefix/.complete" && -x "$prefix/bin/pg_ctl" ]] && printf '%s' "$prefix/bin"
+}
+
 pg_bindir() {
   local d
+  if [[ -n "$POSTGRES_VERSION" ]]; then
+    d="/usr/lib/postgresql/$POSTGRES_VERSION/bin"
+    if [[ -x "$d/pg_ctl" ]]; then printf '%s' "$d"; return 0; fi
+    built_postgres_bindir "$POSTGRES_VERSION"
+    return
+  fi
   d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   [[ -n "$d" && -x "$d/pg_ctl" ]] && printf '%s' "$d"
 }
 
 ensure_server() {
   local bindir; bindir="$(pg_bindir || true)"
-  if [[ -z "$bindir" ]]; then
-    say "no PostgreSQL server found: installing the distribution's package"
-    apt_install postgresql postgresql-contrib
+  if [[ -z "$bindir" && -n "$POSTGRES_VERSION" && -n "$(postgres_source_entry "$POSTGRES_VERSION")" ]]; then
+    build_postgres_from_debian_source "$POSTGRES_VERSION"
+    bindir="$(pg_bindir)" || fail "PostgreSQL $POSTGRES_VERSION was built but $(postgres_cache_dir) holds no finished build."
+  elif [[ -z "$bindir" ]]; then
+    local package=postgresql; [[ -z "$POSTGRES_VERSION" ]] || package="postgresql-$POSTGRES_VERSION"
+    say "no PostgreSQL ${POSTGRES_VERSION:-server} found: installing the distribution's package $package"
+    apt_install "$package" "postgresql-contrib" ||
+      fail "the distribution has no $package; POSTGRES_VERSION can be unset (the distribution's version) or one of: $(printf '%s ' "${POSTGRES_SOURCES[@]%% *}")"
     # Debian's package creates and starts a cluster of its own on 5432; ours is separate, so stop theirs.
     as_root sh -c 'command -v pg_ctlcluster >/dev/null && for c in $(ls /etc/postgresql 2>/dev/null); do for n in $(ls /etc/postgresql/$c); do pg_ctlcluster "$c" "$n" stop || true; done; done' || true
     bindir="$(pg_bindir)" || fail "PostgreSQL installed but no server binaries under /usr/lib/postgresql."
   fi
   printf '%s' "$bindir"
+}
+
+# Builds PostgreSQL MAJOR from its pinned Debian source package (upstream's tarball, Debian's patches left out) with
+# pg_stat_statements, into the cache, once: a second checkout, or CI's fresh clone, finds the finished build. A lock
+# keeps two builds from racing; the build goes to a temporary folder and is renamed only when it is complete.
+build_postgres_from_debian_source() { # MAJOR
+  local major="$1" entry version sha cache prefix work srcdir started
+  entry="$(postgres_source_entry "$major")"
+  version="$(printf '%s' "$entry" | cut -d' ' -f2)"; sha="$(printf '%s' "$entry" | cut -d' ' -f3)"
+  cache="$(postgres_cache_dir)"; prefix="$cache/postgresql-${version%%-*}"
+  mkdir -p "$cache" || fail "cannot create the build cache $cache: set PGVECTOR_MODULE_CACHE to a folder you may write."
+  exec 9>"$cache/.build-postgresql-$major.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if [[ -f "$prefix/.complete" ]]; then exec 9>&-; return 0; fi
+  say "building PostgreSQL ${version%%-*} from Debian's source package into $prefix (once per machine; about 6 minutes on 2 cores)"
+  apt_install build-essential dpkg-dev bison flex pkg-config libssl-dev zlib1g-dev liblz4-dev libzstd-dev ||
+    fail "the packages needed to build PostgreSQL $major could not be installed (above)."
+  work="$(mktemp -d)"; chmod 755 "$work"
+  # The .dsc alone names the tarballs and their sums; --skip-patches gives upstream's tree as released.
+  srcdir="$(DPKG_SOURCE_OPTIONS=--skip-patches debian_source "postgresql-$major" "$version" "$sha" "$work")" ||
+    { rm -rf "$work"; fail "the Debian mirror does not serve postgresql-$major $version (pinned by its .dsc's SHA-256): unset POSTGRES_VERSION to use the distribution's PostgreSQL, or install PostgreSQL $major yourself and set PG_BINDIR."; }
+  started=$SECONDS
+  rm -rf "$prefix.partial"
+  ( cd "$srcdir" &&
+    ./configure --prefix="$prefix" --without-icu --without-readline --with-openssl --with-lz4 --with-zstd >"$work/configure.log" 2>&1 &&
+    make -s -j"$(nproc)" >"$work/make.log" 2>&1 &&
+    make -s -C contrib/pg_stat_statements >>"$work/make.log" 2>&1 &&
+    make -s install DESTDIR="$work/stage" >>"$work/make.log" 2>&1 &&
+    make -s -C contrib/pg_stat_statements install DESTDIR="$work/stage" >>"$work/make.log" 2>&1 ) ||
+    { tail -n 30 "$work/configure.log" "$work/make.log" >&2 2>/dev/null; rm -rf "$work"; fail "PostgreSQL $major did not build (the end of its log is above)."; }
+  mkdir -p "$(dirname "$prefix")"
+  mv "$work/stage$prefix" "$prefix.partial"
+  chmod -R a+rX "$prefix.partial"
+  rm -rf "$prefix"; mv "$prefix.partial" "$prefix"
+  # The build is relocatable only at its prefix, which it now has; pgvector goes into it before it counts as complete.
+  build_pgvector_from_debian_source "$prefix/bin" "$major"
+  touch "$prefix/.complete"
+  rm -rf "$work"
+  say "PostgreSQL ${version%%-*} built in $((SECONDS - started)) s: $prefix"
+  exec 9>&-
 }
 
 # --- pgvector --------------------------------------------------------------------------------------------------------
@@ -85,13 +169,16 @@ debian_source() { # PACKAGE VERSION DSC_SHA256 WORK
     /usr/lib/apt/apt-helper download-file "$pool/$file" "$work/$file" >/dev/null 2>&1 || return 1
   done
   # dpkg-source checks every tarball against the sums in the .dsc before it unpacks.
-  (cd "$work" && dpkg-source -q -x "$dsc" "$package-src" >&2) || fail "the $package $version source package did not pass its checksums."
+  # shellcheck disable=SC2086 # DPKG_SOURCE_OPTIONS holds whole options (--skip-patches) or nothing
+  (cd "$work" && dpkg-source -q ${DPKG_SOURCE_OPTIONS:-} -x "$dsc" "$package-src" >&2) || fail "the $package $version source package did not pass its checksums."
   printf '%s' "$work/$package-src"
 }
 
 build_pgvector_from_debian_source() { # BINDIR MAJOR
   local bindir="$1" major="$2" work srcdir="" entry
-  apt_install "postgresql-server-dev-$major" build-essential dpkg-dev
+  # The distribution's server needs its -dev package for the headers; a source build installed its own.
+  if [[ "$bindir" == /usr/lib/postgresql/* ]]; then apt_install "postgresql-server-dev-$major" build-essential dpkg-dev
+  else apt_install build-essential dpkg-dev; fi
   work="$(mktemp -d)"; chmod 755 "$work"
   for entry in "${PGVECTOR_SOURCES[@]}"; do
     set -- $entry

@@ -53,3 +53,8 @@ url_answers() {
 }
 
 pgbouncer_bin() { command -v pgbouncer 2>/dev/null || { [[ -x /usr/sbin/pgbouncer ]] && printf /usr/sbin/pgbouncer; }; }
+
+# A connection string with its password replaced by ***, for anything printed: postgresql://user:***@host/db, Password=***.
+redact_url() {
+  printf '%s' "$1" | sed -E 's#(://[^:/@]*:)[^/]*@#\1***@#; s#((^|;)[[:space:]]*(password|pwd)[[:space:]]*=)[^;]*#\1***#Ig; s#([?&]password=)[^&]*#\1***#Ig'
+}

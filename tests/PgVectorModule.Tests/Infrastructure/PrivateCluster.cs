@@ -17,7 +17,15 @@ namespace PgVectorModule.Tests.Infrastructure;
 public sealed class PrivateCluster : IAsyncDisposable
 {
     public const string Password = "private-cluster-password";
-    private static readonly string[] BinDirectories = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"];
+    /// <summary>
+    /// PG_BINDIR first (scripts/test.sh sets it to the programs of the server the run tests, PostgreSQL 18's for its second
+    /// lane), then the distribution's folders, newest first.
+    /// </summary>
+    private static readonly string[] BinDirectories =
+    [
+        .. Environment.GetEnvironmentVariable("PG_BINDIR") is { Length: > 0 } configured ? [configured] : Array.Empty<string>(),
+        "/usr/lib/postgresql/18/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin",
+    ];
 
     private readonly string _bin;
     private readonly string _root;

@@ -7,6 +7,7 @@ using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
 
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     [Fact]

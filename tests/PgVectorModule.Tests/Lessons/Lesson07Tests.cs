@@ -7,6 +7,7 @@ using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Lessons;
 
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     [Fact]

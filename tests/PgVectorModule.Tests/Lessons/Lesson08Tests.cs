@@ -14,6 +14,7 @@ namespace PgVectorModule.Tests.Lessons;
 /// Lesson 08 starts servers (a standby, pgBouncer, recovery clusters) from a primary it copies with pg_basebackup, so its
 /// full runs use a private cluster as the primary, never the shared test server. One class: its tests run one at a time.
 /// </summary>
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

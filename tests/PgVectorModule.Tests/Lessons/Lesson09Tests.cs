@@ -10,6 +10,7 @@ using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Lessons;
 
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -8,6 +8,7 @@ namespace PgVectorModule.Tests.Library;
 /// BM25 in SQL against BM25 by hand: documents of words the English stemmer leaves as they are, so the lexemes and
 /// their counts are known in C# too; and the statistics kept right through inserts, updates, deletes and truncates.
 /// </summary>
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class Bm25Tests(TestDatabase database) : IClassFixture<TestDatabase>, IAsyncLifetime
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

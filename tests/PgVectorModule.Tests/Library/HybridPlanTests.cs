@@ -68,6 +68,7 @@ public sealed class IndexedCorpus(PostgresServer server) : IAsyncLifetime
         new(Enumerable.Range(0, Dimensions).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray());
 }
 
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class HybridPlanTests(IndexedCorpus corpus) : IClassFixture<IndexedCorpus>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

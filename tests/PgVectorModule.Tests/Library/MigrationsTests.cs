@@ -6,6 +6,7 @@ using PgVectorModule.Tests.Infrastructure;
 namespace PgVectorModule.Tests.Library;
 
 /// <summary>The committed migrations against a real server: they build the model's schema, and undo it cleanly.</summary>
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class MigrationsTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     [Fact]

@@ -31,6 +31,7 @@ public sealed class SearchCorpus(PostgresServer server) : LoadedCorpus(server, "
 }
 
 /// <summary>Known answers: the search functions the lessons use, on a corpus small enough to know what is right.</summary>
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class SearchTests(SearchCorpus corpus) : IClassFixture<SearchCorpus>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -28,6 +28,7 @@ public sealed class SampleCorpusSearch(PostgresServer server) : LoadedCorpus(ser
 /// emit, read back through OpenTelemetry's in-memory exporters. Other test classes run searches at the same time, so every
 /// trace is picked out by the id of a span the test started, and measurements are compared before and after.
 /// </summary>
+[Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
 public class StagedSearchTests(SampleCorpusSearch corpus) : IClassFixture<SampleCorpusSearch>
 {
     private static readonly ActivitySource TestSource = new("PgVectorModule.Tests.StagedSearch");
