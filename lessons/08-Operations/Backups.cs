@@ -1,6 +1,7 @@
 using System.Globalization;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Input;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson08;
@@ -65,7 +66,8 @@ public sealed partial class OperationsLesson
     {
         ArgumentNullException.ThrowIfNull(database);
         const string suffix = "_lesson08_restore";
-        return (database.Length + suffix.Length > 63 ? database[..(63 - suffix.Length)] : database) + suffix;
+        // PostgreSQL counts an identifier's 63 in UTF-8 bytes: a name in another script fills them sooner than its Length says.
+        return TextPrefix.Of(database, 63 - suffix.Length, TextMeasure.Utf8Bytes) + suffix;
     }
 
     /// <summary>
