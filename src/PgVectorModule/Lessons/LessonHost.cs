@@ -38,15 +38,9 @@ public static class LessonHost
         var interactive = options.Interactive ?? !System.Console.IsInputRedirected;
 
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // let the lesson unwind: transactions roll back, connections go back to the pool
-            cancellation.Cancel();
-        };
-        if (options.Console is null)
-        {
-            System.Console.CancelKeyPress += onCancel;
-        }
+        // Ctrl+C, SIGTERM and SIGHUP let the lesson unwind: transactions roll back, connections go back to the pool, and
+        // what it started on this machine (lesson 08's servers) is stopped.
+        using var signals = options.Console is null ? StopSignals.Cancel(cancellation) : null;
 
         ModuleSettings? settings = null;
         var transcript = options.Transcript ?? new LessonTranscript();
@@ -103,11 +97,6 @@ public static class LessonHost
         }
         finally
         {
-            if (options.Console is null)
-            {
-                System.Console.CancelKeyPress -= onCancel;
-            }
-
             await WriteTranscriptAsync(transcript);
         }
     }
