@@ -144,8 +144,18 @@ public sealed partial class OperationsLesson
         var data = Path.Combine(clusterFolder, "data");
         var password = Guid.NewGuid().ToString("N");
         var passwordFile = Path.Combine(clusterFolder, "pw");
-        await servers.WriteFileAsync(passwordFile, password, cancellationToken);
-        var init = await servers.PgAsync("initdb", ["-D", data, "-U", LocalServers.ServerUser, "--auth=scram-sha-256", $"--pwfile={passwordFile}", "--no-sync"], null, cancellationToken);
+        ToolResult init;
+        try
+        {
+            await servers.WriteFileAsync(passwordFile, password, cancellationToken);
+            init = await servers.PgAsync("initdb", ["-D", data, "-U", LocalServers.ServerUser, "--auth=scram-sha-256", $"--pwfile={passwordFile}", "--no-sync"], null, cancellationToken);
+        }
+        finally
+        {
+            // initdb has read it (or failed): the password file goes now, whatever happened.
+            File.Delete(passwordFile);
+        }
+
         if (init.ExitCode != 0)
         {
             throw new SetupException($"initdb could not make the recovery step's cluster ({FirstLine(init.Output)}).", ExitCodes.LocalServerFailed);
