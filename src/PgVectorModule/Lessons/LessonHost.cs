@@ -104,6 +104,7 @@ public static class LessonHost
     /// <summary>
     /// With LESSON_TRANSCRIPT set, the transcript goes to that file as JSON: how the tests read a lesson run as a
     /// process, and a record of a class demo. Written however the run ended, so a failed run shows how far it got.
+    /// The file is the user's alone (mode 0600, from its creation on): it holds every statement the lesson sent.
     /// </summary>
     private static async Task WriteTranscriptAsync(LessonTranscript transcript)
     {
@@ -114,7 +115,21 @@ public static class LessonHost
 
         try
         {
-            await File.WriteAllTextAsync(path, transcript.ToJson(), CancellationToken.None);
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                options.UnixCreateMode = ownerOnly;
+                if (File.Exists(path))
+                {
+                    // A file from an earlier run keeps its mode when it is overwritten: make it private before writing.
+                    File.SetUnixFileMode(path, ownerOnly);
+                }
+            }
+
+            await using var file = new FileStream(path, options);
+            await using var writer = new StreamWriter(file);
+            await writer.WriteAsync(transcript.ToJson());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
