@@ -30,7 +30,8 @@ public partial class SecretsTests
             await create.ExecuteNonQueryAsync(Ct);
         }
 
-        var result = await LessonProcess.RunLessonAsync(number, new Dictionary<string, string> { ["DATABASE_URL"] = cluster.Settings.DatabaseUrl });
+        // A generous connect timeout: on a loaded machine a fresh cluster may take more than Npgsql's default 15 s to answer.
+        var result = await LessonProcess.RunLessonAsync(number, new Dictionary<string, string> { ["DATABASE_URL"] = cluster.Settings.DatabaseUrl + "?connect_timeout=60" });
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         var run = Assert.IsType<LessonTranscript>(result.Transcript);
