@@ -255,7 +255,7 @@ public sealed class PgvectorSetupLesson : ILesson
         ("data", "vectors, rows, joins, constraints and full-text in one SQL query", "vectors with metadata; joins happen in your code", "dedicated databases added keyword and hybrid search"),
         ("consistency", "ACID: a vector commits with its row or not at all", "often eventually consistent between write and search", ""),
         ("indexes", "HNSW and IVFFlat; halfvec, bit and sparsevec types", "their own ANN indexes, often disk-based or sharded", "HNSW (pgvector 0.5.0, 2023) is now the usual first choice; halfvec, bit and sparsevec came in 0.7.0, iterative scans for filtered search in 0.8.0"),
-        ("scale", "what one server's memory and disk hold: millions of vectors, more with halfvec or binary quantization (lesson 07)", "billions of vectors spread over many machines", "read replicas and partitioning (lesson 07) go further before a second system pays"),
+        ("scale", "what one server's memory and disk hold: millions of vectors, more with halfvec or binary quantization (lesson 07)", "billions of vectors spread over many machines", "read replicas (lesson 08) and partitioning (lesson 07) go further before a second system pays"),
         ("choose it when", "vectors belong to data you already keep in PostgreSQL", "vector search is the workload and outgrows one server", ""),
     ];
 
