@@ -16,7 +16,8 @@ public sealed partial class ProductionLesson
         lesson.Table(new[]
             {
                 ("disable", "nothing: plain text", "a local socket or loopback only"),
-                ("allow / prefer", "encrypts if the server offers it; no certificate check", "defaults; an attacker in the middle can downgrade or impersonate"),
+                ("allow", "tries plain text first, encrypts only if the server refuses it; no certificate check", "nothing worth having: an attacker in the middle can keep it in plain text"),
+                ("prefer (Npgsql's and libpq's default)", "tries SSL first, falls back to plain text; no certificate check", "the default; an attacker in the middle can downgrade or impersonate"),
                 ("require", "always encrypted; the certificate is not checked", "stops eavesdropping, not impersonation"),
                 ("verify-ca", "encrypted; the certificate is signed by a trusted CA (sslrootcert)", "the server is one your CA vouches for"),
                 ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
