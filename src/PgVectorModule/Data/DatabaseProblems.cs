@@ -36,7 +36,7 @@ public static partial class DatabaseProblems
                 {
                     throw new SetupException(
                         $"The PostgreSQL server at {Where(connectionString)} does not have the pgvector extension installed, so CREATE EXTENSION vector cannot work. " +
-                        $"Run '{StartCommand}' to get a server that has it (a local cluster with pgvector built in, or the pgvector/pgvector:0.8.7-pg17 container), " +
+                        $"Run '{StartCommand}' to get a server that has it (a local cluster with pgvector built in, or the pgvector container docker-compose.yml pins), " +
                         "or install pgvector on this server (https://github.com/pgvector/pgvector#installation).",
                         ExitCodes.ExtensionMissing);
                 }
