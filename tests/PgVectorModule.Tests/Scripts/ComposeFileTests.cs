@@ -90,6 +90,15 @@ public partial class ComposeFileTests
     }
 
     [Fact]
+    public void The_images_postgresql_major_is_the_one_ci_tests_beside_debians()
+    {
+        var major = ImageMajor().Match(ComposeFile.PostgresImage).Groups["major"].Value;
+        var ci = File.ReadAllText(Path.Combine(RepositoryRoot.Path, ".ci", "run"));
+
+        Assert.Matches($"(?m)^export TEST_ALSO_ON_POSTGRES={major}$", ci);
+    }
+
+    [Fact]
     public void Every_file_compose_mounts_from_the_repository_exists()
     {
         var mounts = ComposeFile.Services.Values
