@@ -45,12 +45,21 @@ public static class SearchSql
     /// <summary>
     /// The vector leg: the query vector is a parameter right in the ORDER BY, the one shape an HNSW index can answer
     /// (against a CTE's column the planner would scan every row). <see cref="HybridSearch"/> raises hnsw.ef_search to
-    /// @candidates and, under a filter, turns on an iterative scan, whose relaxed order the outer ranking re-sorts.
+    /// @candidates and, under a filter, turns on an iterative scan, whose relaxed order the outer ranking re-sorts
+    /// (<see cref="ByDistance"/>).
     /// </summary>
     private const string NearestCandidates = $"""
         SELECT id, embedding <=> @embedding AS distance
                   {NearestRows}
         """;
+
+    /// <summary>
+    /// The vector leg's ranking: by distance, then id. Written <c>distance + 0</c> (pgvector's README) because the planner
+    /// takes the subquery's ORDER BY embedding &lt;=&gt; @embedding as given and would only sort ties by id (an Incremental
+    /// Sort with the distance as its presorted key); a relaxed-order iterative scan does not keep that order, so the
+    /// ranks would follow the scan, not the distance. An expression the index does not order by forces a full Sort.
+    /// </summary>
+    private const string ByDistance = "ORDER BY distance + 0, id";
 
     /// <summary>Where the vector leg's candidates come from, in the order an HNSW index returns them.</summary>
     private const string NearestRows = """
@@ -107,7 +116,7 @@ public static class SearchSql
     /// </summary>
     public const string Weighted = $"""
         WITH vector AS (
-            SELECT id, row_number() OVER (ORDER BY distance, id) AS rank,
+            SELECT id, row_number() OVER ({ByDistance}) AS rank,
                    coalesce((max(distance) OVER () - distance) / nullif(max(distance) OVER () - min(distance) OVER (), 0), 1) AS normalized
             FROM ({NearestCandidates}) nearest),
         {Bm25},
@@ -129,7 +138,7 @@ public static class SearchSql
     /// </summary>
     public const string ReciprocalRankFusion = $"""
         WITH vector AS (
-            SELECT id, row_number() OVER (ORDER BY distance, id) AS rank
+            SELECT id, row_number() OVER ({ByDistance}) AS rank
             FROM ({NearestCandidates}) nearest),
         {Bm25},
         keyword AS (
