@@ -22,12 +22,13 @@ public static class SearchSql
     /// Okapi BM25 over the postings table, as CTEs ending in <c>bm25(id, score)</c>: one row per document holding any
     /// query term. The query terms' postings come from one index (an index-only scan over a few thousand entries), the
     /// document frequency of each term is counted from those same postings (a window over the lexeme), and the corpus
-    /// size and average length come from bm25_corpus, so no statement ever scans the documents. The idf is Lucene's
+    /// size and average length are the sums of bm25_corpus's few rows (<see cref="Bm25Index"/>), so no statement ever
+    /// scans the documents. The idf is Lucene's
     /// ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter keeps df corpus-wide.
     /// </summary>
     public const string Bm25 = $"""
         corpus AS (
-            SELECT document_count::float8 AS n, total_length::float8 / greatest(document_count, 1) AS average_length
+            SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / greatest(sum(document_count), 1) AS average_length
             FROM bm25_corpus),
         postings AS (
             SELECT t.document_id, t.term_frequency AS tf, t.document_length AS dl, count(*) OVER (PARTITION BY t.lexeme)::float8 AS df

@@ -48,8 +48,9 @@ public static class VectorStore
     }
 
     /// <summary>
-    /// Builds the named indexes of the model (all of them when none are named), then VACUUM ANALYZE: fresh planner
-    /// statistics, and a visibility map, without which the BM25 postings could not be read by an index-only scan.
+    /// Builds the named indexes of the model (all of them when none are named), folds the BM25 corpus rows the load
+    /// wrote into one (<see cref="Bm25Index.Fold"/>), then VACUUM ANALYZE: fresh planner statistics, and a visibility
+    /// map, without which the BM25 postings could not be read by an index-only scan.
     /// </summary>
     public static async Task BuildIndexesAsync(SearchDbContext db, IEnumerable<string>? names, CancellationToken cancellationToken)
     {
@@ -60,8 +61,10 @@ public static class VectorStore
             await db.Database.ExecuteSqlRawAsync(indexes[name], cancellationToken);
         }
 
+        await db.Database.ExecuteSqlRawAsync(Bm25Index.Fold, cancellationToken);
         await db.Database.ExecuteSqlRawAsync(
-            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}", cancellationToken);
+            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
+            cancellationToken);
     }
 
     /// <summary>
