@@ -32,11 +32,14 @@ public static class VectorStore
 
     /// <summary>
     /// Drops the lesson's search tables (the lesson owns them) and creates them without indexes, with the triggers that
-    /// keep the BM25 postings in step with the documents (<see cref="Bm25Index"/>).
+    /// keep the BM25 postings in step with the documents (<see cref="Bm25Index"/>). One transaction (PostgreSQL's DDL is
+    /// transactional): interrupted anywhere, the old tables stay as they were, never a new table without its triggers,
+    /// whose postings would silently stop following the documents. Inside a transaction the caller began, it is part of that.
     /// </summary>
     public static async Task RecreateTablesAsync(SearchDbContext db, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
+        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         await db.Database.ExecuteSqlRawAsync(
             $"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
             cancellationToken);
@@ -44,6 +47,11 @@ public static class VectorStore
         foreach (var statement in Bm25Index.InstallStatements)
         {
             await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+        }
+
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken);
         }
     }
 

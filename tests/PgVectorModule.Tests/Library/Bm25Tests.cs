@@ -137,6 +137,46 @@ public class Bm25Tests(TestDatabase database) : IClassFixture<TestDatabase>, IAs
         await AssertScoresAsync(corpus, "bird owl dog", Bm25Parameters.Default);
     }
 
+    [Fact]
+    public async Task An_interrupted_rebuild_leaves_the_tables_and_their_triggers_as_they_were()
+    {
+        await InsertAsync("kept", "cat dog");
+        using var interrupt = new CancellationTokenSource();
+        // Stands in for Ctrl+C arriving after the new table exists and before its update trigger does.
+        var interceptor = new CancelBefore("bm25_after_update", interrupt);
+        await using (var db = new SearchDbContext(SearchDbContext.CreateOptions(_dataSource, interceptor), new VectorStoreShape(3)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => VectorStore.RecreateTablesAsync(db, interrupt.Token));
+        }
+
+        Assert.True(interceptor.Cancelled);
+        Assert.Equal(["bm25_after_delete", "bm25_after_insert", "bm25_after_truncate", "bm25_after_update"], await StringsAsync(
+            "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'vector_documents'::regclass AND NOT tgisinternal ORDER BY tgname"));
+        Assert.Equal(1L, await ScalarAsync<long>("SELECT count(*) FROM vector_documents"));
+        // The postings still follow the documents.
+        await ExecuteAsync("UPDATE vector_documents SET content = 'owl' WHERE source = 'kept'");
+        Assert.Equal(["owl"], await StringsAsync("SELECT lexeme FROM document_terms"));
+    }
+
+    /// <summary>Cancels the token just before a command whose text contains <paramref name="marker"/> is sent.</summary>
+    private sealed class CancelBefore(string marker, CancellationTokenSource interrupt) : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+    {
+        public bool Cancelled { get; private set; }
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int>> NonQueryExecutingAsync(System.Data.Common.DbCommand command,
+            Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result,
+            CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains(marker, StringComparison.Ordinal))
+            {
+                Cancelled = true;
+                interrupt.Cancel();
+            }
+
+            return base.NonQueryExecutingAsync(command, eventData, result, cancellationToken);
+        }
+    }
+
     private async Task AssertScoresAsync(IReadOnlyDictionary<string, string> corpus, string query, Bm25Parameters parameters)
     {
         var expected = Bm25ByHand(corpus, query, parameters);
@@ -189,6 +229,19 @@ public class Bm25Tests(TestDatabase database) : IClassFixture<TestDatabase>, IAs
     {
         await using var command = _dataSource.CreateCommand(sql);
         await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    private async Task<List<string>> StringsAsync(string sql)
+    {
+        await using var command = _dataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        var values = new List<string>();
+        while (await reader.ReadAsync(Ct))
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
     }
 
     private async Task<T> ScalarAsync<T>(string sql)
