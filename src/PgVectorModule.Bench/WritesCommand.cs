@@ -13,7 +13,9 @@ namespace PgVectorModule.Bench;
 /// transactions against vector_documents (insert a document, rewrite another one's content) for a fixed time, with the
 /// triggers and with them disabled, at READ COMMITTED and REPEATABLE READ, one writer and several: transactions per
 /// second, latency, and the transactions the server refused (deadlocks, serialization failures). Every run starts from
-/// the same freshly loaded table with the indexes the lessons build, so only the triggers differ.
+/// the same freshly loaded table with the indexes the lessons build, so only the triggers differ. After each run with
+/// the triggers, keyword searches show what the rows the writers left in bm25_corpus cost a reader, before and after
+/// they are folded.
 /// </summary>
 public static class WritesCommand
 {
@@ -95,8 +97,9 @@ public static class WritesCommand
                     latency.Add(sample);
                 }
 
+                var reads = triggers ? await ReadCostAsync(dataSource, db, texts, cancellationToken) : null;
                 results.Add(new WritesResult(triggers, IsolationName(isolation), count, latency.Count, latency.Count / seconds, latency.P50, latency.P95,
-                    outcomes.Sum(o => o.Deadlocks), outcomes.Sum(o => o.SerializationFailures)));
+                    outcomes.Sum(o => o.Deadlocks), outcomes.Sum(o => o.SerializationFailures), reads));
             }
         });
 
@@ -113,6 +116,16 @@ public static class WritesCommand
         }
 
         console.Write(table);
+        var readTable = new Table().Title("what the rows the writers left in bm25_corpus cost a keyword search (BM25, top 10; p50 over the sample corpus's titles)")
+            .AddColumns("isolation", "writers", "bm25_corpus rows", "keyword p50 ms", "after the fold and VACUUM: rows", "keyword p50 ms");
+        foreach (var r in results.Where(r => r.Reads is not null))
+        {
+            readTable.AddRow(r.Isolation, r.Writers.ToString(CultureInfo.InvariantCulture), r.Reads!.Rows.ToString("N0", CultureInfo.InvariantCulture),
+                r.Reads.P50Ms.ToString("F2", CultureInfo.InvariantCulture), r.Reads.FoldedRows.ToString("N0", CultureInfo.InvariantCulture),
+                r.Reads.FoldedP50Ms.ToString("F2", CultureInfo.InvariantCulture));
+        }
+
+        console.Write(readTable);
         var report = new WritesReport(documents, writers, duration.TotalSeconds, seed, machine, results);
         context.Saved(
             await ResultFiles.WriteJsonAsync(context.OutputFolder, "writes", report, cancellationToken),
@@ -170,6 +183,36 @@ public static class WritesCommand
         return outcome;
     }
 
+    /// <summary>
+    /// Keyword searches over the table as the writers left it, bm25_corpus holding a row per write statement, then the
+    /// same after <see cref="Bm25Index.Fold"/> and VACUUM: what unfolded rows cost a reader.
+    /// </summary>
+    private static async Task<ReadCost> ReadCostAsync(NpgsqlDataSource dataSource, SearchDbContext db, IReadOnlyList<CorpusDocument> texts,
+        CancellationToken cancellationToken)
+    {
+        async Task<(long Rows, double P50)> MeasureAsync()
+        {
+            var latency = new Latency();
+            foreach (var (text, i) in texts.Select((t, i) => (t.Title, i)))
+            {
+                var watch = Stopwatch.StartNew();
+                await HybridSearch.KeywordAsync(dataSource, text, limit: 10, cancellationToken: cancellationToken);
+                if (i >= 5)
+                {
+                    latency.Add(watch.Elapsed);
+                }
+            }
+
+            return (await BenchContext.ScalarAsync<long>(dataSource, $"SELECT count(*) FROM {Bm25CorpusConfiguration.TableName}", cancellationToken), latency.P50);
+        }
+
+        var (rows, p50) = await MeasureAsync();
+        await db.Database.ExecuteSqlRawAsync(Bm25Index.Fold, cancellationToken);
+        await db.Database.ExecuteSqlRawAsync($"VACUUM {Bm25CorpusConfiguration.TableName}", cancellationToken);
+        var (foldedRows, foldedP50) = await MeasureAsync();
+        return new ReadCost(rows, p50, foldedRows, foldedP50);
+    }
+
     private static async Task<List<int>> IdsAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand($"SELECT id FROM {VectorDocumentConfiguration.TableName} ORDER BY id");
@@ -196,7 +239,11 @@ public static class WritesCommand
 
 /// <param name="Committed">Transactions committed in the run, all writers together.</param>
 /// <param name="P50Ms">Latency of a committed transaction, BEGIN to COMMIT, one round trip for the two statements.</param>
+/// <param name="Reads">With the triggers: keyword search latency over the rows the run left in bm25_corpus, and after folding them.</param>
 public sealed record WritesResult(bool Triggers, string Isolation, int Writers, int Committed, double TransactionsPerSecond, double P50Ms, double P95Ms,
-    int Deadlocks, int SerializationFailures);
+    int Deadlocks, int SerializationFailures, ReadCost? Reads);
+
+/// <param name="Rows">bm25_corpus's rows after the run: one per write statement that changed the corpus, plus the load's.</param>
+public sealed record ReadCost(long Rows, double P50Ms, long FoldedRows, double FoldedP50Ms);
 
 public sealed record WritesReport(int Documents, int Writers, double Seconds, int Seed, MachineInfo Machine, IReadOnlyList<WritesResult> Runs);

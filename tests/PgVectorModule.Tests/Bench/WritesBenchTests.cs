@@ -31,5 +31,13 @@ public sealed class WritesBenchTests(TestDatabase database) : IClassFixture<Test
         Assert.All(runs, r => Assert.True(r.GetProperty("committed").GetInt32() > 0 && r.GetProperty("p50Ms").GetDouble() > 0, r.ToString()));
         // Each writer inserts new documents and updates only its own: nothing to refuse, with the triggers too.
         Assert.All(runs, r => Assert.True(r.GetProperty("deadlocks").GetInt32() == 0 && r.GetProperty("serializationFailures").GetInt32() == 0, r.ToString()));
+        // With the triggers, the run left a row of changes per write statement; the fold makes them one.
+        Assert.All(runs, r => Assert.Equal(r.GetProperty("triggers").GetBoolean() ? JsonValueKind.Object : JsonValueKind.Null, r.GetProperty("reads").ValueKind));
+        Assert.All(runs.Where(r => r.GetProperty("triggers").GetBoolean()).Select(r => r.GetProperty("reads")), reads =>
+        {
+            Assert.True(reads.GetProperty("rows").GetInt64() > 2, reads.ToString());
+            Assert.Equal(1, reads.GetProperty("foldedRows").GetInt64());
+            Assert.True(reads.GetProperty("p50Ms").GetDouble() > 0 && reads.GetProperty("foldedP50Ms").GetDouble() > 0, reads.ToString());
+        });
     }
 }
