@@ -23,8 +23,8 @@ public static class SearchSql
     /// query term. The query terms' postings come from one index (an index-only scan over a few thousand entries), the
     /// document frequency of each term is counted from those same postings (a window over the lexeme), and the corpus
     /// size and average length are the sums of bm25_corpus's few rows (<see cref="Bm25Index"/>), so no statement ever
-    /// scans the documents. The idf is Lucene's
-    /// ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter keeps df corpus-wide.
+    /// scans the documents. The idf is Lucene's ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter
+    /// keeps df corpus-wide.
     /// </summary>
     public const string Bm25 = $"""
         corpus AS (
