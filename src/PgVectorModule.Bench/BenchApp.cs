@@ -58,6 +58,7 @@ public static class BenchApp
                 EvalCommand.Name => await EvalCommand.RunAsync(context, parsed, cancellation.Token),
                 IngestCommand.Name => await IngestCommand.RunAsync(context, parsed, cancellation.Token),
                 AnnCommand.Name => await AnnCommand.RunAsync(context, parsed, cancellation.Token),
+                WritesCommand.Name => await WritesCommand.RunAsync(context, parsed, cancellation.Token),
                 _ => await ScaleCommand.RunAsync(context, parsed, cancellation.Token),
             };
         }
