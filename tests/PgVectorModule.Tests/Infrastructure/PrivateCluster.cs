@@ -57,7 +57,7 @@ public sealed class PrivateCluster : IAsyncDisposable
 
     /// <summary>Settings that point the module at this cluster's postgres database.</summary>
     public ModuleSettings Settings => ModuleSettings.From(
-        n => n == "DATABASE_URL" ? $"postgresql://postgres:{Password}@127.0.0.1:{Port}/postgres" : null, "test");
+        ServerLanes.Lookup($"postgresql://postgres:{Password}@127.0.0.1:{Port}/postgres"), "test");
 
     /// <param name="serverSettings">name=value pairs given to the server at every start (-c), for tests that need a
     /// server configured differently from the shared one: max_connections, default_transaction_read_only...</param>

@@ -1,3 +1,5 @@
+using PgVectorModule.Configuration;
+
 namespace PgVectorModule.Tests.Infrastructure;
 
 /// <summary>
@@ -9,4 +11,22 @@ public static class ServerLanes
 {
     public const string Trait = "Server";
     public const string VersionDependent = "VersionDependent";
+
+    /// <summary>
+    /// PG_BINDIR from the environment: the programs (initdb, pg_ctl, pg_basebackup...) of the major version the run tests,
+    /// which scripts/test.sh sets for its second lane. Settings built for a test database carry it, so a lesson that
+    /// starts servers (lesson 08) starts them with the programs of the server it works on.
+    /// </summary>
+    public static string? ProgramsFolder => Environment.GetEnvironmentVariable("PG_BINDIR") is { Length: > 0 } folder ? folder : null;
+
+    /// <summary>Lesson 08's settings for a test: none set, but the server's programs (<see cref="ProgramsFolder"/>).</summary>
+    public static OperationsSettings Operations => new() { PgBinDir = ProgramsFolder };
+
+    /// <summary>A settings lookup for a test database: its URL, and <see cref="ProgramsFolder"/>; nothing else from the environment.</summary>
+    public static Func<string, string?> Lookup(string databaseUrl) => name => name switch
+    {
+        "DATABASE_URL" => databaseUrl,
+        "PG_BINDIR" => ProgramsFolder,
+        _ => null,
+    };
 }

@@ -19,7 +19,7 @@ public sealed class TestDatabase(PostgresServer server) : IAsyncLifetime
         new((_connectionString ?? throw new InvalidOperationException("The database has not been created.")).ConnectionString);
 
     /// <summary>Settings that point the module's code at this database (keyword form of DATABASE_URL).</summary>
-    public ModuleSettings Settings => ModuleSettings.From(name => name == "DATABASE_URL" ? ConnectionString.ConnectionString : null, "test");
+    public ModuleSettings Settings => ModuleSettings.From(ServerLanes.Lookup(ConnectionString.ConnectionString), "test");
 
     public async ValueTask InitializeAsync() =>
         _connectionString = await server.CreateDatabaseAsync(Name, TestContext.Current.CancellationToken);

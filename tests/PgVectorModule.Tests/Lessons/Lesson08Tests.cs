@@ -31,9 +31,9 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
 
         // Run 2: a standby the test made is named by STANDBY_URL; the lesson uses it and leaves it running.
-        await using var servers = await LocalServers.StartAsync(new OperationsSettings(), await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct);
+        await using var servers = await LocalServers.StartAsync(ServerLanes.Operations, await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct);
         var standby = await OperationsLesson.MakeStandbyAsync(servers, primary.Settings.ConnectionString(), LocalServers.Port("LESSON08_STANDBY_PORT", null), "given_standby", null, Ct);
-        var settings = primary.Settings with { Operations = new OperationsSettings { StandbyUrl = standby.ConnectionString.ConnectionString } };
+        var settings = primary.Settings with { Operations = ServerLanes.Operations with { StandbyUrl = standby.ConnectionString.ConnectionString } };
         var second = await LessonRunner.RunAsync<OperationsLesson>(settings);
         AssertFullRun(second.ExitCode, second.Output, second.Transcript, ownStandby: false);
         Assert.Equal("A hot standby: the one STANDBY_URL names", second.Transcript.Steps[1].Title);
@@ -192,7 +192,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_file_for_the_servers_is_made_private_and_never_written_through_a_link_planted_in_its_place()
     {
-        await using var servers = await LocalServers.StartAsync(new OperationsSettings(), await ServerMajorAsync(), needPgBouncer: false, "lesson08test", Ct);
+        await using var servers = await LocalServers.StartAsync(ServerLanes.Operations, await ServerMajorAsync(), needPgBouncer: false, "lesson08test", Ct);
         var folder = await servers.NewFolderAsync("pgbouncer", Ct);
         var elsewhere = Directory.CreateTempSubdirectory("lesson08-elsewhere-").FullName;
         try
@@ -219,7 +219,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Standby_routing_searches_go_to_the_standby_writes_to_the_primary_and_back_to_the_primary_when_it_stops()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
-        await using var servers = await LocalServers.StartAsync(new OperationsSettings(), await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct);
+        await using var servers = await LocalServers.StartAsync(ServerLanes.Operations, await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct);
         var standby = await OperationsLesson.MakeStandbyAsync(servers, primary.Settings.ConnectionString(), LocalServers.Port("LESSON08_STANDBY_PORT", null), "routing_test", null, Ct);
         var both = new NpgsqlConnectionStringBuilder(primary.Settings.ConnectionString().ConnectionString)
         {
@@ -258,7 +258,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task Without_standby_binaries_it_says_which_and_exits_10_before_any_work()
     {
-        var settings = database.Settings with { Operations = new OperationsSettings { PgBinDir = "/nonexistent/postgresql/bin" } };
+        var settings = database.Settings with { Operations = ServerLanes.Operations with { PgBinDir = "/nonexistent/postgresql/bin" } };
 
         var result = await LessonRunner.RunAsync<OperationsLesson>(settings);
 
@@ -271,7 +271,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task Without_pgbouncer_it_says_how_to_install_it_and_exits_10()
     {
-        var settings = database.Settings with { Operations = new OperationsSettings { PgBouncer = "/nonexistent/pgbouncer" } };
+        var settings = database.Settings with { Operations = ServerLanes.Operations with { PgBouncer = "/nonexistent/pgbouncer" } };
 
         var result = await LessonRunner.RunAsync<OperationsLesson>(settings);
 
@@ -286,7 +286,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var settings = database.Settings with { Operations = new OperationsSettings { StandbyPort = port.ToString(CultureInfo.InvariantCulture) } };
+        var settings = database.Settings with { Operations = ServerLanes.Operations with { StandbyPort = port.ToString(CultureInfo.InvariantCulture) } };
 
         var result = await LessonRunner.RunAsync<OperationsLesson>(settings);
 
@@ -300,7 +300,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [InlineData("LESSON08_STANDBY_PORT", "70000")]
     public async Task A_port_setting_that_is_not_a_port_is_exit_8(string name, string value)
     {
-        var operations = name == "LESSON08_STANDBY_PORT" ? new OperationsSettings { StandbyPort = value } : new OperationsSettings { PgBouncerPort = value };
+        var operations = name == "LESSON08_STANDBY_PORT" ? ServerLanes.Operations with { StandbyPort = value } : ServerLanes.Operations with { PgBouncerPort = value };
 
         var result = await LessonRunner.RunAsync<OperationsLesson>(database.Settings with { Operations = operations });
 
@@ -313,7 +313,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         var primaryAsStandby = await LessonRunner.RunAsync<OperationsLesson>(database.Settings with
         {
-            Operations = new OperationsSettings { StandbyUrl = database.ConnectionString.ConnectionString },
+            Operations = ServerLanes.Operations with { StandbyUrl = database.ConnectionString.ConnectionString },
         });
         Assert.True(primaryAsStandby.ExitCode == ExitCodes.InvalidInput, primaryAsStandby.Output);
         Assert.Contains("is not in recovery: it is a primary, not a standby", Flat(primaryAsStandby.Output), StringComparison.Ordinal);
@@ -324,7 +324,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         probe.Stop();
         var silent = await LessonRunner.RunAsync<OperationsLesson>(database.Settings with
         {
-            Operations = new OperationsSettings { StandbyUrl = $"postgresql://postgres:x@127.0.0.1:{nobody}/postgres" },
+            Operations = ServerLanes.Operations with { StandbyUrl = $"postgresql://postgres:x@127.0.0.1:{nobody}/postgres" },
         });
         Assert.True(silent.ExitCode == ExitCodes.DatabaseUnavailable, silent.Output);
         Assert.Contains($"STANDBY_URL (127.0.0.1:{nobody}) does not answer", Flat(silent.Output), StringComparison.Ordinal);
@@ -335,7 +335,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task A_dump_that_does_not_restore_is_one_sentence_exit_13_and_leaves_the_target_empty()
     {
         var major = await ServerMajorAsync();
-        await using var servers = await LocalServers.StartAsync(new OperationsSettings(), major, needPgBouncer: false, "lesson08test", Ct);
+        await using var servers = await LocalServers.StartAsync(ServerLanes.Operations, major, needPgBouncer: false, "lesson08test", Ct);
         await using (var connection = new NpgsqlConnection(database.ConnectionString.ConnectionString))
         {
             await connection.OpenAsync(Ct);
