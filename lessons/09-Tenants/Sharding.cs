@@ -68,7 +68,7 @@ public sealed partial class TenantsLesson
         {
             lesson.Say("[yellow]On paper:[/] CITUS_URL is not set, so no Citus coordinator is at hand. With Docker: " +
                        "[bold]docker compose --profile citus up -d --wait[/] (a coordinator and two workers with pgvector), then " +
-                       "[bold]CITUS_URL=postgresql://postgres:postgres@127.0.0.1:5440/agent_db scripts/lesson.sh 09[/]. Without Docker, Citus has no Debian package: this step stays on paper.");
+                       "[bold]CITUS_URL=postgresql://postgres:postgres@127.0.0.1:5440/agent_db scripts/lesson.sh 09[/]. Without Docker it stays on paper here: Citus is not in Debian's archive (Citus Data packages it in a repository of its own).");
             lesson.Table(new[]
                 {
                     ("search over all tenants", "Custom Scan (Citus Adaptive), Task Count = the shard count: each task runs Limit -> Index Scan using sharded_documents_hnsw_<shard> on its shard; the coordinator sorts the shards' rows by distance and keeps 10"),
