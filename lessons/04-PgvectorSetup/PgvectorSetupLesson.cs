@@ -94,6 +94,8 @@ public sealed class PgvectorSetupLesson : ILesson
         lesson.Say($"{vectors.Count} vectors in {watch.Elapsed.TotalSeconds:0.0} s ({vectors.Count / watch.Elapsed.TotalSeconds:0} documents/s). " +
                    $"The first: [[{string.Join(", ", first.Take(5).Select(x => x.ToString("0.000", CultureInfo.InvariantCulture)))}, ...]], " +
                    $"length {Math.Sqrt(first.Sum(x => (double)x * x)):0.000}.");
+        // The vectors of texts embedded before by the same model come from the embedding cache (the library's TextEmbedder keeps it).
+        SearchLessonSetup.SayCacheUse(lesson, embedder, embedder.TextsFromCache, corpus.Count);
 
         lesson.Step("Load with binary COPY",
             "BeginBinaryImportAsync streams every row in PostgreSQL's binary format, one statement, inside one transaction: the fastest way in, and all or nothing. The vector goes in as a Pgvector.Vector, like any other column value.");

@@ -27,7 +27,7 @@ public static class ScaleCommand
         BenchOptions.Text("--texts", "FILE", "texts, one per line, instead of the SDK's documentation"),
         // The default source; accepted so the command reads like ann's.
         BenchOptions.Flag("--sdk-docs", "the installed .NET SDK's API documentation (the default)"),
-        BenchOptions.Text("--cache", "DIR", "where embedded texts are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Text("--cache", "DIR", EmbeddedTexts.CacheHelp),
         BenchOptions.Count("--queries", 200, "queries: the first six words of passages drawn at random from the table"),
         BenchOptions.Count("--seed", 42, "seed of the draw", min: 0),
         BenchOptions.Count("--rows", int.MaxValue, "at most this many passages"),
@@ -38,7 +38,7 @@ public static class ScaleCommand
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
         var textsFile = args.GetValue<string?>("--texts");
-        var cacheFolder = args.GetValue<string>("--cache")!;
+        var cacheFolder = args.GetValue<string?>("--cache");
         var queryCount = args.GetValue<int>("--queries");
         var seed = args.GetValue<int>("--seed");
         var rows = args.GetValue<int>("--rows");
@@ -51,8 +51,8 @@ public static class ScaleCommand
         var queryTexts = Enumerable.Range(0, queryCount)
             .Select(_ => string.Join(' ', allTexts[random.Next(count)].Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(6)))
             .ToList();
-        using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
-        var queryVectors = await embedder.EmbedManyAsync(queryTexts.Select(embedder.QueryText).ToList(), progress: null, cancellationToken);
+        using var embedder = TextEmbedder.Create(EmbeddedTexts.WithCache(context.Settings.Embeddings, cacheFolder, EmbeddedTexts.TextsCollection));
+        var queryVectors = await embedder.EmbedQueriesAsync(queryTexts, progress: null, cancellationToken);
 
         await using var dataSource = await context.OpenSchemaAsync(Schema, cancellationToken);
         await using var hnswSource = await context.OpenSchemaAsync(Schema, cancellationToken, $"-c hnsw.ef_search={HybridOptions.DefaultCandidates}");

@@ -27,7 +27,7 @@ public static class AnnCommand
 
     internal static Command Definition() => new(Name,
         "recall@10, QPS, p50/p95 (LINQ, compiled and prepared, inside the server) of HNSW (ef_search) and IVFFlat (probes) against the exact top 10, " +
-        "on a seeded mixture or on real embeddings: a file eval wrote (artifacts/cache/*.bin), texts one per line, or the installed .NET SDK's API " +
+        "on a seeded mixture or on real embeddings: eval's cached vectors (a folder of the embedding cache), texts one per line, or the installed .NET SDK's API " +
         "documentation, embedded once and cached")
     {
         BenchOptions.Count("--rows", 100_000, "rows in the table"),
@@ -38,10 +38,10 @@ public static class AnnCommand
         BenchOptions.Count("--m", 16, "HNSW's m", min: 2),
         BenchOptions.Count("--ef-construction", 64, "HNSW's ef_construction", min: 4),
         BenchOptions.Text("--maintenance-work-mem", "SIZE", "maintenance_work_mem for the index builds", "1GB"),
-        BenchOptions.Text("--vectors", "FILE", "embeddings eval cached (artifacts/cache/*.bin)"),
+        BenchOptions.Text("--vectors", "PATH", "embeddings eval cached: the model's folder eval names (or one of its .vectors files, or a file of 32-byte keys and floats)"),
         BenchOptions.Text("--texts", "FILE", "texts, one per line, embedded here"),
         BenchOptions.Flag("--sdk-docs", "the installed .NET SDK's API documentation, embedded here"),
-        BenchOptions.Text("--cache", "DIR", "where embedded texts are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Text("--cache", "DIR", EmbeddedTexts.CacheHelp),
     };
 
     public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
@@ -53,7 +53,7 @@ public static class AnnCommand
         var efConstruction = args.GetValue<int>("--ef-construction");
         var maintenanceWorkMem = args.GetValue<string>("--maintenance-work-mem")!;
         var vectors = await AnnVectors.LoadAsync(context, args.GetValue<string?>("--vectors"), args.GetValue<string?>("--texts"), args.GetValue<bool>("--sdk-docs"),
-            args.GetValue<string>("--cache")!, Dimensions, args.GetValue<int>("--rows"), args.GetValue<int>("--queries"), seed,
+            args.GetValue<string?>("--cache"), Dimensions, args.GetValue<int>("--rows"), args.GetValue<int>("--queries"), seed,
             args.GetValue<int>("--clusters"), args.GetValue<double>("--spread"), cancellationToken);
         var (rows, queries, source) = (vectors.Points.Count, vectors.Queries, vectors.Source);
         var console = context.Console;

@@ -14,7 +14,7 @@ namespace PgVectorModule.Bench.Ann;
 public sealed record AnnVectors(List<Vector> Points, List<Vector> Queries, string Source, string Marker)
 {
     /// <summary>The one source the options name, or the seeded mixture when they name none.</summary>
-    public static async Task<AnnVectors> LoadAsync(BenchContext context, string? vectorsFile, string? textsFile, bool sdkDocs, string cacheFolder,
+    public static async Task<AnnVectors> LoadAsync(BenchContext context, string? vectorsFile, string? textsFile, bool sdkDocs, string? cacheFolder,
         int dimensions, int rows, int queryCount, int seed, int clusters, double spread, CancellationToken cancellationToken)
     {
         if ((vectorsFile is not null ? 1 : 0) + (textsFile is not null ? 1 : 0) + (sdkDocs ? 1 : 0) > 1)
@@ -25,7 +25,7 @@ public sealed record AnnVectors(List<Vector> Points, List<Vector> Queries, strin
 
         if (vectorsFile is not null)
         {
-            return HoldOut(EmbeddingCache.ReadVectors(vectorsFile, dimensions), $"embeddings from {Path.GetFileName(vectorsFile)}", dimensions, rows, queryCount, seed);
+            return HoldOut(VectorFile.Read(vectorsFile, dimensions), $"embeddings from {Path.GetFileName(Path.TrimEndingDirectorySeparator(vectorsFile))}", dimensions, rows, queryCount, seed);
         }
 
         if (textsFile is not null || sdkDocs)

@@ -49,10 +49,14 @@ public static class EvalCommand
         BenchOptions.Text("--qrels", "FILE", "the judgments to score against (default: the folder's test split)"),
         BenchOptions.Count("--limit-queries", int.MaxValue, "score at most this many judged queries"),
         BenchOptions.Number("--vector-weight", HybridOptions.DefaultVectorWeight, "the weighted fusion's vector weight"),
-        BenchOptions.Text("--cache", "DIR", "where embeddings are kept", EmbeddedTexts.DefaultCacheFolder),
+        BenchOptions.Text("--cache", "DIR", EmbeddedTexts.CacheHelp),
         BenchOptions.Count("--throughput-sample", 256, "texts embedded again, uncached, to measure the model's throughput (0: none)", min: 0),
         BenchOptions.Flag("--sweep", "also score BM25's k1 and b and both fusions' settings over a grid"),
     };
+
+    /// <summary>The part of the embedding cache a dataset's vectors go to: eval- and the dataset folder's name (eval-scifact).</summary>
+    public static string CacheCollection(string datasetFolder) =>
+        "eval-" + Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(datasetFolder)));
 
     public static async Task<int> RunAsync(BenchContext context, ParseResult args, CancellationToken cancellationToken)
     {
@@ -63,7 +67,7 @@ public static class EvalCommand
             Configuration.ExitCodes.InvalidInput);
         var qrels = args.GetValue<string?>("--qrels");
         var limitQueries = args.GetValue<int>("--limit-queries");
-        var cacheFolder = args.GetValue<string>("--cache")!;
+        var cacheFolder = args.GetValue<string?>("--cache");
         var vectorWeight = args.GetValue<double>("--vector-weight");
         var throughputSample = args.GetValue<int>("--throughput-sample");
         var sweep = args.GetValue<bool>("--sweep");
@@ -79,19 +83,20 @@ public static class EvalCommand
             .Select(d => new CorpusDocument(TextPrefix.Of(d.Title, 255, TextMeasure.CodePoints), d.Text, d.Id))
             .ToList();
 
-        using var embedder = TextEmbedder.Create(context.Settings.Embeddings);
-        var cache = EmbeddingCache.Open(cacheFolder, EmbeddingCache.ModelKey(embedder), embedder.Dimensions);
+        // The dataset's vectors in a part of the cache of their own: ann --vectors reads that folder, and a lesson never reads them.
+        using var embedder = TextEmbedder.Create(EmbeddedTexts.WithCache(context.Settings.Embeddings, cacheFolder, CacheCollection(folder)));
+        var cached = embedder.Cache?.Folder ?? "no cache: EMBEDDING_CACHE=off";
         EmbeddingRun corpusRun = default!;
         IReadOnlyList<float[]> corpusVectors = [];
         IReadOnlyList<float[]> queryVectors = [];
         await context.Progress().StartAsync(async progress =>
         {
             var corpusTask = progress.AddTask("embedding corpus", maxValue: documents.Count);
-            (corpusVectors, corpusRun) = await CachedEmbedder.EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), corpusTask, cancellationToken);
+            (corpusVectors, corpusRun) = await CachedEmbedder.EmbedAsync(embedder, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false, corpusTask, cancellationToken);
             // Queries as the lessons embed a question: after the model's query prefix (arctic-embed's instruction; none for
             // MiniLM). The cache is keyed by the text the model reads, so a prefixed query never meets a document's entry.
             var queryTask = progress.AddTask("embedding queries", maxValue: queries.Count);
-            (queryVectors, _) = await CachedEmbedder.EmbedAsync(embedder, cache, queries.Select(q => embedder.QueryText(q.Text)).ToList(), queryTask, cancellationToken);
+            (queryVectors, _) = await CachedEmbedder.EmbedAsync(embedder, queries.Select(q => q.Text).ToList(), asQueries: true, queryTask, cancellationToken);
         });
         // Throughput measured on every run: the first documents embedded afresh (the cache is neither read nor written),
         // after one untimed call so loading the model is nobody's cost. The local model is timed both ways it can read
@@ -100,19 +105,21 @@ public static class EvalCommand
         if (throughputSample > 0)
         {
             var sample = documents.Take(throughputSample).Select(d => d.TextToEmbed).ToList();
-            using var other = embedder.Generator is LocalEmbeddingGenerator { Options.LongText: var configured }
-                ? TextEmbedder.Create(context.Settings.Embeddings with
+            var uncached = context.Settings.Embeddings with { Cache = null };
+            using var configured = TextEmbedder.Create(uncached);
+            using var other = embedder.Generator is LocalEmbeddingGenerator { Options.LongText: var longText }
+                ? TextEmbedder.Create(uncached with
                 {
-                    LocalLongText = configured == LongTextHandling.Truncate ? LongTextHandling.ChunkAndAverage : LongTextHandling.Truncate,
+                    LocalLongText = longText == LongTextHandling.Truncate ? LongTextHandling.ChunkAndAverage : LongTextHandling.Truncate,
                 })
                 : null;
             await context.Progress().StartAsync(async progress =>
             {
-                foreach (var timed in other is null ? [embedder] : new[] { embedder, other })
+                foreach (var timed in other is null ? [configured] : new[] { configured, other })
                 {
                     await timed.EmbedAsync("warm up", cancellationToken);
                     var task = progress.AddTask($"embedding throughput ({sample.Count} documents afresh)", maxValue: sample.Count);
-                    throughput.Add((await CachedEmbedder.EmbedAsync(timed, null, sample, task, cancellationToken)).Run);
+                    throughput.Add((await CachedEmbedder.EmbedAsync(timed, sample, asQueries: false, task, cancellationToken)).Run);
                 }
             });
             foreach (var run in throughput)
@@ -123,8 +130,8 @@ public static class EvalCommand
         }
 
         console.MarkupLine(corpusRun.Embedded == 0
-            ? $"[grey]corpus embeddings: all {corpusRun.Texts:N0} from the cache {Markup.Escape(cache.Path)}[/]"
-            : $"[grey]corpus embeddings: {corpusRun.Embedded:N0} computed in {corpusRun.Seconds:N1} s ({corpusRun.DocumentsPerSecond:N1} docs/s, {corpusRun.TokensPerSecond:N0} tokens/s), {corpusRun.FromCache:N0} from the cache[/]");
+            ? $"[grey]corpus embeddings: all {corpusRun.Texts:N0} from the cache {Markup.Escape(cached)}[/]"
+            : $"[grey]corpus embeddings: {corpusRun.Embedded:N0} computed in {corpusRun.Seconds:N1} s ({corpusRun.DocumentsPerSecond:N1} docs/s, {corpusRun.TokensPerSecond:N0} tokens/s), {corpusRun.FromCache:N0} from the cache {Markup.Escape(cached)}[/]");
 
         // The fused searches raise hnsw.ef_search themselves; the LINQ vector rows run in sessions of their own, where an
         // HNSW scan must return Depth rows (ef_search bounds it: at the default 40, a LIMIT 100 gets 40) and where the

@@ -4,53 +4,40 @@ using Spectre.Console;
 
 namespace PgVectorModule.Bench.Infrastructure;
 
-/// <summary>Texts embedded through a cache: what the cache holds is read, the rest computed and saved as it is done.</summary>
+/// <summary>
+/// Texts embedded through the embedder's cache (the library's <see cref="EmbeddingCache"/>, the one the lessons and tests
+/// use): what the cache holds is read, the rest computed and saved a few batches at a time, so an interrupted run keeps
+/// what it computed.
+/// </summary>
 public static class CachedEmbedder
 {
-    public static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, EmbeddingCache? cache,
-        IReadOnlyList<string> texts, ProgressTask task, CancellationToken cancellationToken)
+    /// <param name="asQueries">Embed each text as a search query (after the model's query prefix) rather than as a document.</param>
+    public static async Task<(IReadOnlyList<float[]> Vectors, EmbeddingRun Run)> EmbedAsync(TextEmbedder embedder, IReadOnlyList<string> texts, bool asQueries,
+        ProgressTask task, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(embedder);
         ArgumentNullException.ThrowIfNull(texts);
         ArgumentNullException.ThrowIfNull(task);
-        var vectors = new float[texts.Count][];
-        var missing = new List<int>();
-        for (var i = 0; i < texts.Count; i++)
-        {
-            if (cache is not null && cache.TryGet(texts[i], out var cached))
-            {
-                vectors[i] = cached;
-            }
-            else
-            {
-                missing.Add(i);
-            }
-        }
-
-        task.Value = texts.Count - missing.Count;
+        var vectors = new List<float[]>(texts.Count);
         var local = embedder.Generator as LocalEmbeddingGenerator;
-        var tokensBefore = embedder.TokensEmbedded;
+        var (tokensBefore, cachedBefore) = (embedder.TokensEmbedded, embedder.TextsFromCache);
         var watch = Stopwatch.StartNew();
-        // Chunks of a few batches, each saved as it is done, so an interrupted run keeps what it computed.
-        foreach (var chunk in missing.Chunk(256))
+        foreach (var chunk in texts.Chunk(256))
         {
-            var chunkTexts = chunk.Select(i => texts[i]).ToList();
-            var embedded = await embedder.EmbedManyAsync(chunkTexts, null, cancellationToken);
-            var arrays = embedded.Select(v => v.ToArray()).ToList();
-            cache?.Append(chunkTexts, arrays);
-            for (var k = 0; k < chunk.Length; k++)
-            {
-                vectors[chunk[k]] = arrays[k];
-            }
-
+            var embedded = asQueries
+                ? await embedder.EmbedQueriesAsync(chunk, null, cancellationToken)
+                : await embedder.EmbedManyAsync(chunk, null, cancellationToken);
+            vectors.AddRange(embedded.Select(v => v.ToArray()));
             task.Increment(chunk.Length);
         }
 
         var seconds = watch.Elapsed.TotalSeconds;
         var tokens = embedder.TokensEmbedded - tokensBefore;
+        var fromCache = embedder.TextsFromCache - cachedBefore;
+        var computed = texts.Count - fromCache;
         var options = local?.Options;
-        return (vectors, new EmbeddingRun(texts.Count, missing.Count, texts.Count - missing.Count, seconds,
-            missing.Count == 0 ? 0 : missing.Count / seconds, missing.Count == 0 ? 0 : tokens / seconds,
+        return (vectors, new EmbeddingRun(texts.Count, computed, fromCache, seconds,
+            computed == 0 ? 0 : computed / seconds, computed == 0 ? 0 : tokens / seconds,
             options?.BatchSize ?? 0, options?.MaxTokens ?? 0, options?.LongText.ToString() ?? "", options?.IntraOpNumThreads ?? 0));
     }
 }

@@ -54,6 +54,9 @@ public static class ExitCodes
     public const int LocalServerFailed = 18;
     /// <summary>A dump did not restore: pg_restore stopped at its first error and the restored database was dropped.</summary>
     public const int RestoreFailed = 19;
+    /// <summary>The local embedding model cannot run on this machine: ONNX Runtime's native library is missing or cannot be loaded
+    /// (an Intel Mac, Windows without the Visual C++ runtime, a build that lost the file).</summary>
+    public const int LocalModelUnavailable = 20;
     /// <summary>The command line cannot work: an argument the program does not take, or an option without its value (sysexits' EX_USAGE).</summary>
     public const int Usage = 64;
     /// <summary>Stopped by the user or the system: Ctrl+C (SIGINT), SIGTERM or SIGHUP; the run unwound and stopped what it started.</summary>

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace PgVectorModule.Embeddings;
 
 /// <summary>
-/// Keeps ONNX Runtime's usage telemetry off. On Linux, ONNX Runtime 1.30 starts a telemetry client when its
+/// Keeps ONNX Runtime's usage telemetry off. On Linux, ONNX Runtime (1.30 and 1.31 alike) starts a telemetry client when its
 /// environment is created: it writes /tmp/mat-debug-PID.log, reads /etc/machine-id, tries HTTPS uploads, and matches a
 /// regular expression against the whole of /proc/self/cmdline. That last step overflows the native stack once the
 /// command line passes about 60,000 characters (a long question on the command line), and the process dies with

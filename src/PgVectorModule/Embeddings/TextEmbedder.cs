@@ -15,7 +15,8 @@ public sealed class TextEmbedder : IDisposable
 
     private readonly string _offline;
 
-    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false, string queryPrefix = "")
+    public TextEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, EmbeddingIdentity identity, int batchSize, bool providerChosenByKey = false,
+        string queryPrefix = "", string documentPrefix = "")
     {
         Generator = generator ?? throw new ArgumentNullException(nameof(generator));
         Identity = identity ?? throw new ArgumentNullException(nameof(identity));
@@ -25,6 +26,7 @@ public sealed class TextEmbedder : IDisposable
             ? $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local} (OPENAI_API_KEY alone selects {EmbeddingProviderNames.OpenAI})"
             : $"or use the offline model with EMBEDDING_PROVIDER={EmbeddingProviderNames.Local}";
         QueryPrefix = queryPrefix ?? throw new ArgumentNullException(nameof(queryPrefix));
+        DocumentPrefix = documentPrefix ?? throw new ArgumentNullException(nameof(documentPrefix));
     }
 
     public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
@@ -34,6 +36,21 @@ public sealed class TextEmbedder : IDisposable
     /// <summary>What the model puts before a search query and never before a document (snowflake-arctic-embed-xs's
     /// instruction); empty for a model that embeds both alike (all-MiniLM-L6-v2, OpenAI's).</summary>
     public string QueryPrefix { get; }
+
+    /// <summary>What the model puts before every document (e5's "passage: "); empty for most.</summary>
+    public string DocumentPrefix { get; }
+
+    /// <summary>
+    /// Where vectors are kept between runs (<see cref="EmbeddingSettings.Cache"/>), or null: every text is embedded afresh.
+    /// Keyed by <see cref="Fingerprint"/> and the exact text the model reads.
+    /// </summary>
+    public EmbeddingCache? Cache { get; private set; }
+
+    /// <summary>Everything that decides a text's vector; what the cache is keyed by.</summary>
+    public EmbeddingFingerprint Fingerprint { get; private init; } = null!;
+
+    /// <summary>How many texts so far were read from the cache instead of being embedded.</summary>
+    public int TextsFromCache { get; private set; }
 
     /// <summary>
     /// How many texts so far were longer than the model's input limit and were embedded as overlapping chunks whose
@@ -51,11 +68,56 @@ public sealed class TextEmbedder : IDisposable
     public static TextEmbedder Create(EmbeddingSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        var embedder = CreateUncached(settings);
+        try
+        {
+            embedder.Cache = settings.Cache is { } cache ? EmbeddingCache.Open(cache, embedder.Fingerprint) : null;
+            return embedder;
+        }
+        catch
+        {
+            embedder.Dispose();
+            throw;
+        }
+    }
+
+    private static TextEmbedder CreateUncached(EmbeddingSettings settings)
+    {
         if (settings.Provider == EmbeddingProviderKind.Local)
         {
             var model = settings.LocalModel;
-            var local = new LocalEmbeddingGenerator(new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText });
-            return new TextEmbedder(local, new EmbeddingIdentity(EmbeddingProviderNames.Local, model.Id, model.Dimensions), settings.BatchSize, queryPrefix: model.QueryPrefix);
+            var options = new LocalEmbeddingOptions { Model = model, BatchSize = settings.BatchSize, LongText = settings.LocalLongText };
+            var local = new LocalEmbeddingGenerator(options);
+            try
+            {
+                if (model.KnownDimensions is null)
+                {
+                    // A model of your own: its graph says the dimension, and a tokenizer or setting that does not fit it is said now.
+                    local.Load();
+                }
+
+                var dimensions = local.Dimensions;
+                return new TextEmbedder(local, new EmbeddingIdentity(EmbeddingProviderNames.Local, model.Id, dimensions), settings.BatchSize,
+                    queryPrefix: model.QueryPrefix, documentPrefix: model.DocumentPrefix)
+                {
+                    Fingerprint = new EmbeddingFingerprint
+                    {
+                        Provider = EmbeddingProviderNames.Local,
+                        Model = model.Id,
+                        Revision = $"{model.Revision}; runner {LocalEmbeddingGenerator.RunnerVersion}",
+                        Dimensions = dimensions,
+                        Reading = $"{EmbeddingSettings.LongTextName(options.LongText)}, {options.MaxTokens} word pieces, {options.ChunkOverlapTokens} overlap, " +
+                                  $"{model.Pooling.ToString().ToLowerInvariant()} pooling{(model.Normalize ? ", normalized" : "")}",
+                        QueryPrefix = model.QueryPrefix,
+                        DocumentPrefix = model.DocumentPrefix,
+                    },
+                };
+            }
+            catch
+            {
+                local.Dispose();
+                throw;
+            }
         }
 
         if (settings.OpenAIApiKey is null)
@@ -73,7 +135,17 @@ public sealed class TextEmbedder : IDisposable
             BatchSize = settings.BatchSize,
             RequestTimeout = settings.OpenAITimeout,
         });
-        return new TextEmbedder(openai, new EmbeddingIdentity(EmbeddingProviderNames.OpenAI, settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey);
+        return new TextEmbedder(openai, new EmbeddingIdentity(EmbeddingProviderNames.OpenAI, settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey)
+        {
+            Fingerprint = new EmbeddingFingerprint
+            {
+                Provider = EmbeddingProviderNames.OpenAI,
+                Model = settings.OpenAIModel,
+                // Another server behind OPENAI_BASE_URL may answer the same model name with other vectors.
+                Revision = settings.OpenAIBaseUrl?.ToString() ?? "api.openai.com",
+                Dimensions = settings.OpenAIDimensions,
+            },
+        };
     }
 
     /// <summary>One text to one unit-length vector, embedded as a document (stored and searched for).</summary>
@@ -82,8 +154,15 @@ public sealed class TextEmbedder : IDisposable
 
     /// <summary>A search question to one unit-length vector: the text after the model's <see cref="QueryPrefix"/>.
     /// A model trained on prefixed queries ranks documents worse for a bare question.</summary>
-    public Task<Vector> EmbedQueryAsync(string question, CancellationToken cancellationToken = default) =>
-        EmbedAsync(QueryText(question), cancellationToken);
+    public async Task<Vector> EmbedQueryAsync(string question, CancellationToken cancellationToken = default) =>
+        (await EmbedQueriesAsync([question], progress: null, cancellationToken))[0];
+
+    /// <summary>Many search questions, each after the model's <see cref="QueryPrefix"/>.</summary>
+    public Task<IReadOnlyList<Vector>> EmbedQueriesAsync(IReadOnlyList<string> questions, IProgress<int>? progress, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(questions);
+        return EmbedAsReadAsync(questions.Select(QueryText).ToList(), progress, cancellationToken);
+    }
 
     /// <summary>The text the model reads for a search question (what <see cref="EmbedQueryAsync"/> embeds).</summary>
     public string QueryText(string question)
@@ -92,11 +171,79 @@ public sealed class TextEmbedder : IDisposable
         return QueryPrefix + question;
     }
 
-    /// <summary>Many texts, in batches, reporting how many are done after each batch.</summary>
-    public async Task<IReadOnlyList<Vector>> EmbedManyAsync(IReadOnlyList<string> texts, IProgress<int>? progress, CancellationToken cancellationToken = default)
+    /// <summary>The text the model reads for a document: the text after the model's <see cref="DocumentPrefix"/>.</summary>
+    public string DocumentText(string document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        return DocumentPrefix + document;
+    }
+
+    /// <summary>Many documents, in batches, reporting how many are done after each batch (those the cache holds first).</summary>
+    public Task<IReadOnlyList<Vector>> EmbedManyAsync(IReadOnlyList<string> texts, IProgress<int>? progress, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(texts);
-        var vectors = new List<Vector>(texts.Count);
+        return EmbedAsReadAsync(DocumentPrefix.Length == 0 ? texts : texts.Select(DocumentText).ToList(), progress, cancellationToken);
+    }
+
+    /// <summary>Texts exactly as the model reads them (prefixes applied): the cache's vectors, then the model's for the rest, saved.</summary>
+    private async Task<IReadOnlyList<Vector>> EmbedAsReadAsync(IReadOnlyList<string> texts, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        var cached = Cache?.Find(texts) ?? new Dictionary<string, CachedEmbedding>();
+        var vectors = new Vector?[texts.Count];
+        var missing = new List<int>();
+        for (var i = 0; i < texts.Count; i++)
+        {
+            if (cached.TryGetValue(texts[i], out var hit) && hit.Vector.Length == Dimensions)
+            {
+                vectors[i] = new Vector(hit.Vector);
+                TextsFromCache++;
+                Count(hit.Chunks, hit.Truncated);
+            }
+            else
+            {
+                missing.Add(i);
+            }
+        }
+
+        var done = texts.Count - missing.Count;
+        if (done > 0)
+        {
+            progress?.Report(done);
+        }
+
+        var computed = await ComputeAsync(missing.Select(i => texts[i]).ToList(), new OffsetProgress(progress, done), cancellationToken);
+        var fresh = new List<KeyValuePair<string, CachedEmbedding>>(missing.Count);
+        for (var k = 0; k < missing.Count; k++)
+        {
+            vectors[missing[k]] = computed[k].Vector;
+            fresh.Add(new(texts[missing[k]], computed[k].Cached));
+        }
+
+        if (fresh.Count > 0)
+        {
+            Cache?.Save(fresh);
+        }
+
+        return vectors.Select(v => v!).ToList();
+    }
+
+    private void Count(int chunks, bool truncated)
+    {
+        if (chunks > 1)
+        {
+            TextsChunked++;
+        }
+
+        if (truncated)
+        {
+            TextsTruncated++;
+        }
+    }
+
+    /// <summary>The model's vectors for texts, in batches, with what it reported of each.</summary>
+    private async Task<List<(Vector Vector, CachedEmbedding Cached)>> ComputeAsync(IReadOnlyList<string> texts, IProgress<int> progress, CancellationToken cancellationToken)
+    {
+        var vectors = new List<(Vector Vector, CachedEmbedding Cached)>(texts.Count);
         foreach (var batch in texts.Chunk(_batchSize))
         {
             GeneratedEmbeddings<Embedding<float>> embeddings;
@@ -133,21 +280,17 @@ public sealed class TextEmbedder : IDisposable
             TokensEmbedded += embeddings.Usage?.InputTokenCount ?? 0;
             foreach (var embedding in embeddings)
             {
-                if (embedding.AdditionalProperties?.TryGetValue("chunks", out var chunks) == true && chunks is int n && n > 1)
-                {
-                    TextsChunked++;
-                }
-
-                if (embedding.AdditionalProperties?.TryGetValue("truncated", out var truncated) == true && truncated is true)
-                {
-                    TextsTruncated++;
-                }
-
+                var properties = embedding.AdditionalProperties;
+                var chunks = properties?.TryGetValue("chunks", out var c) == true && c is int n ? n : 1;
+                var truncated = properties?.TryGetValue("truncated", out var t) == true && t is true;
+                var tokens = properties?.TryGetValue("token_count", out var k) == true && k is int count ? count : 0;
+                Count(chunks, truncated);
                 EnsureDimension(embedding.Vector);
-                vectors.Add(new Vector(embedding.Vector));
+                var array = embedding.Vector.ToArray();
+                vectors.Add((new Vector(array), new CachedEmbedding(array, tokens, chunks, truncated)));
             }
 
-            progress?.Report(vectors.Count);
+            progress.Report(vectors.Count);
         }
 
         return vectors;
@@ -168,5 +311,11 @@ public sealed class TextEmbedder : IDisposable
                 "OPENAI_EMBEDDING_DIMENSIONS name what the server computes (some servers ignore the dimensions they are asked for), or use the offline model with EMBEDDING_PROVIDER=local.",
                 ExitCodes.EmbeddingMismatch);
         }
+    }
+
+    /// <summary>Reports a count after those already done, on the caller's thread (Progress&lt;T&gt; would post it later).</summary>
+    private sealed class OffsetProgress(IProgress<int>? inner, int offset) : IProgress<int>
+    {
+        public void Report(int value) => inner?.Report(offset + value);
     }
 }

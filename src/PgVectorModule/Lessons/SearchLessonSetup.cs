@@ -18,6 +18,7 @@ public static class SearchLessonSetup
         ArgumentNullException.ThrowIfNull(embedder);
         ArgumentNullException.ThrowIfNull(corpus);
         var db = lesson.NewSearchDbContext(new VectorStoreShape(embedder.Dimensions, IvfFlatLists: VectorStoreShape.ListsFor(corpus.Count)));
+        var cachedBefore = embedder.TextsFromCache;
         try
         {
             using var quiet = lesson.QuietSql();
@@ -36,7 +37,34 @@ public static class SearchLessonSetup
 
         lesson.Say($"[grey]{corpus.Count} documents in {lesson.Schema}.vector_documents, embedded by {Markup.Escape(embedder.Identity.ToString())}, " +
                    "with HNSW, IVFFlat and GIN indexes (lesson 04 shows each step).[/]");
+        SayCacheUse(lesson, embedder, embedder.TextsFromCache - cachedBefore, corpus.Count);
         return db;
+    }
+
+    /// <summary>
+    /// One line when vectors came from the embedding cache instead of the model: how many, from where, and how to embed
+    /// afresh; or, when the cache folder cannot be written, that vectors are computed every run and how to fix it.
+    /// </summary>
+    public static void SayCacheUse(Lesson lesson, TextEmbedder embedder, int fromCache, int total)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
+        ArgumentNullException.ThrowIfNull(embedder);
+        if (embedder.Cache is not { } cache)
+        {
+            return;
+        }
+
+        if (fromCache > 0)
+        {
+            lesson.Say($"[grey]{fromCache} of {total} vectors came from the embedding cache ({Markup.Escape(cache.Folder)}), computed by an earlier run " +
+                       $"of the same model on the same texts; EMBEDDING_CACHE=off embeds them afresh.[/]");
+        }
+
+        if (cache.WriteProblem is { } problem)
+        {
+            lesson.Say($"[yellow]The embedding cache {Markup.Escape(cache.Folder)} cannot be written ({Markup.Escape(problem)}), so the next run embeds again: " +
+                       "set EMBEDDING_CACHE_DIR to a folder you may write, or EMBEDDING_CACHE=off.[/]");
+        }
     }
 
     /// <summary>Embeds the question as a search query (with the model's query prefix), and says so when it was longer than the model reads at once.</summary>

@@ -97,8 +97,9 @@ public sealed class DependencyRulesTests
             var targets = graph.TryGetValue(from, out var set) ? set : graph[from] = new HashSet<string>(StringComparer.Ordinal);
             foreach (var dependency in type.Dependencies)
             {
-                var to = dependency.Target.Namespace.FullName;
-                if (to != from && IsModule(to) && dependency.Target.Assembly.FullName == assembly.FullName)
+                // Compiler-generated types (<PrivateImplementationDetails>, which holds u8 literals and string-switch hashes) have no namespace.
+                var to = dependency.Target.Namespace?.FullName;
+                if (to is not null && to != from && IsModule(to) && dependency.Target.Assembly.FullName == assembly.FullName)
                 {
                     targets.Add(to);
                 }

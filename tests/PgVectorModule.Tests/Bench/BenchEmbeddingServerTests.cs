@@ -1,4 +1,5 @@
 using PgVectorModule.Bench;
+using PgVectorModule.Embeddings;
 using PgVectorModule.Tests.Infrastructure;
 using PgVectorModule.Tests.Reliability;
 using Spectre.Console.Testing;
@@ -47,7 +48,7 @@ public sealed class BenchEmbeddingServerTests(TestDatabase database) : IClassFix
     {
         Assert.Null(await database.ScalarAsync<string>("SELECT to_regclass('bench_eval.vector_documents')::text"));
         Assert.Null(await database.ScalarAsync<string>("SELECT to_regclass('bench_ann.vector_documents')::text"));
-        Assert.False(Directory.Exists(Path.Combine(_folder, "cache")) && Directory.EnumerateFiles(Path.Combine(_folder, "cache"), "*.bin", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 0),
+        Assert.False(Directory.Exists(Path.Combine(_folder, "cache")) && Directory.EnumerateFiles(Path.Combine(_folder, "cache"), "*" + EmbeddingCache.SegmentExtension, SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 0),
             "an embedding cache was written");
     }
 

@@ -3,6 +3,7 @@ using PgVectorModule.Bench;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Configuration;
+using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
@@ -133,9 +134,12 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
         Assert.True(exit == ExitCodes.Success, console.Output);
         using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_folder, "out", "eval.json"), TestContext.Current.CancellationToken));
         Assert.Equal("snowflake-arctic-embed-xs (384 dimensions, local)", json.RootElement.GetProperty("model").GetString());
-        // One file for the model (512 word pieces a sequence), keyed by the text the model read: each query with the
-        // instruction before it, each document as it is; never a query's bare text.
-        var file = EmbeddingCache.Open(cache, "local-snowflake-arctic-embed-xs-chunk512", 384);
+        // One folder of the library's embedding cache for the model (512 word pieces a sequence), in the dataset's part of it,
+        // keyed by the text the model read: each query with the instruction before it, each document as it is; never a
+        // query's bare text.
+        using var arctic = TextEmbedder.Create(EmbeddedTexts.WithCache(settings.Embeddings, cache, EvalCommand.CacheCollection(Dataset)));
+        var file = arctic.Cache!;
+        Assert.StartsWith(Path.Combine(cache, "eval-"), file.Folder, StringComparison.Ordinal);
         Assert.Equal(5 + 3, file.Count);
         const string question = "why does the sea rise and fall";
         Assert.True(file.TryGet("Represent this sentence for searching relevant passages: " + question, out _));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using PgVectorModule.Bench;
 using PgVectorModule.Configuration;
+using PgVectorModule.Embeddings;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
@@ -118,7 +119,10 @@ public sealed class IngestAnnBenchTests(TestDatabase database) : IClassFixture<T
         var report = await RunAsync("ann", "ann", "--texts", texts, "--queries", "10", "--cache", cache);
         Assert.Equal(290, report.GetProperty("rows").GetInt32());
         Assert.StartsWith("embeddings of texts.txt, 10 held out as queries", report.GetProperty("vectors").GetString(), StringComparison.Ordinal);
-        Assert.True(File.Exists(Path.Combine(cache, "ann", "local-all-MiniLM-L6-v2-chunk256-384.bin")));
+        // The library's embedding cache, in the part ann and scale share: one folder for the model, its vectors in segments.
+        var folder = Assert.Single(Directory.GetDirectories(Path.Combine(cache, "ann")));
+        Assert.StartsWith("local-all-MiniLM-L6-v2-384-", Path.GetFileName(folder), StringComparison.Ordinal);
+        Assert.Equal(300, EmbeddingCache.ReadVectors(folder, 384)!.Count);
 
         var (exit, output) = await RunRawAsync("ann", "--texts", texts, "--queries", "10", "--cache", cache);
         Assert.Equal(ExitCodes.Success, exit);

@@ -25,7 +25,7 @@ public static class LessonProcess
     private const string TranscriptFile = "transcript.json";
 
     private static readonly string[] ModuleVariables =
-        ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL"];
+        ["DATABASE_URL", "TEST_DATABASE_URL", "EMBEDDING_PROVIDER", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "EMBEDDING_CACHE", "EMBEDDING_CACHE_DIR", "LOCAL_EMBEDDING_MODEL"];
 
     public static async Task<ProcessResult> RunAsync(LessonInfo lesson, string databaseUrl, IReadOnlyList<string> args,
         string? standardInput = null, IReadOnlyDictionary<string, string?>? environment = null)
@@ -52,6 +52,14 @@ public static class LessonProcess
     public static async Task<ProcessResult> RunLessonWithDotEnvAsync(string number, string dotEnv, IReadOnlyDictionary<string, string> environment)
     {
         using var process = Start(AssemblyPath(LessonCatalog.Get(number)), Nullable(environment), [], dotEnv);
+        return await WaitAsync(process, TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Runs a built program from wherever it is (a copy of a lesson's output folder) with exactly these settings.</summary>
+    public static async Task<ProcessResult> RunAssemblyAsync(string assembly, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        using var process = Start(assembly, Nullable(environment), args);
+        process.StandardInput.Close();
         return await WaitAsync(process, TimeSpan.FromMinutes(3));
     }
 
@@ -166,7 +174,8 @@ public static class LessonProcess
             start.ArgumentList.Add(arg);
         }
 
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("OPENAI_", StringComparison.Ordinal) || ModuleVariables.Contains(k)).ToList())
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("OPENAI_", StringComparison.Ordinal) || k.StartsWith("LOCAL_EMBEDDING_MODEL_", StringComparison.Ordinal)
+                     || ModuleVariables.Contains(k)).ToList())
         {
             start.Environment.Remove(name);
         }

@@ -98,6 +98,8 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
             "OPENAI_API_KEY" => "sk-test",
             "OPENAI_BASE_URL" => server.Endpoint.ToString(),
             "OPENAI_EMBEDDING_DIMENSIONS" => "256",
+            // A loopback server's vectors are for this test only: none goes into the user's embedding cache.
+            "EMBEDDING_CACHE" => "off",
             _ => null,
         });
 

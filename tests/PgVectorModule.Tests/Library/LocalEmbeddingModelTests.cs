@@ -109,7 +109,8 @@ public class LocalEmbeddingModelTests
 
         var problem = Assert.Throws<SetupException>(() => EmbeddingSettings.From(n => n == "LOCAL_EMBEDDING_MODEL" ? "arctic" : null));
         Assert.Equal(ExitCodes.Failed, problem.ExitCode);
-        Assert.Equal("LOCAL_EMBEDDING_MODEL is 'arctic'; set it to all-MiniLM-L6-v2 or snowflake-arctic-embed-xs (the default is all-MiniLM-L6-v2).", problem.Message);
+        Assert.Equal("LOCAL_EMBEDDING_MODEL is 'arctic'; set it to all-MiniLM-L6-v2 or snowflake-arctic-embed-xs (the default is all-MiniLM-L6-v2), " +
+            "or give a model of your own with LOCAL_EMBEDDING_MODEL_PATH.", problem.Message);
     }
 }
 

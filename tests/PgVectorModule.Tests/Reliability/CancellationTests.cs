@@ -18,7 +18,9 @@ public class CancellationTests(TestDatabase database) : IClassFixture<TestDataba
     {
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var console = new TestConsole().Width(160);
-        var run = LessonHost.RunAsync<VectorSearchLesson>([], new LessonHostOptions { Console = console, Settings = database.Settings, Interactive = false }, cancellation.Token);
+        // Uncached, so the model is still computing when Ctrl+C comes (from the embedding cache the corpus loads at once).
+        var settings = database.Settings with { Embeddings = database.Settings.Embeddings with { Cache = null } };
+        var run = LessonHost.RunAsync<VectorSearchLesson>([], new LessonHostOptions { Console = console, Settings = settings, Interactive = false }, cancellation.Token);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         // Part-way through the embedding: the table exists (empty) and the COPY has not begun.

@@ -20,7 +20,9 @@ public class DatabaseGoesAwayTests
     {
         await using var cluster = await PrivateCluster.StartAsync(Ct);
         var console = new TestConsole().Width(160);
-        var run = LessonHost.RunAsync<VectorSearchLesson>([], new LessonHostOptions { Console = console, Settings = cluster.Settings, Interactive = false }, Ct);
+        // Uncached, so the corpus is still being embedded when the server stops (from the embedding cache it loads at once).
+        var settings = cluster.Settings with { Embeddings = cluster.Settings.Embeddings with { Cache = null } };
+        var run = LessonHost.RunAsync<VectorSearchLesson>([], new LessonHostOptions { Console = console, Settings = settings, Interactive = false }, Ct);
 
         // The corpus is being embedded: the table exists, empty, and the COPY has not started.
         await WaitForAsync(console, @"embedding and loading \d+ documents: [1-9]\d?%", run);
