@@ -45,7 +45,7 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         static List<string> Indexes(string sql) =>
             sql.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal) || l.StartsWith("CREATE UNIQUE INDEX", StringComparison.Ordinal)).ToList();
         var (migrated, modelled) = (Indexes(script), Indexes(declared));
-        Assert.Equal(6, migrated.Count);
+        Assert.Equal(7, migrated.Count);
         Assert.Equal(modelled.Order(StringComparer.Ordinal), migrated.Order(StringComparer.Ordinal));
         Assert.Contains("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;", script, StringComparison.Ordinal);
         Assert.Equal(["20261201000000_AddVectorIndexes"], migration.Tables[0].Column("migration_id"));
