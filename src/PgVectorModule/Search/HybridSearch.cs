@@ -121,13 +121,18 @@ public static class HybridSearch
     /// the B-tree on source (an index too), where the planner finds that cheaper. Every other table the statement reads
     /// has an index it uses, except bm25_corpus's few rows, which are read as before (no other path exists).
     /// </para>
+    /// <para>
+    /// And jit off: up to PostgreSQL 17, enable_seqscan off works by adding 10^10 to the cost of every sequential scan
+    /// left in the plan (bm25_corpus's), which lifts the statement far above jit_above_cost; compiling it then took
+    /// seconds, ten times the query itself. A search of a few milliseconds gains nothing from JIT.
+    /// </para>
     /// </summary>
     public static IEnumerable<NpgsqlBatchCommand> VectorLegSettings(int candidates, bool filtered)
     {
-        // One statement, one row: ef_search as set (the value ReadSettingsAsync reports first), then enable_seqscan.
+        // One statement, one row: ef_search as set (the value ReadSettingsAsync reports first), then enable_seqscan and jit.
         var efSearch = new NpgsqlBatchCommand(
             "SELECT set_config('hnsw.ef_search', greatest(@ef_search, coalesce(current_setting('hnsw.ef_search', true)::int, 0))::text, true), " +
-            "set_config('enable_seqscan', 'off', true)");
+            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)");
         efSearch.Parameters.AddWithValue("ef_search", Math.Max(candidates, PgvectorDefaultEfSearch));
         yield return efSearch;
         if (filtered)

@@ -32,10 +32,11 @@ public static class SearchSql
     /// index lists each term's postings by length_per_occurrence (length / tf): a term's first posting bounds the whole
     /// term (<c>most</c>), and each posting every one after it. <c>bm25_search</c> walks the terms from the one that can
     /// add the most, and each term's postings in that order, a batch at a time (<paramref name="depth"/> postings, then
-    /// twice as many each time); the documents a batch finds are scored in full (one probe of
-    /// ix_document_terms_document each) and merged into the best <paramref name="depth"/> so far, whose last score is the
-    /// threshold. A document worth scoring when the walk reaches a term holds none of the terms before it (those were
-    /// walked: a document holding one was scored then, or shown below the threshold), so it scores at most its posting's
+    /// twice as many each time); the documents a batch finds are scored (the posting's weight plus their postings of the
+    /// later terms, one probe of ix_document_terms_document each) and merged into the best <paramref name="depth"/> so
+    /// far, whose last score is the threshold. A document worth scoring when the walk reaches a term holds none of the
+    /// terms before it (those were walked: a document holding one was scored then, or shown below the threshold, and a
+    /// score that leaves its earlier terms out is lower still), so its score is exact, and at most its posting's
     /// weight plus the <c>most</c> of every later term: a posting for which that stays below the threshold is not scored,
     /// a term's postings are read only as far as their bound can reach it, and the walk stops at the first term whose
     /// <c>most</c>, with every later term's, cannot. Everything skipped scores below the threshold, which the final best
@@ -71,20 +72,21 @@ public static class SearchSql
             SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / greatest(sum(document_count), 1) AS average_length,
                    @k1 >= 0 AND @b >= 0 AND @b <= 1 AS bounded
             FROM bm25_corpus),
+        bm25_bounds AS MATERIALIZED (
+            SELECT f.lexeme, f.idf,
+                   CASE WHEN c.bounded
+                        THEN f.idf * (@k1 + 1) / (1 + @k1 * @b / c.average_length * (
+                            SELECT t.length_per_occurrence FROM document_terms t WHERE t.lexeme = f.lexeme
+                            ORDER BY t.length_per_occurrence LIMIT 1))
+                        ELSE 'Infinity' END AS most
+            FROM (SELECT d.lexeme, ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+                  FROM (SELECT lexeme, sum(change)::float8 AS df FROM bm25_document_frequencies
+                        WHERE lexeme IN ({QueryLexemes}) GROUP BY lexeme) d, corpus c
+                  WHERE d.df > 0) f, corpus c),
         bm25_terms AS (
             SELECT lexeme, idf, most, row_number() OVER w AS position,
                    coalesce(sum(most) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS most_after
-            FROM (
-                SELECT f.lexeme, f.idf,
-                       CASE WHEN c.bounded
-                            THEN f.idf * (@k1 + 1) / (1 + @k1 * @b / c.average_length * (
-                                SELECT t.length_per_occurrence FROM document_terms t WHERE t.lexeme = f.lexeme
-                                ORDER BY t.length_per_occurrence LIMIT 1))
-                            ELSE 'Infinity' END AS most
-                FROM (SELECT d.lexeme, ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS idf
-                      FROM (SELECT lexeme, sum(change)::float8 AS df FROM bm25_document_frequencies
-                            WHERE lexeme IN ({QueryLexemes}) GROUP BY lexeme) d, corpus c
-                      WHERE d.df > 0) f, corpus c) bounded
+            FROM bm25_bounds
             WINDOW w AS (ORDER BY most DESC, lexeme)),
         bm25_search (step, position, after_key, after_id, batch, ids, scores, threshold, postings_read, documents_scored) AS (
             SELECT 0, 1::bigint, '-Infinity'::float8, 0, {depth}, '{"{}"}'::int[], '{"{}"}'::float8[], 0::float8, 0::bigint, 0::bigint
@@ -115,11 +117,19 @@ public static class SearchSql
                     ORDER BY p.length_per_occurrence, p.document_id
                     LIMIT s.batch),
                 scored AS (
-                    SELECT t.document_id AS id, sum({Weight("w", "t")}) AS score
-                    FROM document_terms t JOIN bm25_terms w ON w.lexeme = t.lexeme
-                    WHERE t.document_id = ANY (ARRAY(SELECT document_id FROM batch WHERE weight >= need.needed))
-                      AND t.lexeme = ANY (ARRAY(SELECT lexeme FROM bm25_terms))
-                    GROUP BY t.document_id),
+                    -- The posting's weight plus the document's postings of the later terms: one probe of
+                    -- ix_document_terms_document per (document, later term). The earlier terms are not looked up: a
+                    -- document holding one was scored in full when that term was walked, or shown below the threshold
+                    -- then, and the weights left out only lower this score, which stays below it.
+                    SELECT d.id, d.weight + coalesce(l.later, 0) AS score
+                    FROM (SELECT document_id AS id, weight FROM batch WHERE weight >= need.needed) d
+                    LEFT JOIN LATERAL (
+                        SELECT sum({Weight("w", "t")}) AS later
+                        FROM bm25_terms w
+                        CROSS JOIN LATERAL (
+                            SELECT p.term_frequency, p.document_length FROM document_terms p
+                            WHERE p.document_id = d.id AND p.lexeme = w.lexeme OFFSET 0) t
+                        WHERE w.position > q.position) l ON true),
                 kept AS (
                     SELECT x.id, x.score FROM unnest(s.ids, s.scores) AS x(id, score)
                     UNION ALL

@@ -54,7 +54,7 @@ public sealed class IndexedCorpus(PostgresServer server) : IAsyncLifetime
                 i % 10 == 0 ? "rare" : CommonSource))
             .ToList();
         await VectorStore.CopyAsync(DataSource, documents, documents.Select(_ => RandomVector(random)).ToList(), ct);
-        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, VectorDocumentConfiguration.GinIndex, VectorDocumentConfiguration.SourceIndex, DocumentTermConfiguration.LexemeIndex], ct);
+        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, VectorDocumentConfiguration.GinIndex, VectorDocumentConfiguration.SourceIndex, DocumentTermConfiguration.LexemeIndex, DocumentTermConfiguration.DocumentIndex, DocumentFrequencyChangeConfiguration.LexemeIndex], ct);
     }
 
     public async ValueTask DisposeAsync()
@@ -168,7 +168,7 @@ public sealed class SmallCorpus(PostgresServer server) : IAsyncLifetime
                 i % 2 == 0 ? "even" : "odd"))
             .ToList();
         await VectorStore.CopyAsync(DataSource, documents, documents.Select(_ => RandomVector(random)).ToList(), ct);
-        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, VectorDocumentConfiguration.GinIndex, VectorDocumentConfiguration.SourceIndex, DocumentTermConfiguration.LexemeIndex], ct);
+        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, VectorDocumentConfiguration.GinIndex, VectorDocumentConfiguration.SourceIndex, DocumentTermConfiguration.LexemeIndex, DocumentTermConfiguration.DocumentIndex, DocumentFrequencyChangeConfiguration.LexemeIndex], ct);
     }
 
     public async ValueTask DisposeAsync()

@@ -47,7 +47,7 @@ public sealed class RelaxedOrderCorpus(PostgresServer server) : IAsyncLifetime
                 i % 5 == 0 ? Kept : "other"))
             .ToList();
         await VectorStore.CopyAsync(IndexScans, documents, documents.Select(_ => RandomVector(random)).ToList(), ct);
-        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, DocumentTermConfiguration.LexemeIndex], ct);
+        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, DocumentTermConfiguration.LexemeIndex, DocumentTermConfiguration.DocumentIndex, DocumentFrequencyChangeConfiguration.LexemeIndex], ct);
     }
 
     public async ValueTask DisposeAsync()
