@@ -41,8 +41,9 @@ public static class SearchSql
     /// a term's postings are read only as far as their bound can reach it, and the walk stops at the first term whose
     /// <c>most</c>, with every later term's, cannot. Everything skipped scores below the threshold, which the final best
     /// cannot fall under, so the result is the exhaustive one (a relative margin of 1e-9 covers rounding: a skipped
-    /// document is below the threshold by more than that). Outside k1 &gt;= 0 and 0 &lt;= b &lt;= 1 the bound does not hold,
-    /// <c>most</c> is infinite and every posting is read and scored.
+    /// document is below the threshold by more than that). Outside k1 &gt;= 0 and 0 &lt;= b &lt;= 1 the bound does not hold
+    /// and a weight may be negative: <c>most</c> is infinite, every posting is read, and every found document is scored
+    /// from all its query terms.
     /// </para>
     /// </summary>
     private static string Bm25(string depth) => $"""
@@ -129,7 +130,8 @@ public static class SearchSql
                         CROSS JOIN LATERAL (
                             SELECT p.term_frequency, p.document_length FROM document_terms p
                             WHERE p.document_id = d.id AND p.lexeme = w.lexeme OFFSET 0) t
-                        WHERE w.position > q.position) l ON true),
+                        -- Unbounded (k1 or b out of range), a weight may be negative: every other term then.
+                        WHERE w.position > q.position OR (NOT c.bounded AND w.position <> q.position)) l ON true),
                 kept AS (
                     SELECT x.id, x.score FROM unnest(s.ids, s.scores) AS x(id, score)
                     UNION ALL
