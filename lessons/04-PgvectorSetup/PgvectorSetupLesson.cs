@@ -58,7 +58,7 @@ public sealed class PgvectorSetupLesson : ILesson
 
         lesson.Step("Create the table, without its indexes",
             "Indexes are built after a bulk load: one build over the loaded rows is faster than updating them row by row, and IVFFlat learns its clusters from the rows present when it is built.");
-        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, document_terms, bm25_corpus, \"{HistoryTable}\"", cancellationToken);
+        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, document_terms, bm25_document_frequencies, bm25_corpus, \"{HistoryTable}\"", cancellationToken);
         // The model's CREATE TABLE, as EF's migrations would render it, minus its CREATE INDEX statements (step 7 builds them).
         var model = db.GetService<IDesignTimeModel>().Model;
         var tableOnly = db.GetService<IMigrationsModelDiffer>().GetDifferences(null, model.GetRelationalModel())
@@ -68,7 +68,7 @@ public sealed class PgvectorSetupLesson : ILesson
             await db.Database.ExecuteSqlRawAsync(command.CommandText, cancellationToken);
         }
 
-        // The triggers that fill document_terms and bm25_corpus from every write to vector_documents (lesson 06 explains them).
+        // The triggers that fill document_terms, bm25_document_frequencies and bm25_corpus from every write to vector_documents (lesson 06 explains them).
         using (lesson.QuietSql())
         {
             foreach (var statement in Bm25Index.InstallStatements)
@@ -145,7 +145,7 @@ public sealed class PgvectorSetupLesson : ILesson
         }
 
         // Fresh statistics for the planner, and the visibility map that lets the postings be read by an index-only scan.
-        await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms", cancellationToken);
+        await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms, bm25_document_frequencies", cancellationToken);
         var history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{HistoryTable}\"", cancellationToken);
         lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
         var indexes = await lesson.QueryAsync(
@@ -155,7 +155,7 @@ public sealed class PgvectorSetupLesson : ILesson
             FROM pg_indexes i
             JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = to_regnamespace(i.schemaname)
             JOIN pg_am am ON am.oid = c.relam
-            WHERE i.schemaname = current_schema() AND i.tablename IN ('vector_documents', 'document_terms')
+            WHERE i.schemaname = current_schema() AND i.tablename IN ('vector_documents', 'document_terms', 'bm25_document_frequencies')
             ORDER BY i.tablename DESC, i.indexname
             """, cancellationToken);
         lesson.Table(indexes, ("table", r => r["tablename"]), ("index", r => r["indexname"]), ("method", r => r["method"]), ("options", r => r["options"]), ("size", r => r["size"]));
@@ -324,6 +324,7 @@ public sealed class VectorTableContext(Lesson lesson, VectorStoreShape shape) : 
         modelBuilder.ApplyConfiguration(new EmbeddingModelRecordConfiguration());
         // The BM25 keyword index lesson 06 teaches: a postings table and the corpus figures, kept by triggers (step 4).
         modelBuilder.ApplyConfiguration(new DocumentTermConfiguration());
+        modelBuilder.ApplyConfiguration(new DocumentFrequencyChangeConfiguration());
         modelBuilder.ApplyConfiguration(new Bm25CorpusConfiguration());
     }
 
@@ -368,15 +369,20 @@ public sealed class AddVectorIndexes : Migration
 
         migrationBuilder.CreateIndex(name: "ix_vector_documents_source", table: "vector_documents", column: "source");
 
-        migrationBuilder.CreateIndex(name: "ix_document_terms_lexeme", table: "document_terms", columns: ["lexeme", "document_id"], unique: true)
+        migrationBuilder.CreateIndex(name: "ix_document_terms_lexeme", table: "document_terms", columns: ["lexeme", "length_per_occurrence", "document_id"])
+            .Annotation("Npgsql:IndexInclude", new[] { "term_frequency", "document_length", "source" });
+
+        migrationBuilder.CreateIndex(name: "ix_document_terms_document", table: "document_terms", columns: ["document_id", "lexeme"], unique: true)
             .Annotation("Npgsql:IndexInclude", new[] { "term_frequency", "document_length" });
 
-        migrationBuilder.CreateIndex(name: "ix_document_terms_document_id", table: "document_terms", column: "document_id");
+        migrationBuilder.CreateIndex(name: "ix_bm25_document_frequencies_lexeme", table: "bm25_document_frequencies", column: "lexeme")
+            .Annotation("Npgsql:IndexInclude", new[] { "change" });
     }
 
     protected override void Down(MigrationBuilder migrationBuilder)
     {
-        migrationBuilder.DropIndex(name: "ix_document_terms_document_id", table: "document_terms");
+        migrationBuilder.DropIndex(name: "ix_bm25_document_frequencies_lexeme", table: "bm25_document_frequencies");
+        migrationBuilder.DropIndex(name: "ix_document_terms_document", table: "document_terms");
         migrationBuilder.DropIndex(name: "ix_document_terms_lexeme", table: "document_terms");
         migrationBuilder.DropIndex(name: "ix_vector_documents_source", table: "vector_documents");
         migrationBuilder.DropIndex(name: "ix_vector_documents_content_tsv", table: "vector_documents");

@@ -159,7 +159,7 @@ public sealed partial class HybridSearchLesson
                        "[grey]ts_rank_cd counts how often and how close the matched terms occur, but a common word counts as much as a rare one: with ORed terms, a document holding only common words ties with or beats the one holding the rare word the question is about. BM25's idf is the difference.[/]");
         }
 
-        lesson.Say("[grey]The library's SearchSql.Keyword is this query refined: df counted from the same index pass over the postings (a window over the lexeme), a source filter, only the best rows joined to the table. The step after next shows the two give the same scores.[/]");
+        lesson.Say("[grey]The library's SearchSql.Keyword computes the same scores without scoring every document that holds a query term: df is the sum of the term's rows in bm25_document_frequencies (kept by the triggers, as N is), each term's postings are read in the order they can weigh the most (length / tf, an index column), and reading stops where no unread posting can lift a document into the best ones (MaxScore; docs/benchmarks.md measures what that saves). It also takes a source filter and joins only the best rows to the table. The step after next shows the two give the same scores.[/]");
     }
 
     private static async Task TriggersAsync(Lesson lesson, CancellationToken cancellationToken)

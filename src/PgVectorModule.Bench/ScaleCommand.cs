@@ -12,7 +12,7 @@ namespace PgVectorModule.Bench;
 /// <summary>
 /// scale: the lessons' four searches (BM25 keyword, HNSW vector, weighted and RRF hybrid) on a corpus of about 100,000
 /// real passages with text and embeddings, so a reader sees how each leg's cost grows with the corpus: p50 and p95
-/// latency, and how many documents each query's keyword leg had to score. Latency only: these texts have no judgments.
+/// latency, and how much of the postings each query's keyword search read. Latency only: these texts have no judgments.
 /// </summary>
 public static class ScaleCommand
 {
@@ -22,7 +22,7 @@ public static class ScaleCommand
     private const int Limit = 10;
 
     internal static Command Definition() => new(Name,
-        "p50/p95 of BM25, HNSW, weighted and RRF search on ~100,000 real passages, and how many documents the keyword leg scores")
+        "p50/p95 of BM25, HNSW, weighted and RRF search on ~100,000 real passages, and how much of the postings the keyword search reads")
     {
         BenchOptions.Text("--texts", "FILE", "texts, one per line, instead of the SDK's documentation"),
         // The default source; accepted so the command reads like ann's.
@@ -96,17 +96,34 @@ public static class ScaleCommand
                 i => HybridSearch.ExplainAsync(dataSource, SearchMethod.ReciprocalRankFusion, queryTexts[i], queryVectors[i], Limit, source: "even", cancellationToken: cancellationToken)),
         };
 
-        // How many documents each query's keyword leg scores: BM25 reads every posting of the query's terms.
-        var matched = new List<double>();
+        // The keyword search's work per query: the documents holding a query term (what BM25 scores when it scores them
+        // all), and what the bounded search read and scored, at the keyword search's depth and at a fused leg's.
+        var holding = new List<double>();
+        var work = new Dictionary<int, (List<double> Postings, List<double> Scored)> { [Limit] = ([], []), [options.Candidates] = ([], []) };
         foreach (var text in queryTexts)
         {
-            await using var command = dataSource.CreateCommand(
-                $"SELECT count(DISTINCT document_id) FROM {DocumentTermConfiguration.TableName} WHERE lexeme IN ({SearchSql.QueryLexemes})");
-            command.Parameters.AddWithValue("query", text);
-            matched.Add(Convert.ToDouble(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture));
+            await using (var command = dataSource.CreateCommand(
+                $"SELECT count(DISTINCT document_id) FROM {DocumentTermConfiguration.TableName} WHERE lexeme IN ({SearchSql.QueryLexemes})"))
+            {
+                command.Parameters.AddWithValue("query", text);
+                holding.Add(Convert.ToDouble(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture));
+            }
+
+            foreach (var (depth, (postingsRead, scored)) in work)
+            {
+                await using var command = dataSource.CreateCommand(SearchSql.KeywordWork);
+                command.Parameters.AddWithValue("query", text);
+                command.Parameters.AddWithValue("limit", depth);
+                command.Parameters.AddWithValue("k1", options.Bm25.K1);
+                command.Parameters.AddWithValue("b", options.Bm25.B);
+                command.Parameters.Add(new NpgsqlParameter("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+                await reader.ReadAsync(cancellationToken);
+                postingsRead.Add(reader.GetInt64(0));
+                scored.Add(reader.GetInt64(1));
+            }
         }
 
-        matched.Sort();
         var results = new List<ScaleResult>();
         await context.Progress().StartAsync(async progress =>
         {
@@ -149,11 +166,25 @@ public static class ScaleCommand
         }
 
         console.Write(table);
-        var median = matched[matched.Count / 2];
-        var p95 = matched[(int)Math.Min(matched.Count - 1, Math.Ceiling(matched.Count * 0.95) - 1)];
-        console.MarkupLine(Markup.Escape($"Documents the keyword leg scores per query: median {median:N0}, p95 {p95:N0} of {count:N0}."));
+        static (double Median, double P95) Spread(List<double> values)
+        {
+            var sorted = values.Order().ToList();
+            return (sorted[sorted.Count / 2], sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(sorted.Count * 0.95) - 1)]);
+        }
 
-        var report = new ScaleReport(count, postings, queryCount, load.Elapsed.TotalSeconds, median, p95, machine, results);
+        var (median, p95) = Spread(holding);
+        console.MarkupLine(Markup.Escape($"Documents holding a query term (what BM25 over every posting scores): median {median:N0}, p95 {p95:N0} of {count:N0}."));
+        var depths = new List<KeywordSearchWork>();
+        foreach (var (depth, (postingsRead, scored)) in work)
+        {
+            var (readMedian, readP95) = Spread(postingsRead);
+            var (scoredMedian, scoredP95) = Spread(scored);
+            depths.Add(new KeywordSearchWork(depth, readMedian, readP95, scoredMedian, scoredP95));
+            console.MarkupLine(Markup.Escape(
+                $"The keyword search, best {depth}: reads a median {readMedian:N0} postings (p95 {readP95:N0}) and scores {scoredMedian:N0} documents (p95 {scoredP95:N0})."));
+        }
+
+        var report = new ScaleReport(count, postings, queryCount, load.Elapsed.TotalSeconds, median, p95, depths, machine, results);
         context.Saved(
             await ResultFiles.WriteJsonAsync(context.OutputFolder, "scale", report, cancellationToken),
             await ResultFiles.WriteCsvAsync(context.OutputFolder, "scale", ["method", "p50_ms", "p95_ms", "rows_returned", "plan"],
@@ -164,5 +195,8 @@ public static class ScaleCommand
 
 public sealed record ScaleResult(string Method, double P50Ms, double P95Ms, double RowsReturned, string Plan);
 
+/// <summary>What the bounded keyword search did per query for its best <paramref name="Depth"/>: postings read and documents scored.</summary>
+public sealed record KeywordSearchWork(int Depth, double PostingsReadMedian, double PostingsReadP95, double DocumentsScoredMedian, double DocumentsScoredP95);
+
 public sealed record ScaleReport(int Documents, long Postings, int Queries, double LoadSeconds, double KeywordMatchesMedian, double KeywordMatchesP95,
-    MachineInfo Machine, IReadOnlyList<ScaleResult> Methods);
+    IReadOnlyList<KeywordSearchWork> KeywordWork, MachineInfo Machine, IReadOnlyList<ScaleResult> Methods);

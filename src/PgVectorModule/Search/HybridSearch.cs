@@ -112,11 +112,27 @@ public static class HybridSearch
     /// a filter the scan goes on past rows the filter drops (an iterative scan in relaxed order; the fused query ranks by
     /// distance again, so the order is exact). set_config(..., true) is SET LOCAL as a function: it takes a parameter,
     /// and in one batch it lasts until the batch's implicit transaction ends, so no setting outlives the search.
+    /// <para>
+    /// With them, enable_seqscan off (pgvector's README: "you can encourage the planner to use an index"): below about
+    /// 5,000 rows of 384 dimensions the planner prices reading the whole table and sorting it under the HNSW scan that
+    /// @candidates rows cost (its estimate charges a random page per row fetched), so the vector leg's plan would depend
+    /// on the table's size; on a 3,600-row table it took the exact scan, at several times the HNSW leg's latency
+    /// (docs/benchmarks.md). Off, an unfiltered vector leg is always the HNSW scan; a filter may still be answered from
+    /// the B-tree on source (an index too), where the planner finds that cheaper. Every other table the statement reads
+    /// has an index it uses, except bm25_corpus's few rows, which are read as before (no other path exists).
+    /// </para>
+    /// <para>
+    /// And jit off: up to PostgreSQL 17, enable_seqscan off works by adding 10^10 to the cost of every sequential scan
+    /// left in the plan (bm25_corpus's), which lifts the statement far above jit_above_cost; compiling it then took
+    /// seconds, ten times the query itself. A search of a few milliseconds gains nothing from JIT.
+    /// </para>
     /// </summary>
     public static IEnumerable<NpgsqlBatchCommand> VectorLegSettings(int candidates, bool filtered)
     {
+        // One statement, one row: ef_search as set (the value ReadSettingsAsync reports first), then enable_seqscan and jit.
         var efSearch = new NpgsqlBatchCommand(
-            "SELECT set_config('hnsw.ef_search', greatest(@ef_search, coalesce(current_setting('hnsw.ef_search', true)::int, 0))::text, true)");
+            "SELECT set_config('hnsw.ef_search', greatest(@ef_search, coalesce(current_setting('hnsw.ef_search', true)::int, 0))::text, true), " +
+            "set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)");
         efSearch.Parameters.AddWithValue("ef_search", Math.Max(candidates, PgvectorDefaultEfSearch));
         yield return efSearch;
         if (filtered)

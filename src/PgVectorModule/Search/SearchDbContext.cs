@@ -14,6 +14,7 @@ public class SearchDbContext(DbContextOptions<SearchDbContext> options, VectorSt
     public DbSet<VectorDocument> Documents => Set<VectorDocument>();
     public DbSet<EmbeddingModelRecord> EmbeddingModels => Set<EmbeddingModelRecord>();
     public DbSet<DocumentTerm> DocumentTerms => Set<DocumentTerm>();
+    public DbSet<DocumentFrequencyChange> DocumentFrequencyChanges => Set<DocumentFrequencyChange>();
     public DbSet<Bm25Corpus> Bm25Corpus => Set<Bm25Corpus>();
 
     public static DbContextOptions<SearchDbContext> CreateOptions(NpgsqlDataSource dataSource, params Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor[] interceptors) =>
@@ -32,6 +33,7 @@ public class SearchDbContext(DbContextOptions<SearchDbContext> options, VectorSt
         modelBuilder.ApplyConfiguration(new VectorDocumentConfiguration(Shape));
         modelBuilder.ApplyConfiguration(new EmbeddingModelRecordConfiguration());
         modelBuilder.ApplyConfiguration(new DocumentTermConfiguration());
+        modelBuilder.ApplyConfiguration(new DocumentFrequencyChangeConfiguration());
         modelBuilder.ApplyConfiguration(new Bm25CorpusConfiguration());
     }
 

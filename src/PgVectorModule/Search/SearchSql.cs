@@ -19,28 +19,133 @@ public static class SearchSql
     public const string AllTermsQuery = "websearch_to_tsquery('english', @query)";
 
     /// <summary>
-    /// Okapi BM25 over the postings table, as CTEs ending in <c>bm25(id, score)</c>: one row per document holding any
-    /// query term. The query terms' postings come from one index (an index-only scan over a few thousand entries), the
-    /// document frequency of each term is counted from those same postings (a window over the lexeme), and the corpus
-    /// size and average length are the sums of bm25_corpus's few rows (<see cref="Bm25Index"/>), so no statement ever
-    /// scans the documents. The idf is Lucene's ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter
-    /// keeps df corpus-wide.
+    /// Okapi BM25 over the postings table, as CTEs ending in <c>bm25(id, score)</c>: the best <paramref name="depth"/>
+    /// documents (@limit, or @candidates for a fused query's leg) with their exact scores, found without scoring every
+    /// document that holds a query term. The corpus size and average length are the sums of bm25_corpus's few rows, each
+    /// term's document frequency the sum of its few rows in bm25_document_frequencies (<see cref="Bm25Index"/>), so no
+    /// statement scans the documents or counts a term's postings. The idf is Lucene's ln(1 + (N - df + 0.5) / (df + 0.5)),
+    /// never negative. The source filter keeps df corpus-wide. The statement must begin WITH RECURSIVE.
+    /// <para>
+    /// The search is MaxScore over impact-ordered postings. A posting's weight,
+    /// idf (k1 + 1) / (1 + k1 (1 - b) / tf + (k1 b / average length) x length / tf), is at most
+    /// idf (k1 + 1) / (1 + (k1 b / average length) x length_per_occurrence) for k1 &gt;= 0 and b in 0..1, and the postings
+    /// index lists each term's postings by length_per_occurrence (length / tf): a term's first posting bounds the whole
+    /// term (<c>most</c>), and each posting every one after it. <c>bm25_search</c> walks the terms from the one that can
+    /// add the most, and each term's postings in that order, a batch at a time (<paramref name="depth"/> postings, then
+    /// twice as many each time); the documents a batch finds are scored (the posting's weight plus their postings of the
+    /// later terms, one probe of ix_document_terms_document each) and merged into the best <paramref name="depth"/> so
+    /// far, whose last score is the threshold. A document worth scoring when the walk reaches a term holds none of the
+    /// terms before it (those were walked: a document holding one was scored then, or shown below the threshold, and a
+    /// score that leaves its earlier terms out is lower still), so its score is exact, and at most its posting's
+    /// weight plus the <c>most</c> of every later term: a posting for which that stays below the threshold is not scored,
+    /// a term's postings are read only as far as their bound can reach it, and the walk stops at the first term whose
+    /// <c>most</c>, with every later term's, cannot. Everything skipped scores below the threshold, which the final best
+    /// cannot fall under, so the result is the exhaustive one (a relative margin of 1e-9 covers rounding: a skipped
+    /// document is below the threshold by more than that). Outside k1 &gt;= 0 and 0 &lt;= b &lt;= 1 the bound does not hold
+    /// and a weight may be negative: <c>most</c> is infinite, every posting is read, and every found document is scored
+    /// from all its query terms.
+    /// </para>
     /// </summary>
-    public const string Bm25 = $"""
-        corpus AS (
-            SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / greatest(sum(document_count), 1) AS average_length
-            FROM bm25_corpus),
-        postings AS (
-            SELECT t.document_id, t.term_frequency AS tf, t.document_length AS dl, count(*) OVER (PARTITION BY t.lexeme)::float8 AS df
-            FROM document_terms t
-            WHERE t.lexeme IN ({QueryLexemes})),
+    private static string Bm25(string depth) => $"""
+        {Bm25Search(depth)},
         bm25 AS (
-            SELECT p.document_id AS id,
-                   sum(ln(1 + (c.n - p.df + 0.5) / (p.df + 0.5))
-                       * p.tf * (@k1 + 1) / (p.tf + @k1 * (1 - @b + @b * p.dl / c.average_length))) AS score
-            FROM postings p, corpus c
-            WHERE @source::text IS NULL OR p.document_id IN (SELECT id FROM vector_documents WHERE source = @source)
-            GROUP BY p.document_id)
+            SELECT x.id, x.score
+            FROM (SELECT ids, scores FROM bm25_search ORDER BY step DESC LIMIT 1) searched, unnest(searched.ids, searched.scores) AS x(id, score))
+        """;
+
+    /// <summary>
+    /// What the keyword search did for a query (parameters as <see cref="Keyword"/>, @limit the depth): how many postings
+    /// it read and how many documents it scored in full. An exhaustive BM25 reads every posting of every query term and
+    /// scores every document holding one; <c>bench scale</c> sets the two side by side.
+    /// </summary>
+    public static readonly string KeywordWork = $"""
+        WITH RECURSIVE {Bm25Search("@limit")}
+        SELECT postings_read, documents_scored FROM bm25_search ORDER BY step DESC LIMIT 1
+        """;
+
+    /// <summary>A posting's BM25 weight: idf (of <paramref name="term"/>) x tf (k1 + 1) / (tf + k1 (1 - b + b x length / average length)).</summary>
+    private static string Weight(string term, string posting) =>
+        $"{term}.idf * {posting}.term_frequency * (@k1 + 1) / ({posting}.term_frequency + @k1 * (1 - @b + @b * {posting}.document_length / c.average_length))";
+
+    /// <summary>The CTEs of <see cref="Bm25"/> up to <c>bm25_search</c>, the walk, whose last row holds the best documents.</summary>
+    private static string Bm25Search(string depth) => $"""
+        corpus AS (
+            SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / greatest(sum(document_count), 1) AS average_length,
+                   @k1 >= 0 AND @b >= 0 AND @b <= 1 AS bounded
+            FROM bm25_corpus),
+        bm25_bounds AS MATERIALIZED (
+            SELECT f.lexeme, f.idf,
+                   CASE WHEN c.bounded
+                        THEN f.idf * (@k1 + 1) / (1 + @k1 * @b / c.average_length * (
+                            SELECT t.length_per_occurrence FROM document_terms t WHERE t.lexeme = f.lexeme
+                            ORDER BY t.length_per_occurrence LIMIT 1))
+                        ELSE 'Infinity' END AS most
+            FROM (SELECT d.lexeme, ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+                  FROM (SELECT lexeme, sum(change)::float8 AS df FROM bm25_document_frequencies
+                        WHERE lexeme IN ({QueryLexemes}) GROUP BY lexeme) d, corpus c
+                  WHERE d.df > 0) f, corpus c),
+        bm25_terms AS (
+            SELECT lexeme, idf, most, row_number() OVER w AS position,
+                   coalesce(sum(most) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS most_after
+            FROM bm25_bounds
+            WINDOW w AS (ORDER BY most DESC, lexeme)),
+        bm25_search (step, position, after_key, after_id, batch, ids, scores, threshold, postings_read, documents_scored) AS (
+            SELECT 0, 1::bigint, '-Infinity'::float8, 0, {depth}, '{"{}"}'::int[], '{"{}"}'::float8[], 0::float8, 0::bigint, 0::bigint
+            UNION ALL
+            SELECT s.step + 1,
+                   CASE WHEN n.read < s.batch THEN s.position + 1 ELSE s.position END,
+                   CASE WHEN n.read < s.batch THEN '-Infinity' ELSE n.last_key END,
+                   CASE WHEN n.read < s.batch THEN 0 ELSE n.last_id END,
+                   CASE WHEN n.read < s.batch THEN {depth} ELSE 2 * s.batch END,
+                   n.ids, n.scores, greatest(s.threshold, n.threshold),
+                   s.postings_read + n.read, s.documents_scored + n.scored
+            FROM bm25_search s JOIN bm25_terms q ON q.position = s.position, corpus c,
+            LATERAL (
+                -- What a document found here must add to reach the threshold, and so how far this term's postings can do it.
+                SELECT s.threshold * (1 - 1e-9) - q.most_after AS needed) need,
+            LATERAL (
+                WITH batch AS (
+                    SELECT p.document_id, p.length_per_occurrence, {Weight("q", "p")} AS weight
+                    FROM document_terms p
+                    WHERE p.lexeme = q.lexeme
+                      AND (p.length_per_occurrence, p.document_id) > (s.after_key, s.after_id)
+                      AND p.length_per_occurrence <= CASE
+                          WHEN NOT c.bounded OR need.needed <= 0 OR @k1 * @b = 0 THEN 'Infinity'
+                          WHEN q.idf * (@k1 + 1) < need.needed THEN '-Infinity'
+                          ELSE (q.idf * (@k1 + 1) / need.needed - 1) * c.average_length / (@k1 * @b) END
+                      AND (@source::text IS NULL OR p.source = @source)
+                      AND p.document_id <> ALL (s.ids)
+                    ORDER BY p.length_per_occurrence, p.document_id
+                    LIMIT s.batch),
+                scored AS (
+                    -- The posting's weight plus the document's postings of the later terms: one probe of
+                    -- ix_document_terms_document per (document, later term). The earlier terms are not looked up: a
+                    -- document holding one was scored in full when that term was walked, or shown below the threshold
+                    -- then, and the weights left out only lower this score, which stays below it.
+                    SELECT d.id, d.weight + coalesce(l.later, 0) AS score
+                    FROM (SELECT document_id AS id, weight FROM batch WHERE weight >= need.needed) d
+                    LEFT JOIN LATERAL (
+                        SELECT sum({Weight("w", "t")}) AS later
+                        FROM bm25_terms w
+                        CROSS JOIN LATERAL (
+                            SELECT p.term_frequency, p.document_length FROM document_terms p
+                            WHERE p.document_id = d.id AND p.lexeme = w.lexeme OFFSET 0) t
+                        -- Unbounded (k1 or b out of range), a weight may be negative: every other term then.
+                        WHERE w.position > q.position OR (NOT c.bounded AND w.position <> q.position)) l ON true),
+                kept AS (
+                    SELECT x.id, x.score FROM unnest(s.ids, s.scores) AS x(id, score)
+                    UNION ALL
+                    SELECT id, score FROM scored
+                    ORDER BY score DESC, id
+                    LIMIT {depth})
+                SELECT (SELECT count(*) FROM batch) AS read,
+                       (SELECT count(*) FROM scored) AS scored,
+                       (SELECT length_per_occurrence FROM batch ORDER BY length_per_occurrence DESC, document_id DESC LIMIT 1) AS last_key,
+                       (SELECT document_id FROM batch ORDER BY length_per_occurrence DESC, document_id DESC LIMIT 1) AS last_id,
+                       ARRAY(SELECT id FROM kept ORDER BY score DESC, id) AS ids,
+                       ARRAY(SELECT score FROM kept ORDER BY score DESC, id) AS scores,
+                       (SELECT CASE WHEN count(*) >= {depth} THEN min(score) ELSE 0 END FROM kept) AS threshold) n
+            WHERE q.most + q.most_after >= s.threshold * (1 - 1e-9))
         """;
 
     /// <summary>
@@ -102,8 +207,8 @@ public static class SearchSql
     /// @candidates it is also the fused queries' keyword leg as a statement of its own (<see cref="StagedHybridSearch"/>):
     /// the same best rows by score, then id, with their titles.
     /// </summary>
-    public const string Keyword = $"""
-        WITH {Bm25},
+    public static readonly string Keyword = $"""
+        WITH RECURSIVE {Bm25("@limit")},
         best AS (SELECT id, score FROM bm25 ORDER BY score DESC, id LIMIT @limit)
         SELECT d.id, d.title, d.source, b.score
         FROM best b JOIN vector_documents d ON d.id = b.id
@@ -115,12 +220,12 @@ public static class SearchSql
     /// 0.7 means 70 % of the say, whatever scales cosine similarity and BM25 happen to have), then
     /// @vector_weight * vector + (1 - @vector_weight) * keyword; a document missing from one list gets 0 there.
     /// </summary>
-    public const string Weighted = $"""
-        WITH vector AS (
+    public static readonly string Weighted = $"""
+        WITH RECURSIVE vector AS (
             SELECT id, row_number() OVER ({ByDistance}) AS rank,
                    coalesce((max(distance) OVER () - distance) / nullif(max(distance) OVER () - min(distance) OVER (), 0), 1) AS normalized
             FROM ({NearestCandidates}) nearest),
-        {Bm25},
+        {Bm25("@candidates")},
         keyword AS (
             SELECT id, rank, coalesce((score - min(score) OVER ()) / nullif(max(score) OVER () - min(score) OVER (), 0), 1) AS normalized
             FROM (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank
@@ -137,11 +242,11 @@ public static class SearchSql
     /// Reciprocal rank fusion: only ranks count, 1 / (@k + rank) from each list, summed. Nothing to normalize; k keeps
     /// one list's first place from drowning everything else.
     /// </summary>
-    public const string ReciprocalRankFusion = $"""
-        WITH vector AS (
+    public static readonly string ReciprocalRankFusion = $"""
+        WITH RECURSIVE vector AS (
             SELECT id, row_number() OVER ({ByDistance}) AS rank
             FROM ({NearestCandidates}) nearest),
-        {Bm25},
+        {Bm25("@candidates")},
         keyword AS (
             SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
             FROM bm25 ORDER BY score DESC, id LIMIT @candidates),

@@ -41,7 +41,7 @@ public static class VectorStore
         ArgumentNullException.ThrowIfNull(db);
         await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         await db.Database.ExecuteSqlRawAsync(
-            $"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
+            $"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models, {DocumentTermConfiguration.TableName}, {DocumentFrequencyChangeConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
             cancellationToken);
         await db.Database.ExecuteSqlRawAsync(Ddl(db).Tables, cancellationToken);
         foreach (var statement in Bm25Index.InstallStatements)
@@ -71,7 +71,7 @@ public static class VectorStore
 
         await db.Database.ExecuteSqlRawAsync(Bm25Index.Fold, cancellationToken);
         await db.Database.ExecuteSqlRawAsync(
-            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
+            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}, {DocumentFrequencyChangeConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
             cancellationToken);
     }
 

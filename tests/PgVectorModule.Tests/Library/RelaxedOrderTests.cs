@@ -10,7 +10,7 @@ namespace PgVectorModule.Tests.Library;
 /// 10,000 documents with seeded random 32-dimension vectors, one in five from the source <see cref="Kept"/>: a filtered
 /// HNSW scan drops four rows in five, so the iterative scan the library turns on under a filter runs batch after batch,
 /// and in relaxed order each batch may start nearer than the one before it ended. Only the HNSW index and the postings
-/// index are built (no B-tree on source), and sequential scans are discouraged, so the filtered vector leg is that scan.
+/// indexes are built (no B-tree on source), and sequential scans are discouraged, so the filtered vector leg is that scan.
 /// </summary>
 public sealed class RelaxedOrderCorpus(PostgresServer server) : IAsyncLifetime
 {
@@ -47,7 +47,7 @@ public sealed class RelaxedOrderCorpus(PostgresServer server) : IAsyncLifetime
                 i % 5 == 0 ? Kept : "other"))
             .ToList();
         await VectorStore.CopyAsync(IndexScans, documents, documents.Select(_ => RandomVector(random)).ToList(), ct);
-        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, DocumentTermConfiguration.LexemeIndex], ct);
+        await VectorStore.BuildIndexesAsync(db, [VectorDocumentConfiguration.HnswIndex, DocumentTermConfiguration.LexemeIndex, DocumentTermConfiguration.DocumentIndex, DocumentFrequencyChangeConfiguration.LexemeIndex], ct);
     }
 
     public async ValueTask DisposeAsync()
