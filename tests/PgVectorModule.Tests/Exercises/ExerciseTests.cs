@@ -69,6 +69,8 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
         var result = await ExerciseRunner.RunAsync(exercise, answer, database.ConnectionString, Ct);
 
         Assert.False(result.Passed, $"{name} passed the check of {id}");
+        // And for the reason the answer is wrong, not for another one.
+        Assert.Contains(WrongAnswers.Says[name], $"expected: {result.Expected} got: {result.Got}", StringComparison.Ordinal);
         Assert.DoesNotContain("not written yet", result.Got, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", CheckReport.Line(exercise, result), StringComparison.Ordinal);
     }
@@ -76,6 +78,7 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     [Fact]
     public void Every_exercise_has_a_wrong_answer_that_the_tests_try()
     {
+        Assert.Equal(WrongAnswers.All.Keys.Order(), WrongAnswers.Says.Keys.Order());
         var covered = WrongAnswers.All.Values.Select(w => w.Id).ToHashSet();
         var uncovered = ExerciseCatalog.All.Select(e => e.Id).Where(id => !covered.Contains(id)).ToList();
         Assert.True(uncovered.Count == 0, "Exercises without a wrong answer in the tests: " + string.Join(", ", uncovered));

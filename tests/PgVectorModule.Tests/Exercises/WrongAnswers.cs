@@ -58,7 +58,7 @@ internal static class WrongAnswers
             """),
         ["05.3 ef_search left at 40 for 100 candidates"] = ("05.3", (Func<NpgsqlDataSource, Vector, int, Task<List<long>>>)((ds, q, n) => IdsAsync(ds, null, "SELECT id FROM items ORDER BY embedding <=> $1 LIMIT $2", q, n))),
         ["05.3 an exact scan instead of the index"] = ("05.3", (Func<NpgsqlDataSource, Vector, int, Task<List<long>>>)((ds, q, n) =>
-            IdsAsync(ds, "SET LOCAL enable_indexscan = off", "SELECT id FROM items ORDER BY embedding <=> $1 LIMIT $2", q, n))),
+            IdsAsync(ds, null, "SELECT id FROM items ORDER BY (embedding <=> $1) + 0 LIMIT $2", q, n))),
         ["05.4 no iterative scan"] = ("05.4", (Func<NpgsqlDataSource, Vector, string, int, Task<List<long>>>)((ds, q, c, k) =>
             IdsAsync(ds, null, "SELECT id FROM items WHERE category = $3 ORDER BY embedding <=> $1 LIMIT $2", q, k, c))),
         ["06.1 string concatenation"] = ("06.1", (Func<NpgsqlDataSource, string, Task<List<long>>>)((ds, text) => IdsAsync(ds, null,
@@ -123,6 +123,58 @@ internal static class WrongAnswers
         })),
         ["09.2 a WHERE on tenant_id, no tenant set"] = ("09.2", (Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>)((ds, tenant, query, k) =>
             IdsAsync(ds, null, "SELECT id FROM tenant_docs WHERE tenant_id = $3 ORDER BY embedding <=> $1 LIMIT $2", query, k, tenant))),
+    };
+
+    /// <summary>What each wrong answer's failure says: it fails for its own mistake.</summary>
+    public static IReadOnlyDictionary<string, string> Says { get; } = new Dictionary<string, string>
+    {
+        ["01.1 filtered in memory after ToListAsync"] = "one SELECT with WHERE",
+        ["01.1 ordered by id, not by date"] = "got: [",
+        ["01.2 one SaveChanges per note"] = "4 calls of SaveChanges",
+        ["02.1 DO NOTHING keeps the old price"] = "got: A-1 Old name tools 10",
+        ["02.1 a plain INSERT"] = "PostgreSQL error 23505",
+        ["02.1 an upsert that overwrites the category"] = "got: A-1 New name new",
+        ["02.2 load, change, SaveChanges"] = "one UPDATE and nothing else",
+        ["03.1 a NOT NULL column with no backfill"] = "got: '', '', ''",
+        ["03.1 backfilled but left nullable"] = "(nullable)",
+        ["03.2 a Down that does nothing"] = "created_at, slug",
+        ["03.2 a Down that drops the table"] = "the table notes is gone",
+        ["04.1 a vector column without its dimension"] = "embedding vector not null",
+        ["04.1 a nullable embedding"] = "expected: embedding vector(8) not null",
+        ["04.2 the L2 operator class"] = "vector_l2_ops",
+        ["04.2 IVFFlat instead of HNSW"] = "using ivfflat",
+        ["04.3 one INSERT per row"] = "500 statements",
+        ["04.3 a text COPY"] = "a text COPY",
+        ["04.4 no operator class (L2 by default)"] = "PostgreSQL error 42704",
+        ["05.1 the L2 operator where cosine was asked"] = "the nearest by cosine distance",
+        ["05.1 a missing LIMIT"] = "expected: 10 rows",
+        ["05.1 the inner product where cosine was asked"] = "the nearest by cosine distance",
+        ["05.2 a WHERE with no ORDER BY"] = "items within",
+        ["05.2 a threshold in a MATERIALIZED CTE"] = "Index Scan using items_embedding_hnsw",
+        ["05.3 ef_search left at 40 for 100 candidates"] = "got: 40 ids",
+        ["05.3 an exact scan instead of the index"] = "no scan of the index",
+        ["05.4 no iterative scan"] = "expected: 10 rows",
+        ["06.1 string concatenation"] = "sent as a parameter",
+        ["06.1 to_tsquery with a parameter"] = "PostgresException",
+        ["06.2 RRF with the wrong k"] = "22: 0.016393",
+        ["06.2 RRF that keeps only the keyword leg's documents"] = "22: 0.016393",
+        ["06.3 idf without the 1 +"] = "expected: 1: 1.4081",
+        ["06.3 no length normalisation"] = "expected: 1: 1.4081",
+        ["06.4 a NULL title makes the whole text NULL"] = "a row whose title is NULL",
+        ["06.4 a column filled once"] = "a row inserted after the statement",
+        ["06.4 no GIN index"] = "a GIN index on tsv",
+        ["07.1 the column itself turned into halfvec"] = "still vector(8)",
+        ["07.1 the L2 operator class"] = "halfvec_l2_ops",
+        ["07.2 the full-precision distance (no index)"] = "Index Scan using items_embedding_halfvec",
+        ["07.3 GRANT ALL"] = "refused: INSERT",
+        ["07.3 SELECT on every table"] = "refused: SELECT count(*) FROM secrets",
+        ["08.1 positions compared as text"] = "0/10000000",
+        ["08.1 always the standby"] = "one byte behind",
+        ["08.2 a plain SET search_path"] = "left changed for the next client",
+        ["09.1 a policy without FORCE ROW LEVEL SECURITY"] = "sees no row with no tenant set",
+        ["09.1 current_setting that fails when no tenant is set"] = "no rows and no error",
+        ["09.2 the tenant set for the whole session"] = "stays on it",
+        ["09.2 a WHERE on tenant_id, no tenant set"] = "got: []",
     };
 
     private const string Solution06Rrf = """
