@@ -76,6 +76,29 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     }
 
     [Fact]
+    public void Every_lesson_readme_states_its_exercises_and_ends_with_its_takeaways()
+    {
+        foreach (var lesson in ExerciseCatalog.All.GroupBy(e => e.Lesson))
+        {
+            var folder = Directory.GetDirectories(Path.Combine(RepositoryRoot.Path, "lessons"), lesson.Key + "-*").Single();
+            var readme = File.ReadAllText(Path.Combine(folder, "README.md"));
+            var start = readme.IndexOf("## Exercises", StringComparison.Ordinal);
+            Assert.True(start >= 0, $"{folder}/README.md has no Exercises section");
+            var section = readme[start..readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal)];
+            foreach (var exercise in lesson)
+            {
+                Assert.Contains($"**{exercise.Id} ", section, StringComparison.Ordinal);
+                Assert.Contains($"`{exercise.Member}", section, StringComparison.Ordinal);
+            }
+
+            Assert.Contains($"Lesson{lesson.Key}/", section, StringComparison.Ordinal);
+            Assert.Contains($"scripts/check.sh {lesson.Key}", section, StringComparison.Ordinal);
+            var takeaways = readme.LastIndexOf("\n## ", StringComparison.Ordinal);
+            Assert.StartsWith("\n## Key takeaways", readme[takeaways..], StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Every_exercise_has_a_wrong_answer_that_the_tests_try()
     {
         Assert.Equal(WrongAnswers.All.Keys.Order(), WrongAnswers.Says.Keys.Order());
