@@ -91,8 +91,10 @@ internal static class Lesson06Checks
         {
             var sent = new List<string>();
             List<long> ids;
-            using (Listen(sent))
+            using (var listener = Listen(sent))
+            using (var call = Source.StartActivity("search box"))
             {
+                listener.Trace = call?.TraceId;
                 try
                 {
                     ids = await search(learner, input);
@@ -125,15 +127,27 @@ internal static class Lesson06Checks
         return CheckResult.Pass($"{inputs.Length} texts, hostile ones among them, each sent as a parameter and answered");
     }
 
-    /// <summary>Collects the SQL text of every command Npgsql sends while the returned scope is open (its tracing activities).</summary>
-    private static ActivityListener Listen(List<string> sent)
+    /// <summary>The check's own activity around the learner's call: Npgsql's activities inside it share its trace.</summary>
+    private static readonly ActivitySource Source = new("PgVectorModule.Exercises.Check");
+
+    /// <summary>
+    /// Collects the SQL text of every command Npgsql sends (its tracing activities) within the trace the check starts
+    /// around the learner's call, so that nothing else running in the process (another check, a test) is counted.
+    /// </summary>
+    private static SqlListener Listen(List<string> sent)
     {
-        var listener = new ActivityListener
+        var listener = new SqlListener();
+        listener.Listener = new ActivityListener
         {
-            ShouldListenTo = source => source.Name.StartsWith("Npgsql", StringComparison.Ordinal),
+            ShouldListenTo = source => source.Name.StartsWith("Npgsql", StringComparison.Ordinal) || source == Source,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             ActivityStopped = activity =>
             {
+                if (activity.Source == Source || activity.TraceId != listener.Trace)
+                {
+                    return;
+                }
+
                 lock (sent)
                 {
                     sent.AddRange(activity.Tags.Where(t => t.Value is not null).Select(t => t.Value!));
@@ -141,8 +155,17 @@ internal static class Lesson06Checks
                 }
             },
         };
-        ActivitySource.AddActivityListener(listener);
+        ActivitySource.AddActivityListener(listener.Listener);
         return listener;
+    }
+
+    private sealed class SqlListener : IDisposable
+    {
+        public ActivityListener? Listener { get; set; }
+
+        public ActivityTraceId? Trace { get; set; }
+
+        public void Dispose() => Listener?.Dispose();
     }
 
     private static string Quote(string text) => "\"" + text + "\"";

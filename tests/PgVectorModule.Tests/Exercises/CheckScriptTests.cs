@@ -127,7 +127,7 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
         var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        limit.CancelAfter(TimeSpan.FromMinutes(6));
+        limit.CancelAfter(TimeSpan.FromMinutes(15));
         try
         {
             await process.WaitForExitAsync(limit.Token);
