@@ -44,6 +44,26 @@ public sealed class DependencyRulesTests
     }
 
     [Fact]
+    public void The_exercises_stand_apart_from_the_library_and_the_lessons()
+    {
+        // The library and the lessons never use the exercises; the learner's exercises and their model use neither the
+        // library nor a lesson (only Npgsql, Pgvector and EF Core), so nothing a learner writes can break a lesson.
+        var exercises = new[] { "PgVectorModule.Exercises", "PgVectorModule.Exercises.Model", "PgVectorModule.Exercises.Solutions" }
+            .Select(name => Assembly.Load(name)).ToList();
+        foreach (var assembly in Lessons.Append(Library).Append(Bench))
+        {
+            Assert.DoesNotContain(assembly.GetReferencedAssemblies(), a => a.Name!.StartsWith("PgVectorModule.Exercises", StringComparison.Ordinal));
+        }
+
+        foreach (var assembly in exercises)
+        {
+            var referenced = assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+            Assert.DoesNotContain(Library.GetName().Name, referenced);
+            Assert.DoesNotContain(referenced, name => name.StartsWith("Lesson", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void Lessons_use_only_the_librarys_public_api()
     {
         Types().That().ResideInAssembly(Lessons[0], Lessons[1..]).Should()

@@ -14,7 +14,7 @@ public class LessonCatalogTests
             var folder = Path.Combine(RepositoryRoot.Path, "lessons", lesson.Folder);
             Assert.True(File.Exists(Path.Combine(folder, "Program.cs")), $"{lesson.Folder} has no Program.cs");
             var readme = File.ReadAllText(Path.Combine(folder, "README.md"));
-            foreach (var section in new[] { "## What you will learn", "## Run it", "## What happens", "## Try this" })
+            foreach (var section in new[] { "## What you will learn", "## Run it", "## What happens", "## Exercises", "## Try this", "## Key takeaways" })
             {
                 Assert.Contains(section, readme, StringComparison.Ordinal);
             }

@@ -1,0 +1,267 @@
+using Microsoft.EntityFrameworkCore.Migrations;
+using PgVectorModule.Exercises.Model;
+
+namespace PgVectorModule.Tests.Exercises;
+
+/// <summary>Answers a learner could plausibly write that are wrong: each must fail its exercise's check.</summary>
+internal static class WrongAnswers
+{
+    public static IReadOnlyDictionary<string, (string Id, object Answer)> All { get; } = new Dictionary<string, (string, object)>
+    {
+        ["01.1 filtered in memory after ToListAsync"] = ("01.1", (Func<ExerciseContext, string, int, Task<List<string>>>)(async (db, category, count) =>
+            (await db.Notes.ToListAsync()).Where(n => n.Category == category).OrderByDescending(n => n.CreatedAt).Take(count).Select(n => n.Title).ToList())),
+        ["01.1 ordered by id, not by date"] = ("01.1", (Func<ExerciseContext, string, int, Task<List<string>>>)((db, category, count) =>
+            db.Notes.Where(n => n.Category == category).OrderByDescending(n => n.Id).Take(count).Select(n => n.Title).ToListAsync())),
+        ["01.2 one SaveChanges per note"] = ("01.2", (Func<ExerciseContext, string, IReadOnlyList<string>, Task>)(async (db, category, titles) =>
+        {
+            foreach (var title in titles)
+            {
+                db.Notes.Add(new Note { Title = title, Category = category, CreatedAt = DateTime.UtcNow });
+                await db.SaveChangesAsync();
+            }
+        })),
+        ["02.1 DO NOTHING keeps the old price"] = ("02.1", "INSERT INTO products (sku, name, category, price) VALUES ($1, $2, 'new', $3) ON CONFLICT (sku) DO NOTHING"),
+        ["02.1 a plain INSERT"] = ("02.1", "INSERT INTO products (sku, name, category, price) VALUES ($1, $2, 'new', $3)"),
+        ["02.1 an upsert that overwrites the category"] = ("02.1", "INSERT INTO products (sku, name, category, price) VALUES ($1, $2, 'new', $3) ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price, category = EXCLUDED.category"),
+        ["02.2 load, change, SaveChanges"] = ("02.2", (Func<ExerciseContext, string, decimal, Task<int>>)(async (db, category, percent) =>
+        {
+            foreach (var product in await db.Products.Where(p => p.Category == category).ToListAsync())
+            {
+                product.Price *= 1 + percent / 100;
+            }
+
+            return await db.SaveChangesAsync();
+        })),
+        ["03.1 a NOT NULL column with no backfill"] = ("03.1", (Action<MigrationBuilder>)(mb => mb.AddColumn<string>(name: "slug", table: "notes", type: "text", nullable: false, defaultValue: ""))),
+        ["03.1 backfilled but left nullable"] = ("03.1", (Action<MigrationBuilder>)(mb =>
+        {
+            mb.AddColumn<string>(name: "slug", table: "notes", type: "text", nullable: true);
+            mb.Sql("UPDATE notes SET slug = replace(lower(title), ' ', '-')");
+        })),
+        ["03.2 a Down that does nothing"] = ("03.2", (Action<MigrationBuilder>)(_ => { })),
+        ["03.2 a Down that drops the table"] = ("03.2", (Action<MigrationBuilder>)(mb => mb.DropTable("notes"))),
+        ["04.1 a vector column without its dimension"] = ("04.1", "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, embedding vector NOT NULL)"),
+        ["04.1 a nullable embedding"] = ("04.1", "CREATE TABLE items (id bigint PRIMARY KEY, title text NOT NULL, embedding vector(8))"),
+        ["04.2 the L2 operator class"] = ("04.2", "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)"),
+        ["04.2 IVFFlat instead of HNSW"] = ("04.2", "CREATE INDEX ON items USING ivfflat (embedding vector_cosine_ops) WITH (lists = 10)"),
+        ["04.3 one INSERT per row"] = ("04.3", (Func<NpgsqlDataSource, IReadOnlyList<Item>, Task>)InsertPerRowAsync),
+        ["04.3 a text COPY"] = ("04.3", (Func<NpgsqlDataSource, IReadOnlyList<Item>, Task>)TextCopyAsync),
+        ["04.4 no operator class (L2 by default)"] = ("04.4", (Action<MigrationBuilder>)(mb => mb.CreateIndex("ix_items_embedding_hnsw", "items", "embedding")
+            .Annotation("Npgsql:IndexMethod", "hnsw").Annotation("Npgsql:StorageParameter:m", 16).Annotation("Npgsql:StorageParameter:ef_construction", 64))),
+        ["05.1 the L2 operator where cosine was asked"] = ("05.1", "SELECT id, embedding <-> $1 AS distance FROM items WHERE category = $2 ORDER BY embedding <-> $1 LIMIT $3"),
+        ["05.1 a missing LIMIT"] = ("05.1", "SELECT id, embedding <=> $1 AS distance FROM items WHERE category = $2 ORDER BY embedding <=> $1"),
+        ["05.1 the inner product where cosine was asked"] = ("05.1", "SELECT id, embedding <#> $1 AS distance FROM items WHERE category = $2 ORDER BY embedding <#> $1 LIMIT $3"),
+        ["05.2 a WHERE with no ORDER BY"] = ("05.2", "SELECT id, embedding <=> $1 AS distance FROM items WHERE embedding <=> $1 < $2 LIMIT $3"),
+        ["05.2 a threshold in a MATERIALIZED CTE"] = ("05.2", """
+            WITH d AS MATERIALIZED (SELECT id, embedding <=> $1 AS distance FROM items)
+            SELECT id, distance FROM d WHERE distance < $2 ORDER BY distance LIMIT $3
+            """),
+        ["05.3 ef_search left at 40 for 100 candidates"] = ("05.3", (Func<NpgsqlDataSource, Vector, int, Task<List<long>>>)((ds, q, n) => IdsAsync(ds, null, "SELECT id FROM items ORDER BY embedding <=> $1 LIMIT $2", q, n))),
+        ["05.3 an exact scan instead of the index"] = ("05.3", (Func<NpgsqlDataSource, Vector, int, Task<List<long>>>)((ds, q, n) =>
+            IdsAsync(ds, null, "SELECT id FROM items ORDER BY (embedding <=> $1) + 0 LIMIT $2", q, n))),
+        ["05.4 no iterative scan"] = ("05.4", (Func<NpgsqlDataSource, Vector, string, int, Task<List<long>>>)((ds, q, c, k) =>
+            IdsAsync(ds, null, "SELECT id FROM items WHERE category = $3 ORDER BY embedding <=> $1 LIMIT $2", q, k, c))),
+        ["06.1 string concatenation"] = ("06.1", (Func<NpgsqlDataSource, string, Task<List<long>>>)((ds, text) => IdsAsync(ds, null,
+            "SELECT id FROM docs, websearch_to_tsquery('english', '" + text.Replace("'", "''", StringComparison.Ordinal) + "') AS query WHERE tsv @@ query ORDER BY ts_rank_cd(tsv, query) DESC, id LIMIT 10"))),
+        ["06.1 to_tsquery with a parameter"] = ("06.1", (Func<NpgsqlDataSource, string, Task<List<long>>>)((ds, text) => IdsAsync(ds, null,
+            "SELECT id FROM docs, to_tsquery('english', $1) AS query WHERE tsv @@ query ORDER BY ts_rank_cd(tsv, query) DESC, id LIMIT 10", text))),
+        ["06.2 RRF with the wrong k"] = ("06.2", Solution06Rrf.Replace("60 +", "10 +", StringComparison.Ordinal)),
+        ["06.2 RRF that keeps only the keyword leg's documents"] = ("06.2", Solution06Rrf.Replace("FULL JOIN", "LEFT JOIN", StringComparison.Ordinal)),
+        ["06.3 idf without the 1 +"] = ("06.3", Solution06Bm25.Replace("ln(1 + ", "ln(", StringComparison.Ordinal)),
+        ["06.3 no length normalisation"] = ("06.3", Solution06Bm25.Replace("(1 - 0.75 + 0.75 * d.length / c.avgdl)", "1", StringComparison.Ordinal)),
+        ["06.4 a NULL title makes the whole text NULL"] = ("06.4", """
+            ALTER TABLE docs ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || body)) STORED;
+            CREATE INDEX ON docs USING gin (tsv);
+            """),
+        ["06.4 a column filled once"] = ("06.4", """
+            ALTER TABLE docs ADD COLUMN tsv tsvector;
+            UPDATE docs SET tsv = to_tsvector('english', coalesce(title, '') || ' ' || body);
+            CREATE INDEX ON docs USING gin (tsv);
+            """),
+        ["06.4 no GIN index"] = ("06.4", """
+            ALTER TABLE docs ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(title, '') || ' ' || body)) STORED;
+            """),
+        ["07.1 the column itself turned into halfvec"] = ("07.1", """
+            ALTER TABLE items ALTER COLUMN embedding TYPE halfvec(8);
+            CREATE INDEX ON items USING hnsw (embedding halfvec_cosine_ops)
+            """),
+        ["07.1 the L2 operator class"] = ("07.1", "CREATE INDEX ON items USING hnsw ((embedding::halfvec(8)) halfvec_l2_ops)"),
+        ["07.2 the full-precision distance (no index)"] = ("07.2", "SELECT id FROM items ORDER BY embedding <=> $1 LIMIT $2"),
+        ["07.3 GRANT ALL"] = ("07.3", (Func<string, string, string>)((schema, role) => $"GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT ALL ON {schema}.items TO {role};")),
+        ["07.3 SELECT on every table"] = ("07.3", (Func<string, string, string>)((schema, role) => $"GRANT USAGE ON SCHEMA {schema} TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role};")),
+        ["08.1 positions compared as text"] = ("08.1", (Func<NpgsqlTypes.NpgsqlLogSequenceNumber?, NpgsqlTypes.NpgsqlLogSequenceNumber, Route>)((write, replayed) =>
+            write is { } w && string.CompareOrdinal(replayed.ToString(), w.ToString()) < 0 ? Route.Primary : Route.Standby)),
+        ["08.1 always the standby"] = ("08.1", (Func<NpgsqlTypes.NpgsqlLogSequenceNumber?, NpgsqlTypes.NpgsqlLogSequenceNumber, Route>)((_, _) => Route.Standby)),
+        ["08.2 a plain SET search_path"] = ("08.2", (Func<NpgsqlDataSource, string, Task<long>>)(async (ds, schema) =>
+        {
+            await using var connection = await ds.OpenConnectionAsync();
+            await using (var set = new NpgsqlCommand($"SET search_path = {schema}", connection))
+            {
+                await set.ExecuteNonQueryAsync();
+            }
+
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM notes", connection);
+            return (long)(await count.ExecuteScalarAsync())!;
+        })),
+        ["09.1 a policy without FORCE ROW LEVEL SECURITY"] = ("09.1", """
+            ALTER TABLE tenant_docs ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY tenant_isolation ON tenant_docs USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::int);
+            """),
+        ["09.1 current_setting that fails when no tenant is set"] = ("09.1", """
+            ALTER TABLE tenant_docs ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE tenant_docs FORCE ROW LEVEL SECURITY;
+            CREATE POLICY tenant_isolation ON tenant_docs USING (tenant_id = current_setting('app.tenant_id')::int);
+            """),
+        ["09.2 the tenant set for the whole session"] = ("09.2", (Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>)(async (ds, tenant, query, k) =>
+        {
+            await using (var set = ds.CreateCommand($"SELECT set_config('app.tenant_id', '{tenant}', false)"))
+            {
+                await set.ExecuteNonQueryAsync();
+            }
+
+            return await IdsAsync(ds, null, "SELECT id FROM tenant_docs ORDER BY embedding <=> $1 LIMIT $2", query, k);
+        })),
+        ["09.2 a WHERE on tenant_id, no tenant set"] = ("09.2", (Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>)((ds, tenant, query, k) =>
+            IdsAsync(ds, null, "SELECT id FROM tenant_docs WHERE tenant_id = $3 ORDER BY embedding <=> $1 LIMIT $2", query, k, tenant))),
+    };
+
+    /// <summary>What each wrong answer's failure says: it fails for its own mistake.</summary>
+    public static IReadOnlyDictionary<string, string> Says { get; } = new Dictionary<string, string>
+    {
+        ["01.1 filtered in memory after ToListAsync"] = "one SELECT with WHERE",
+        ["01.1 ordered by id, not by date"] = "got: [",
+        ["01.2 one SaveChanges per note"] = "4 calls of SaveChanges",
+        ["02.1 DO NOTHING keeps the old price"] = "got: A-1 Old name tools 10",
+        ["02.1 a plain INSERT"] = "PostgreSQL error 23505",
+        ["02.1 an upsert that overwrites the category"] = "got: A-1 New name new",
+        ["02.2 load, change, SaveChanges"] = "one UPDATE and nothing else",
+        ["03.1 a NOT NULL column with no backfill"] = "got: '', '', ''",
+        ["03.1 backfilled but left nullable"] = "(nullable)",
+        ["03.2 a Down that does nothing"] = "created_at, slug",
+        ["03.2 a Down that drops the table"] = "the table notes is gone",
+        ["04.1 a vector column without its dimension"] = "embedding vector not null",
+        ["04.1 a nullable embedding"] = "expected: embedding vector(8) not null",
+        ["04.2 the L2 operator class"] = "vector_l2_ops",
+        ["04.2 IVFFlat instead of HNSW"] = "using ivfflat",
+        ["04.3 one INSERT per row"] = "500 statements",
+        ["04.3 a text COPY"] = "a text COPY",
+        ["04.4 no operator class (L2 by default)"] = "PostgreSQL error 42704",
+        ["05.1 the L2 operator where cosine was asked"] = "the nearest by cosine distance",
+        ["05.1 a missing LIMIT"] = "expected: 10 rows",
+        ["05.1 the inner product where cosine was asked"] = "the nearest by cosine distance",
+        ["05.2 a WHERE with no ORDER BY"] = "items within",
+        ["05.2 a threshold in a MATERIALIZED CTE"] = "Index Scan using items_embedding_hnsw",
+        ["05.3 ef_search left at 40 for 100 candidates"] = "got: 40 ids",
+        ["05.3 an exact scan instead of the index"] = "no scan of the index",
+        ["05.4 no iterative scan"] = "expected: 10 rows",
+        ["06.1 string concatenation"] = "sent as a parameter",
+        ["06.1 to_tsquery with a parameter"] = "PostgresException",
+        ["06.2 RRF with the wrong k"] = "22: 0.016393",
+        ["06.2 RRF that keeps only the keyword leg's documents"] = "22: 0.016393",
+        ["06.3 idf without the 1 +"] = "expected: 1: 1.4081",
+        ["06.3 no length normalisation"] = "expected: 1: 1.4081",
+        ["06.4 a NULL title makes the whole text NULL"] = "a row whose title is NULL",
+        ["06.4 a column filled once"] = "a row inserted after the statement",
+        ["06.4 no GIN index"] = "a GIN index on tsv",
+        ["07.1 the column itself turned into halfvec"] = "still vector(8)",
+        ["07.1 the L2 operator class"] = "halfvec_l2_ops",
+        ["07.2 the full-precision distance (no index)"] = "Index Scan using items_embedding_halfvec",
+        ["07.3 GRANT ALL"] = "refused: INSERT",
+        ["07.3 SELECT on every table"] = "refused: SELECT count(*) FROM secrets",
+        ["08.1 positions compared as text"] = "0/10000000",
+        ["08.1 always the standby"] = "one byte behind",
+        ["08.2 a plain SET search_path"] = "left changed for the next client",
+        ["09.1 a policy without FORCE ROW LEVEL SECURITY"] = "sees no row with no tenant set",
+        ["09.1 current_setting that fails when no tenant is set"] = "no rows and no error",
+        ["09.2 the tenant set for the whole session"] = "stays on it",
+        ["09.2 a WHERE on tenant_id, no tenant set"] = "got: []",
+    };
+
+    private const string Solution06Rrf = """
+        WITH keyword AS (
+            SELECT id, row_number() OVER (ORDER BY ts_rank_cd(tsv, query) DESC, id) AS rank
+            FROM docs, websearch_to_tsquery('english', $1) AS query
+            WHERE tsv @@ query
+            ORDER BY rank
+            LIMIT 20
+        ), semantic AS (
+            SELECT id, row_number() OVER (ORDER BY embedding <=> $2, id) AS rank
+            FROM docs
+            ORDER BY rank
+            LIMIT 20
+        )
+        SELECT coalesce(k.id, s.id) AS id,
+               coalesce(1.0 / (60 + k.rank), 0.0) + coalesce(1.0 / (60 + s.rank), 0.0) AS score
+        FROM keyword k FULL JOIN semantic s ON s.id = k.id
+        ORDER BY score DESC, id
+        LIMIT $3
+        """;
+
+    private const string Solution06Bm25 = """
+        WITH corpus AS (
+            SELECT count(*)::float8 AS n_docs, avg(length)::float8 AS avgdl FROM doc_lengths
+        ), term AS (
+            SELECT count(*)::float8 AS n_term FROM postings WHERE term = $1
+        )
+        SELECT p.doc_id,
+               ln(1 + (c.n_docs - t.n_term + 0.5) / (t.n_term + 0.5))
+               * p.tf * (1.2 + 1) / (p.tf + 1.2 * (1 - 0.75 + 0.75 * d.length / c.avgdl)) AS score
+        FROM postings p
+        JOIN doc_lengths d ON d.doc_id = p.doc_id
+        CROSS JOIN corpus c CROSS JOIN term t
+        WHERE p.term = $1
+        ORDER BY score DESC, p.doc_id
+        """;
+
+    private static async Task InsertPerRowAsync(NpgsqlDataSource dataSource, IReadOnlyList<Item> items)
+    {
+        foreach (var item in items)
+        {
+            await using var command = dataSource.CreateCommand("INSERT INTO items (id, title, embedding) VALUES ($1, $2, $3)");
+            command.Parameters.Add(new NpgsqlParameter { Value = item.Id });
+            command.Parameters.Add(new NpgsqlParameter { Value = item.Title });
+            command.Parameters.Add(new NpgsqlParameter { Value = new Vector(item.Embedding) });
+            await command.ExecuteNonQueryAsync();
+        }
+    }
+
+    private static async Task TextCopyAsync(NpgsqlDataSource dataSource, IReadOnlyList<Item> items)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var writer = await connection.BeginTextImportAsync("COPY items (id, title, embedding) FROM STDIN");
+        foreach (var item in items)
+        {
+            await writer.WriteLineAsync($"{item.Id}\t{item.Title}\t{new Vector(item.Embedding)}");
+        }
+    }
+
+    /// <summary>The ids a query returns, after <paramref name="setting"/> (a SET LOCAL) in the same transaction when given.</summary>
+    internal static async Task<List<long>> IdsAsync(NpgsqlDataSource dataSource, string? setting, string sql, params object[] values)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        if (setting is not null)
+        {
+            await using var set = new NpgsqlCommand(setting, connection, transaction);
+            await set.ExecuteNonQueryAsync();
+        }
+
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        var ids = new List<long>();
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                ids.Add(reader.GetInt64(0));
+            }
+        }
+
+        await transaction.CommitAsync();
+        return ids;
+    }
+}
