@@ -10,6 +10,8 @@
 #                          a hot standby of the database (pg_basebackup, streaming replication) on its own port
 #   scripts/db.sh pgbouncer install|up|down|status|url
 #                          pgBouncer in transaction mode in front of the database (install: Debian's package)
+#   scripts/db.sh citus build|up|down|status|url
+#                          a Citus coordinator and two workers with pgvector on 127.0.0.1 (build: Citus into PostgreSQL 18)
 #
 # Where the database comes from, first match wins:
 #   1. DATABASE_URL (environment or .env) points at a server that answers: use it as it is.
@@ -20,7 +22,7 @@
 # DB_MODE=env|docker|local forces one of them.
 #
 # This file is the commands; lib/ holds the rest: settings.sh (environment over .env, shared with lesson.sh and
-# test.sh), provision.sh (installing), cluster.sh (the local cluster and compose), replica.sh, pgbouncer.sh.
+# test.sh), provision.sh (installing), cluster.sh (the local cluster and compose), replica.sh, pgbouncer.sh, citus.sh.
 set -euo pipefail
 SCRIPT_TAG=db
 LIB="$(dirname "${BASH_SOURCE[0]}")/lib"
@@ -29,6 +31,7 @@ source "$LIB/provision.sh"
 source "$LIB/cluster.sh"
 source "$LIB/replica.sh"
 source "$LIB/pgbouncer.sh"
+source "$LIB/citus.sh"
 cd "$ROOT"
 
 PG_USER="$(setting POSTGRES_USER postgres)"
@@ -73,6 +76,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  local_citus_down
   local_pgbouncer_down
   local_replica_down
   local_down
@@ -122,5 +126,6 @@ case "${1:-}" in
   url) cmd_url ;;
   replica) shift; cmd_replica "$@" ;;
   pgbouncer) shift; cmd_pgbouncer "$@" ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
+  citus) shift; cmd_citus "$@" ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac
