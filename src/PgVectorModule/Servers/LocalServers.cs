@@ -4,13 +4,14 @@ using System.Net;
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
 
-namespace PgVectorModule.Lessons.Lesson08;
+namespace PgVectorModule.Servers;
 
 /// <summary>
-/// The servers this lesson runs on this machine (a standby, pgBouncer, a recovery cluster), the programs it runs them
-/// with, and the folder they live in. Whatever it starts it stops when it is disposed: at the lesson's end, after an
-/// error, after Ctrl+C, and when the process exits. A run that was killed outright leaves its folder behind with an
-/// owner process that no longer exists; the next run stops what is in it and deletes it.
+/// The servers a lesson (or the bench) runs on this machine (lesson 08's standby, pgBouncer and recovery clusters,
+/// lesson 11's Citus nodes), the programs it runs them with, and the folder they live in. Whatever it starts it stops
+/// when it is disposed: at the lesson's end, after an error, after Ctrl+C, and when the process exits. A run that was
+/// killed outright leaves its folder behind with an owner process that no longer exists; the next run stops what is in
+/// it and deletes it.
 /// </summary>
 public sealed class LocalServers : IAsyncDisposable
 {
@@ -61,6 +62,31 @@ public sealed class LocalServers : IAsyncDisposable
             throw new SetupException($"Run as root, this lesson runs PostgreSQL and pgBouncer as the '{ServerUser}' user, and this machine has none: install PostgreSQL from the distribution's packages (scripts/db.sh up does), which creates it, or run the lesson as an ordinary user.", ExitCodes.ToolMissing);
         }
 
+        return await CreateAsync(pgBin, pgBouncer, owner, cancellationToken);
+    }
+
+    /// <summary>
+    /// For servers run with the PostgreSQL programs in <paramref name="pgBin"/> (found by the caller): stops what killed
+    /// runs left behind and makes this run's folder, named after <paramref name="owner"/> and this process.
+    /// </summary>
+    public static async Task<LocalServers> StartAsync(string pgBin, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pgBin);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new SetupException("PostgreSQL servers are started here with the programs of a Linux or macOS machine; on Windows run this inside WSL, or in a Linux container with the repository mounted.", ExitCodes.ToolMissing);
+        }
+
+        if (IsRoot && !await SucceedsAsync("id", ["-u", ServerUser], cancellationToken))
+        {
+            throw new SetupException($"Run as root, PostgreSQL servers run as the '{ServerUser}' user, and this machine has none: install PostgreSQL from the distribution's packages (scripts/db.sh up does), which creates it, or run as an ordinary user.", ExitCodes.ToolMissing);
+        }
+
+        return await CreateAsync(pgBin, null, owner, cancellationToken);
+    }
+
+    private static async Task<LocalServers> CreateAsync(string pgBin, string? pgBouncer, string owner, CancellationToken cancellationToken)
+    {
         await SweepAsync();
         var folder = Path.Combine(Root, $"{owner}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(folder);
@@ -190,11 +216,20 @@ public sealed class LocalServers : IAsyncDisposable
     public Task<ToolResult> PgAsync(string program, IReadOnlyList<string> arguments, string? password, CancellationToken cancellationToken) =>
         RunAsync(Path.Combine(PgBin, program), arguments, asServerUser: true, password, cancellationToken);
 
+    /// <summary>The same with more environment variables (PGPASSFILE, say): a server pg_ctl starts inherits them.</summary>
+    public Task<ToolResult> PgWithEnvironmentAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken) =>
+        RunAsync(Path.Combine(PgBin, program), arguments, asServerUser: true, password: null, cancellationToken, environment);
+
     /// <summary>
     /// Starts a PostgreSQL server on <paramref name="dataDirectory"/> with pg_ctl and remembers to stop it. Returns the
     /// pg_ctl command it ran, for the lesson to show. A server that does not start is one sentence naming its log.
     /// </summary>
-    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings, CancellationToken cancellationToken)
+    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings, CancellationToken cancellationToken) =>
+        await StartPostgresAsync(what, dataDirectory, port, settings, new Dictionary<string, string>(), cancellationToken);
+
+    /// <summary>The same, the server's environment holding <paramref name="environment"/> as well (its own outbound connections read it).</summary>
+    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings,
+        IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var log = Path.Combine(Path.GetDirectoryName(dataDirectory)!, Path.GetFileName(dataDirectory) + ".log");
@@ -207,7 +242,7 @@ public sealed class LocalServers : IAsyncDisposable
                 await PgAsync("pg_ctl", ["-D", dataDirectory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "30", "stop"], null, CancellationToken.None);
             }
         });
-        var start = await PgAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], null, cancellationToken);
+        var start = await PgWithEnvironmentAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], environment, cancellationToken);
         if (start.ExitCode != 0)
         {
             var tail = File.Exists(log) ? (await File.ReadAllLinesAsync(log, CancellationToken.None)).TakeLast(30).ToList() : [];
@@ -409,7 +444,8 @@ public sealed class LocalServers : IAsyncDisposable
     /// programs that touch a server's files run as <see cref="ServerUser"/>. The password, when given, travels in
     /// PGPASSWORD, never on the command line (where ps would show it). Cancelling kills the program.
     /// </summary>
-    public static async Task<ToolResult> RunAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken)
+    public static async Task<ToolResult> RunAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var start = asServerUser && IsRoot
@@ -428,6 +464,11 @@ public sealed class LocalServers : IAsyncDisposable
         if (password is not null)
         {
             start.Environment["PGPASSWORD"] = password;
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start.");
