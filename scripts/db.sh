@@ -10,7 +10,7 @@
 #                          a hot standby of the database (pg_basebackup, streaming replication) on its own port
 #   scripts/db.sh pgbouncer install|up|down|status|url
 #                          pgBouncer in transaction mode in front of the database (install: Debian's package)
-#   scripts/db.sh citus build|up|down|status|url
+#   scripts/db.sh citus build|up|down|reset|status|url
 #                          a Citus coordinator and two workers with pgvector on 127.0.0.1 (build: Citus into PostgreSQL 18)
 #
 # Where the database comes from, first match wins:

@@ -127,7 +127,7 @@ citus_make_password() {
   local state; state="$(citus_state_dir)"
   mkdir -p "$state"
   [[ -s "$state/password" ]] || ( umask 077; od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > "$state/password" )
-  ( umask 077; printf '127.0.0.1:*:*:%s:%s\n' "$PG_USER" "$(citus_password)" > "$(citus_passfile)" )
+  ( umask 077; printf '*:*:*:%s:%s\n' "$PG_USER" "$(citus_password)" > "$(citus_passfile)" )
   if [[ $EUID -eq 0 ]]; then chown postgres: "$state" "$state/password" "$(citus_passfile)"; fi
 }
 
@@ -158,6 +158,8 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = ''
 shared_preload_libraries = 'citus'
+# The address a node uses to reach itself (Citus's default, localhost, may resolve to ::1, where nothing listens).
+citus.local_hostname = '127.0.0.1'
 # Shard moves (citus_rebalance_start) copy a shard and follow its changes by logical replication.
 wal_level = logical
 max_connections = 200
@@ -259,6 +261,9 @@ cmd_citus() {
     down)
       local_citus_down
       if docker_citus_running; then docker compose --profile citus stop citus-coordinator citus-worker-1 citus-worker-2 >&2; fi ;;
+    reset)
+      cmd_citus down
+      if [[ -d "$(citus_state_dir)" ]]; then say "deleting $(citus_state_dir)"; rm -rf "$(citus_state_dir)"; fi ;;
     status)
       bindir="$(citus_bindir 2>/dev/null || true)"
       if [[ -z "$bindir" ]]; then
@@ -279,6 +284,6 @@ cmd_citus() {
       if local_citus_running; then citus_url_for_port "$(citus_node_port coordinator)"; echo
       elif docker_citus_running; then citus_url_for_port "$(setting CITUS_PORT 5440)"; echo
       else fail "no Citus cluster is running: start one with scripts/db.sh citus up"; fi ;;
-    *) fail "usage: scripts/db.sh citus build|up|down|status|url" ;;
+    *) fail "usage: scripts/db.sh citus build|up|down|reset|status|url" ;;
   esac
 }

@@ -200,12 +200,24 @@ public sealed class LocalServers : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes a file the servers read (owned by the server user, readable only by it).</summary>
+    /// <summary>Writes a file the servers read (owned by the server user, readable only by it from the moment it exists).</summary>
     public async Task WriteFileAsync(string path, string text, CancellationToken cancellationToken)
     {
-        await File.WriteAllTextAsync(path, text, cancellationToken);
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        await using (var stream = new FileStream(path, options))
+        await using (var writer = new StreamWriter(stream))
+        {
+            await writer.WriteAsync(text.AsMemory(), cancellationToken);
+        }
+
+        if (!OperatingSystem.IsWindows())
+        {
+            // A file that already existed keeps its mode through FileMode.Create: narrow it too.
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 
@@ -326,7 +338,7 @@ public sealed class LocalServers : IAsyncDisposable
         }
 
         stops.Reverse();
-        foreach (var stop in stops)
+        async Task StopAsync(Func<bool, Task> stop)
         {
             try
             {
@@ -335,6 +347,19 @@ public sealed class LocalServers : IAsyncDisposable
             catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
             {
                 // Already gone: nothing left to stop.
+            }
+        }
+
+        if (immediate)
+        {
+            // The process is exiting (SIGTERM, or the end of Main): every server at once, before the clock runs out.
+            await Task.WhenAll(stops.Select(StopAsync));
+        }
+        else
+        {
+            foreach (var stop in stops)
+            {
+                await StopAsync(stop);
             }
         }
 
@@ -351,7 +376,7 @@ public sealed class LocalServers : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            StopAllAsync(immediate: true).Wait(TimeSpan.FromSeconds(20));
+            StopAllAsync(immediate: true).Wait(TimeSpan.FromSeconds(60));
         }
     }
 
