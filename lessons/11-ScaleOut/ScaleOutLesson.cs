@@ -126,10 +126,13 @@ public sealed partial class ScaleOutLesson : ILesson
         {
             await using var connection = new NpgsqlConnection(quick.ConnectionString);
             await connection.OpenAsync(cancellationToken);
-            await using var check = new NpgsqlCommand(
-                "SELECT CASE WHEN to_regclass('pg_catalog.pg_dist_node') IS NULL THEN -1 ELSE (SELECT count(*) FROM pg_dist_node WHERE groupid <> 0 AND isactive) END",
-                connection);
-            workers = (long)(await check.ExecuteScalarAsync(cancellationToken))!;
+            await using var check = new NpgsqlCommand("SELECT count(*) FROM pg_extension WHERE extname = 'citus'", connection);
+            workers = -1;
+            if ((long)(await check.ExecuteScalarAsync(cancellationToken))! > 0)
+            {
+                await using var count = new NpgsqlCommand("SELECT count(*) FROM pg_dist_node WHERE groupid <> 0 AND isactive", connection);
+                workers = (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+            }
         }
         catch (NpgsqlException e) when (e is not PostgresException)
         {
