@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs a lesson end to end from a fresh clone: brings the database up when needed, then dotnet run.
+# Runs a lesson end to end from a fresh clone: the database from scripts/db.sh up (DATABASE_URL's server when it is set,
+# and none when that one does not answer; else the one db.sh starts), then dotnet run.
 #   scripts/lesson.sh 01            lesson 01
 #   scripts/lesson.sh 05 "how do vector indexes work?"   lesson 05 with its arguments
 #   scripts/lesson.sh 01 --step     pause before each step (classroom walkthrough)
@@ -10,6 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/settings.sh"
 cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 
+# db.sh prints the URL and nothing else on stdout; when it fails it has said why, and no lesson runs.
 DATABASE_URL="$(scripts/db.sh up)"
 export DATABASE_URL
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a real PostgreSQL with pgvector and ends with one line:
 #   N passed, N failed
-# Database: TEST_DATABASE_URL or DATABASE_URL when set; else Testcontainers when Docker answers;
-# else scripts/db.sh up (a local cluster) and TEST_DATABASE_URL pointing at it.
+# Database: TEST_DATABASE_URL or DATABASE_URL when set (DATABASE_URL must answer: no other server replaces it); else
+# Testcontainers when Docker answers (the image docker-compose.yml pins); else scripts/db.sh up (a local cluster) and
+# TEST_DATABASE_URL pointing at it. No password is printed: URLs shown go through redact_url.
 # Lesson 08's tests run pgBouncer: it is installed first when missing (scripts/db.sh pgbouncer install); lesson 11's run
 # Citus: scripts/db.sh citus build makes it once per machine.
 # Extra arguments go to dotnet test (e.g. --filter-class '*Lesson01Tests').
@@ -22,10 +23,12 @@ scripts/db.sh citus build >/dev/null || say "Citus could not be built: lesson 11
 
 if [[ -n "$(setting TEST_DATABASE_URL)" ]]; then
   echo "[test] database: TEST_DATABASE_URL"
-elif [[ -n "$(setting DATABASE_URL)" ]] && DB_MODE=env scripts/db.sh up >/dev/null 2>&1; then
+elif [[ -n "$(setting DATABASE_URL)" ]]; then
+  # An explicit DATABASE_URL is the tests' server or nothing: db.sh says in one sentence why it does not answer.
+  DB_MODE=env scripts/db.sh up >/dev/null || exit 1
   echo "[test] database: DATABASE_URL"
 elif docker_answers; then
-  echo "[test] database: Testcontainers (pgvector/pgvector:0.8.7-pg17)"
+  echo "[test] database: Testcontainers ($(compose_image))"
 else
   TEST_DATABASE_URL="$(DB_MODE=local scripts/db.sh up)"
   export TEST_DATABASE_URL

@@ -205,6 +205,32 @@ public sealed class CrudLesson : ILesson
         var matches = await db.Documents.AsNoTracking().Where(d => d.Title == title).ToListAsync(cancellationToken);
         lesson.Table(matches, ("id", d => d.Id), ("title", d => d.Title));
         lesson.Say($"The documents table is still there, with {await db.Documents.CountAsync(cancellationToken)} rows.");
+
+        // What protected it is the parameter, not EF: SQL built by concatenation and handed to FromSqlRaw goes out as it is.
+        lesson.Say("[grey]The same search with the title concatenated into FromSqlRaw, run in a transaction that is then rolled back. " +
+                   "EF sends SQL it composes nothing onto exactly as written, so the quote ends the literal and DROP TABLE is a second statement. (The build flags such a line: analyzer EF1003.)[/]");
+        // EF Core's analyzer flags this line (EF1003, an error under warnings-as-errors): silenced here to show why.
+#pragma warning disable EF1003
+        var concatenated = db.Documents.FromSqlRaw("SELECT *, xmin FROM documents WHERE title = '" + title + "'");
+#pragma warning restore EF1003
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            var found = await concatenated.AsNoTracking().ToListAsync(cancellationToken);
+            string? table;
+            using (lesson.QuietSql())
+            {
+                table = await db.Database.SqlQuery<string?>($"SELECT to_regclass('documents')::text AS \"Value\"").SingleAsync(cancellationToken);
+            }
+
+            await transaction.RollbackAsync(cancellationToken);
+            lesson.Say($"Concatenated into FromSqlRaw: {found.Count} rows found, and then the documents table was [red]{(table is null ? "dropped" : "still there")}[/] " +
+                       "(the rollback brought it back).");
+        }
+
+        var interpolated = db.Documents.FromSql($"SELECT *, xmin FROM documents WHERE title = {title}");
+        lesson.Sql(interpolated.ToQueryString());
+        lesson.Say("FromSql($\"... {title}\") takes a FormattableString: the text holds a placeholder and the title travels beside it as a parameter, as in the LINQ query above. " +
+                   "That, not the ORM, is what keeps input out of the SQL.");
     }
 
     public sealed record UpsertResult(int Id, bool Inserted);

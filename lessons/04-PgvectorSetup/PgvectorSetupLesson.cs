@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Migrations.Operations;
 using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
 using Spectre.Console;
@@ -201,6 +202,47 @@ public sealed class PgvectorSetupLesson : ILesson
                 lesson.Say($"[yellow]Searching with another model:[/] {Markup.Escape(e.Message)}");
             }
         }
+
+        await WithoutUseVectorAsync(lesson, shape, cancellationToken);
+    }
+
+    /// <summary>
+    /// The first error most people meet with pgvector from .NET: UseVector() on the EF options but not on the data source
+    /// they pass in. EF then knows the column is a vector; Npgsql, which writes the parameter, has no writer for it.
+    /// </summary>
+    private static async Task WithoutUseVectorAsync(Lesson lesson, VectorStoreShape shape, CancellationToken cancellationToken)
+    {
+        lesson.Step("A data source without UseVector()",
+            "pgvector needs UseVector() twice: on the NpgsqlDataSourceBuilder (Npgsql learns to read and write Pgvector.Vector) and on the EF options (LINQ learns CosineDistance and the vector(N) column type). " +
+            "EF's UseNpgsql(connectionString, o => o.UseVector()) builds its own data source and does both; given a data source you built, EF cannot change it. Here the builder's call is left out.");
+        lesson.Code("""
+            var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString);
+            // dataSourceBuilder.UseVector();                 <- left out
+            await using var dataSource = dataSourceBuilder.Build();
+            var options = new DbContextOptionsBuilder<SearchDbContext>()
+                .UseNpgsql(dataSource, npgsql => npgsql.UseVector())   // EF's half only
+                .Options;
+            """);
+        var builder = new NpgsqlDataSourceBuilder(ModuleDataSource.ForSchema(lesson.Settings.ConnectionString(), lesson.Schema).ConnectionString);
+        await using var bare = builder.Build();
+        await using var db = new SearchDbContext(SearchDbContext.CreateOptions(bare, lesson.SqlEchoInterceptor), shape);
+        db.Documents.Add(new VectorDocument { Title = "no UseVector()", Content = "never written", Embedding = new Vector(new float[shape.Dimensions]) });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+            lesson.Say("[red]The row was written: this Npgsql writes Pgvector.Vector without the plugin.[/]");
+        }
+        catch (DbUpdateException e) when (e.InnerException is InvalidCastException cast)
+        {
+            lesson.Say($"[yellow]SaveChanges failed:[/] {Markup.Escape(cast.Message)}");
+        }
+
+        using (lesson.QuietSql())
+        {
+            var rows = (long)(await lesson.QueryAsync("SELECT count(*) AS n FROM vector_documents WHERE title = 'no UseVector()'", cancellationToken))[0]["n"]!;
+            lesson.Say($"Rows written: [bold]{rows}[/]. The failure comes before anything reaches the server: Npgsql cannot turn the Pgvector.Vector parameter into bytes. " +
+                       "The fix is the missing line, dataSourceBuilder.UseVector(), before Build() (pgvector-dotnet's issues 51 and 61 are this error); the library's ModuleDataSource.Create does it for every lesson.");
+        }
     }
 
     /// <summary>Where this lesson's migration history lives (in its own schema).</summary>
@@ -213,7 +255,7 @@ public sealed class PgvectorSetupLesson : ILesson
         ("data", "vectors, rows, joins, constraints and full-text in one SQL query", "vectors with metadata; joins happen in your code", "dedicated databases added keyword and hybrid search"),
         ("consistency", "ACID: a vector commits with its row or not at all", "often eventually consistent between write and search", ""),
         ("indexes", "HNSW and IVFFlat; halfvec, bit and sparsevec types", "their own ANN indexes, often disk-based or sharded", "HNSW (pgvector 0.5.0, 2023) is now the usual first choice; halfvec, bit and sparsevec came in 0.7.0, iterative scans for filtered search in 0.8.0"),
-        ("scale", "what one server's memory and disk hold: millions of vectors, more with halfvec or binary quantization (lesson 07)", "billions of vectors spread over many machines", "read replicas and partitioning (lesson 07) go further before a second system pays"),
+        ("scale", "what one server's memory and disk hold: millions of vectors, more with halfvec or binary quantization (lesson 07)", "billions of vectors spread over many machines", "read replicas (lesson 08) and partitioning (lesson 07) go further before a second system pays"),
         ("choose it when", "vectors belong to data you already keep in PostgreSQL", "vector search is the workload and outgrows one server", ""),
     ];
 

@@ -33,7 +33,8 @@ public sealed partial class VectorSearchLesson
     private static async Task RowCapAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
         lesson.Step("hnsw.ef_search caps the rows",
-            "ef_search is how many candidates the graph walk keeps (default 40). It is also the most rows one index scan returns: below the LIMIT, the query comes back short. That is a row cap, not an approximation: every row it returns is among the true nearest.");
+            "ef_search is how many candidates the graph walk keeps (default 40). It is also the most rows one index scan returns: below the LIMIT, the query comes back short. " +
+            "That cap comes on top of the approximation, not instead of it: on these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT 10", query, cancellationToken);
         var rows = new List<(int EfSearch, int Returned, int InExactTop10)>();
         await OnHnswOnlyAsync(lesson, async connection =>
@@ -50,7 +51,8 @@ public sealed partial class VectorSearchLesson
             }
         }, cancellationToken);
         lesson.Table(rows, ("hnsw.ef_search", r => r.EfSearch), ("rows returned (LIMIT 10)", r => r.Returned), ("of them in the exact top 10", r => r.InExactTop10));
-        lesson.Say("[grey]pgvector's advice: ef_search at least twice the LIMIT. On 180 points the graph is searched almost exhaustively, so nothing is missed here; the next step uses a harder set.[/]");
+        lesson.Say("[grey]So ef_search must be at least the LIMIT (pgvector's README: results are limited by the size of the dynamic candidate list, hnsw.ef_search, 40 by default), and a larger one buys recall for time. " +
+                   "On 180 points the graph is searched almost exhaustively, so nothing is missed here; the next step uses a harder set.[/]");
     }
 
     private static async Task ApproximateMissAsync(Lesson lesson, CancellationToken cancellationToken)
@@ -168,7 +170,8 @@ public sealed partial class VectorSearchLesson
     {
         lesson.Step("Filters and the index: iterative scans",
             "An index scan hands up ef_search candidates (HNSW) or the rows of its probed lists (IVFFlat); a WHERE then drops some, so a filtered query can come back short. pgvector 0.8 can keep scanning until the LIMIT is met: " +
-            "strict_order keeps exact distance order; relaxed_order may return rows slightly out of order but finds more of the true nearest, and a MATERIALIZED CTE re-sorts them. hnsw.max_scan_tuples and ivfflat.max_probes bound the extra work.");
+            "strict_order keeps exact distance order; relaxed_order may return rows slightly out of order but finds more of the true nearest, and an outer ORDER BY distance + 0 over a MATERIALIZED CTE re-sorts them " +
+            "(+ 0 because from PostgreSQL 17 the planner takes the CTE's order as given and drops a plain ORDER BY distance). hnsw.max_scan_tuples and ivfflat.max_probes bound the extra work.");
         var version = (string?)(await lesson.QueryAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'", cancellationToken))[0]["extversion"];
         if (!Version.TryParse(version, out var v) || v < new Version(0, 8, 0))
         {
@@ -178,7 +181,9 @@ public sealed partial class VectorSearchLesson
 
         // One category in 20: about 2 of ef_search = 40 candidates pass the filter.
         const string filtered = "SELECT id, embedding <=> @q AS distance FROM random_vectors WHERE category = 3 ORDER BY embedding <=> @q LIMIT 10";
-        const string resorted = $"WITH relaxed AS MATERIALIZED ({filtered}) SELECT id, distance FROM relaxed ORDER BY distance";
+        // "+ 0" makes the sort key an expression: no planner can take it for the order the CTE already has.
+        const string resorted = $"WITH relaxed AS MATERIALIZED ({filtered}) SELECT id, distance FROM relaxed ORDER BY distance + 0";
+        const string trusting = $"WITH relaxed AS MATERIALIZED ({filtered}) SELECT id, distance FROM relaxed ORDER BY distance";
         var q = (await VectorsAsync(lesson, "SELECT embedding FROM random_queries WHERE id = 1", cancellationToken))[0];
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM random_vectors WHERE category = 3 ORDER BY embedding <=> @q LIMIT 10", q, cancellationToken);
         lesson.Sql(filtered);
@@ -206,7 +211,7 @@ public sealed partial class VectorSearchLesson
             await TryAsync("HNSW, off (default)", [], "random_vectors", filtered);
             await TryAsync("HNSW, strict_order", ["SET LOCAL hnsw.iterative_scan = strict_order"], "random_vectors", filtered);
             await TryAsync("HNSW, relaxed_order", ["SET LOCAL hnsw.iterative_scan = relaxed_order"], "random_vectors", filtered);
-            await TryAsync("HNSW, relaxed_order + CTE re-sort", ["SET LOCAL hnsw.iterative_scan = relaxed_order"], "random_vectors", resorted);
+            await TryAsync("HNSW, relaxed_order + CTE re-sort (+ 0)", ["SET LOCAL hnsw.iterative_scan = relaxed_order"], "random_vectors", resorted);
             await TryAsync("HNSW, relaxed_order, max_scan_tuples 50", ["SET LOCAL hnsw.iterative_scan = relaxed_order", "SET LOCAL hnsw.max_scan_tuples = 50"], "random_vectors", filtered);
             await TryAsync("IVFFlat (lists 250), off (default)", [], "clustered_vectors", filtered);
             await TryAsync("IVFFlat, relaxed_order", ["SET LOCAL ivfflat.iterative_scan = relaxed_order"], "clustered_vectors", filtered);
@@ -218,7 +223,57 @@ public sealed partial class VectorSearchLesson
             ("rows (LIMIT 10)", r => r.Returned),
             ("in the exact filtered top 10", r => r.Found < 0 ? "" : r.Found.ToString(CultureInfo.InvariantCulture)),
             ("in distance order", r => r.InOrder ? "yes" : "no"));
-        lesson.Say("[grey]ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream. Where order matters after relaxed_order, re-sort with the MATERIALIZED CTE.[/]");
+        lesson.Say("[grey]ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream. Where order matters after relaxed_order, re-sort with ORDER BY distance + 0 over the MATERIALIZED CTE.[/]");
+
+        // One query may happen to come back in order; all of them show what relaxed_order does, and that the re-sort undoes it.
+        var queries = await VectorsAsync(lesson, "SELECT embedding FROM random_queries ORDER BY id", cancellationToken);
+        var disorder = new List<(string Shape, int OutOfOrder)>();
+        foreach (var (shape, sql) in new[] { ("relaxed_order, no re-sort", filtered), ("relaxed_order, ORDER BY distance + 0 over the CTE", resorted) })
+        {
+            await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            using (lesson.QuietSql())
+            {
+                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+                await lesson.ExecuteAsync("SET LOCAL hnsw.iterative_scan = relaxed_order", connection, cancellationToken);
+                var outOfOrder = 0;
+                foreach (var query in queries)
+                {
+                    var distances = (await lesson.QueryAsync(sql, connection, [new NpgsqlParameter("q", query)], cancellationToken)).Select(h => (double)h["distance"]!).ToList();
+                    outOfOrder += distances.SequenceEqual(distances.Order()) ? 0 : 1;
+                }
+
+                disorder.Add((shape, outOfOrder));
+            }
+
+            await transaction.RollbackAsync(cancellationToken);
+        }
+
+        lesson.Table(disorder, ("HNSW, category = 3, each of the 50 random queries", r => r.Shape), ("queries whose rows came out of distance order", r => r.OutOfOrder));
+
+        string server;
+        using (lesson.QuietSql())
+        {
+            server = (string)(await lesson.QueryAsync("SHOW server_version_num", cancellationToken))[0]["server_version_num"]!;
+        }
+
+        var major = int.Parse(server, CultureInfo.InvariantCulture) / 10000;
+        lesson.Say($"[grey]The two re-sorts, planned by this server (PostgreSQL {major}), under relaxed_order: a plain ORDER BY distance, then ORDER BY distance + 0. " +
+                   "PostgreSQL 15 and 16 sort both. From 17 the planner carries the CTE's own order (its ORDER BY embedding <=> @q) out to the outer query and plans the first with no Sort node at all, " +
+                   "so relaxed rows come out as the scan found them (pgvector's README: \"+ 0 is needed for Postgres 17+\"). The + 0 plan keeps its Sort on every version.[/]");
+        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
+        {
+            using (lesson.QuietSql())
+            {
+                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+                await lesson.ExecuteAsync("SET LOCAL hnsw.iterative_scan = relaxed_order", connection, cancellationToken);
+            }
+
+            await lesson.ExplainAsync(trusting, connection, [new NpgsqlParameter("q", q)], cancellationToken);
+            await lesson.ExplainAsync(resorted, connection, [new NpgsqlParameter("q", q)], cancellationToken);
+            await transaction.RollbackAsync(cancellationToken);
+        }
     }
 
     private static async Task PitfallsAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
@@ -241,7 +296,7 @@ public sealed partial class VectorSearchLesson
         ("WHERE distance < x without ORDER BY ... LIMIT", "exact scan", "ORDER BY distance LIMIT k in a subquery or MATERIALIZED CTE, then the threshold outside it (step 6)"),
         ("operator not matching the index (<-> on a vector_cosine_ops index)", "exact scan", "build the index with the operator class you query: vector_cosine_ops for <=>"),
         ("a selective WHERE with the default ef_search", "too few rows", "hnsw.iterative_scan / ivfflat.iterative_scan (0.8+), a larger ef_search, or a partial index (step 12)"),
-        ("ef_search below the LIMIT", "too few rows", "ef_search at least twice the LIMIT (step 9)"),
+        ("ef_search below the LIMIT", "too few rows", "ef_search at least the LIMIT, higher for recall (steps 9 and 10)"),
     ];
 
     /// <summary>

@@ -86,7 +86,8 @@ public sealed partial class VectorSearchLesson : ILesson
 
         lesson.Step("A distance threshold",
             $"Keep only documents closer than {MaxDistance} (similarity above {1 - MaxDistance:0.00}), so an off-topic question gets nothing rather than the least bad documents. " +
-            "The k nearest first (ORDER BY distance LIMIT k, which the index answers), then the threshold outside, on those k rows: a WHERE on the distance inside would make the index scan keep walking past the threshold.");
+            "The k nearest first (ORDER BY distance LIMIT k, which the index answers), then the threshold outside, on those k rows. " +
+            "Without an iterative scan a WHERE on the distance inside returns the same rows; with one on (step 12) it would make the scan keep walking the graph for rows that can never pass, up to hnsw.max_scan_tuples.");
         var maxDistance = MaxDistance;
         IQueryable<Hit> Within(Vector vector) =>
             db.Documents

@@ -12,7 +12,7 @@ public sealed partial class HybridSearchLesson
     /// <summary>What BM25 knows of each term of the question: in how many documents it occurs (df), and its idf.</summary>
     public const string TermStatistics = $"""
         WITH terms AS ({QueryTerms}),
-        corpus AS (SELECT document_count::float8 AS n FROM bm25_corpus)
+        corpus AS (SELECT sum(document_count)::float8 AS n FROM bm25_corpus)
         SELECT terms.lexeme, count(t.document_id) AS df,
                ln(1 + (corpus.n - count(t.document_id) + 0.5) / (count(t.document_id) + 0.5)) AS idf
         FROM terms CROSS JOIN corpus
@@ -24,12 +24,13 @@ public sealed partial class HybridSearchLesson
     /// <summary>
     /// Okapi BM25, written out: for each query term a document holds, idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x
     /// length / average length)), summed. Every figure comes from the postings (document_terms: lexeme, document, tf,
-    /// document length) and the one-row bm25_corpus (N, total length): the documents themselves are not read.
+    /// document length) and bm25_corpus (N and the total length, the sums of its rows: each write statement inserts
+    /// one, so writers never update a shared row): the documents themselves are not read.
     /// </summary>
     public const string Bm25 = $"""
         WITH terms AS ({QueryTerms}),
         corpus AS (
-            SELECT document_count::float8 AS n, total_length::float8 / document_count AS average_length
+            SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / sum(document_count) AS average_length
             FROM bm25_corpus),
         df AS (
             SELECT lexeme, count(*)::float8 AS df
@@ -87,7 +88,7 @@ public sealed partial class HybridSearchLesson
                     || '}/' || (SELECT count(*) FROM lexicon))::sparsevec AS weights
             FROM document_terms t
             JOIN lexicon l USING (lexeme)
-            CROSS JOIN (SELECT total_length::float8 / document_count AS average_length FROM bm25_corpus) c
+            CROSS JOIN (SELECT sum(total_length)::float8 / sum(document_count) AS average_length FROM bm25_corpus) c
             GROUP BY t.document_id
         """;
 
@@ -98,7 +99,7 @@ public sealed partial class HybridSearchLesson
             FROM (SELECT lexeme, count(*)::float8 AS df FROM document_terms
                   WHERE lexeme IN ({QueryTerms}) GROUP BY lexeme) df
             JOIN lexicon l USING (lexeme)
-            CROSS JOIN (SELECT document_count::float8 AS n FROM bm25_corpus) c)
+            CROSS JOIN (SELECT sum(document_count)::float8 AS n FROM bm25_corpus) c)
         SELECT v.id, (v.weights <#> question.weights) * -1 AS inner_product
         FROM bm25_vectors v, question
         ORDER BY v.weights <#> question.weights, v.id
@@ -114,7 +115,7 @@ public sealed partial class HybridSearchLesson
         lesson.Step("Keyword search, any term: Okapi BM25",
             "Any of the question's lexemes may match, and each one a document holds adds idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x length / average length)). " +
             "Its statistics: per lexeme, how many of the N documents hold it (df); per document, its length in lexemes; the corpus's average length.");
-        var corpus = await lesson.QueryAsync("SELECT document_count AS n, round(total_length::numeric / document_count, 1) AS average_length FROM bm25_corpus", cancellationToken);
+        var corpus = await lesson.QueryAsync("SELECT sum(document_count) AS n, round(sum(total_length) / sum(document_count), 1) AS average_length FROM bm25_corpus", cancellationToken);
         lesson.Say($"N = {corpus[0]["n"]} documents, average length {corpus[0]["average_length"]} lexemes.");
         var terms = await lesson.QueryAsync(TermStatistics, null, [new NpgsqlParameter("query", question)], cancellationToken);
         lesson.Say($"lexemes: {Spectre.Console.Markup.Escape(string.Join(' ', terms.Select(t => (string)t["lexeme"]!).Order(StringComparer.Ordinal)))}");
@@ -176,8 +177,9 @@ public sealed partial class HybridSearchLesson
         const string State = """
             SELECT (SELECT count(*) FROM vector_documents WHERE title = @title) AS documents,
                    (SELECT count(*) FROM document_terms t JOIN vector_documents d ON d.id = t.document_id WHERE d.title = @title) AS postings,
-                   c.document_count, c.total_length
-            FROM bm25_corpus c
+                   (SELECT count(*) FROM bm25_corpus) AS corpus_rows,
+                   (SELECT sum(document_count) FROM bm25_corpus) AS document_count,
+                   (SELECT sum(total_length) FROM bm25_corpus) AS total_length
             """;
         var rows = new List<(string When, IReadOnlyDictionary<string, object?> State, string Rank, string Score)>();
         async Task RecordAsync(string when, NpgsqlConnection? connection)
@@ -206,11 +208,13 @@ public sealed partial class HybridSearchLesson
             ("when", r => r.When),
             ("documents titled so", r => r.State["documents"]),
             ("its postings", r => r.State["postings"]),
+            ("bm25_corpus rows", r => r.State["corpus_rows"]),
             ("bm25_corpus documents", r => r.State["document_count"]),
             ("total length", r => r.State["total_length"]),
             ($"BM25 rank for \"{NewDocumentQuery}\"", r => r.Rank),
             ("BM25", r => r.Score));
-        lesson.Say("[grey]The document, its postings and the corpus counts were written and undone together: the triggers run inside the writer's transaction.[/]");
+        lesson.Say("[grey]The document, its postings and the corpus counts were written and undone together: the triggers run inside the writer's transaction. " +
+                   "The INSERT added a row to bm25_corpus (+1 document, +its length) instead of updating a shared one, so writers of other documents never wait for it; the figures are the rows' sums, and VectorStore.BuildIndexesAsync folds the rows into one after a load.[/]");
     }
 
     private static async Task SparseVectorsAsync(Lesson lesson, string question, CancellationToken cancellationToken)
@@ -252,7 +256,7 @@ public sealed partial class HybridSearchLesson
             {
                 ("rows one query reads", $"{scanned[0]["vectors"]} (every document's vector is multiplied)", $"{scanned[0]["postings"]} (only the question's terms)"),
                 ("k1, b", "baked into every stored vector", "query parameters"),
-                ("after an INSERT", "N and the average length change: every vector's weights go stale", "the new document's postings, one row updated in bm25_corpus"),
+                ("after an INSERT", "N and the average length change: every vector's weights go stale", "the new document's postings, and one row inserted into bm25_corpus"),
                 ("an index for it", "HNSW on sparsevec (at most 1,000 non-zero dimensions), approximate", "a B-tree on the lexeme, exact"),
             },
             ("", r => r.Item1), ("sparsevec", r => r.Item2), ("postings table (the module's choice)", r => r.Item3));

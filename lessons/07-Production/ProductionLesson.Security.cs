@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using Spectre.Console;
@@ -15,7 +16,8 @@ public sealed partial class ProductionLesson
         lesson.Table(new[]
             {
                 ("disable", "nothing: plain text", "a local socket or loopback only"),
-                ("allow / prefer", "encrypts if the server offers it; no certificate check", "defaults; an attacker in the middle can downgrade or impersonate"),
+                ("allow", "tries plain text first, encrypts only if the server refuses it; no certificate check", "nothing worth having: an attacker in the middle can keep it in plain text"),
+                ("prefer (Npgsql's and libpq's default)", "tries SSL first, falls back to plain text; no certificate check", "the default; an attacker in the middle can downgrade or impersonate"),
                 ("require", "always encrypted; the certificate is not checked", "stops eavesdropping, not impersonation"),
                 ("verify-ca", "encrypted; the certificate is signed by a trusted CA (sslrootcert)", "the server is one your CA vouches for"),
                 ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
@@ -50,12 +52,18 @@ public sealed partial class ProductionLesson
         {
             lesson.Sql($"""
                 CREATE ROLE {role} LOGIN;                    -- when it does not exist yet
-                ALTER ROLE {role} WITH LOGIN PASSWORD '****'; -- a new random password every run, never stored
-                """);
+                ALTER ROLE {role} WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:****'; -- a new random password every run, sent as its verifier
+                """, ["A password in clear text would reach the server as it is, and pg_stat_statements and the server log would keep it. " +
+                      "The verifier is computed here (ScramVerifier below: PBKDF2 and HMAC-SHA-256), stored by the server as it is, and proves the password without revealing it."]);
             using (lesson.QuietSql())
             {
                 await lesson.ExecuteAsync($"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$", cancellationToken);
-                await lesson.ExecuteAsync($"ALTER ROLE {role} WITH LOGIN PASSWORD '{password}'", cancellationToken);
+            }
+
+            // Straight to the data source, not through the lesson: the transcript records every statement the lesson sends.
+            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN PASSWORD '{ScramVerifier(password)}'"))
+            {
+                await setPassword.ExecuteNonQueryAsync(cancellationToken);
             }
 
             await lesson.ExecuteAsync($"GRANT USAGE ON SCHEMA {lesson.Schema} TO {role}", cancellationToken);
@@ -125,6 +133,21 @@ public sealed partial class ProductionLesson
             await lesson.ExecuteAsync($"DROP OWNED BY {role}", CancellationToken.None);
             await lesson.ExecuteAsync($"DROP ROLE IF EXISTS {role}", CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// The password as PostgreSQL stores it under scram-sha-256 (RFC 5802, 7677): a random salt, PBKDF2 over SHA-256
+    /// (4096 rounds), and two keys derived from the result. What psql's \password sends. The library's tested version,
+    /// with its checks, is PgVectorModule.Data.ScramVerifier.
+    /// </summary>
+    private static string ScramVerifier(string password)
+    {
+        const int iterations = 4096;
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
+        var storedKey = SHA256.HashData(HMACSHA256.HashData(salted, "Client Key"u8));
+        var serverKey = HMACSHA256.HashData(salted, "Server Key"u8);
+        return $"SCRAM-SHA-256${iterations}:{Convert.ToBase64String(salt)}${Convert.ToBase64String(storedKey)}:{Convert.ToBase64String(serverKey)}";
     }
 
     /// <summary>lesson07_reader_ plus the database name reduced to what an unquoted identifier may hold.</summary>

@@ -23,6 +23,18 @@ public sealed partial class ProductionLesson : ILesson
     /// <summary>The pool the concurrent searchers share: fewer connections than tasks, so some wait their turn.</summary>
     public const int SharedPoolSize = 4;
 
+    /// <summary>Rows of the parallel-build table: about 12MB of 384-dimension vectors, above the 8MB PostgreSQL plans workers for.</summary>
+    public const int ParallelRows = 8000;
+
+    /// <summary>text-embedding-3-large's width, over the 2,000 dimensions pgvector indexes as vector.</summary>
+    public const int LargeDimensions = 3072;
+
+    /// <summary>The width OPENAI_EMBEDDING_DIMENSIONS would ask text-embedding-3-large for: text-embedding-3-small's.</summary>
+    public const int ShortenedDimensions = 1536;
+
+    /// <summary>Rows of each wide table: a few seconds of index builds at 3,072 dimensions.</summary>
+    public const int LargeRows = 2000;
+
     /// <summary>Candidates the binary index returns before the full vectors re-rank them.</summary>
     public const int RerankCandidates = 40;
 
@@ -53,6 +65,7 @@ public sealed partial class ProductionLesson : ILesson
         // Performance: batch operations; best practices: index after bulk insert; common issues: slow inserts with an index.
         var vectors = await BulkLoadAsync(lesson, dims, cancellationToken);
         await IndexBuildAsync(lesson, cancellationToken);
+        await ParallelBuildAsync(lesson, dims, cancellationToken);
         await SlowInsertsAsync(lesson, dims, vectors, cancellationToken);
 
         // Common issues: out of memory (work_mem against maintenance_work_mem).

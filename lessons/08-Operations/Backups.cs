@@ -1,6 +1,7 @@
 using System.Globalization;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Input;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson08;
@@ -65,7 +66,8 @@ public sealed partial class OperationsLesson
     {
         ArgumentNullException.ThrowIfNull(database);
         const string suffix = "_lesson08_restore";
-        return (database.Length + suffix.Length > 63 ? database[..(63 - suffix.Length)] : database) + suffix;
+        // PostgreSQL counts an identifier's 63 in UTF-8 bytes: a name in another script fills them sooner than its Length says.
+        return TextPrefix.Of(database, 63 - suffix.Length, TextMeasure.Utf8Bytes) + suffix;
     }
 
     /// <summary>
@@ -142,8 +144,18 @@ public sealed partial class OperationsLesson
         var data = Path.Combine(clusterFolder, "data");
         var password = Guid.NewGuid().ToString("N");
         var passwordFile = Path.Combine(clusterFolder, "pw");
-        await servers.WriteFileAsync(passwordFile, password, cancellationToken);
-        var init = await servers.PgAsync("initdb", ["-D", data, "-U", LocalServers.ServerUser, "--auth=scram-sha-256", $"--pwfile={passwordFile}", "--no-sync"], null, cancellationToken);
+        ToolResult init;
+        try
+        {
+            await servers.WriteFileAsync(passwordFile, password, cancellationToken);
+            init = await servers.PgAsync("initdb", ["-D", data, "-U", LocalServers.ServerUser, "--auth=scram-sha-256", $"--pwfile={passwordFile}", "--no-sync"], null, cancellationToken);
+        }
+        finally
+        {
+            // initdb has read it (or failed): the password file goes now, whatever happened.
+            File.Delete(passwordFile);
+        }
+
         if (init.ExitCode != 0)
         {
             throw new SetupException($"initdb could not make the recovery step's cluster ({FirstLine(init.Output)}).", ExitCodes.LocalServerFailed);

@@ -207,7 +207,7 @@ public sealed partial class TenantsLesson : ILesson
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         lesson.Sql($"""
             CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS;   -- when it does not exist yet
-            ALTER ROLE {role} WITH LOGIN PASSWORD '****';      -- a new random password every run
+            ALTER ROLE {role} WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:****'; -- a new random password every run, sent as its verifier (lesson 07)
             GRANT USAGE ON SCHEMA {lesson.Schema} TO {role};
             GRANT SELECT, INSERT ON tenant_documents TO {role};
             """);
@@ -215,7 +215,8 @@ public sealed partial class TenantsLesson : ILesson
         {
             await lesson.ExecuteAsync($"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$", cancellationToken);
             // Straight to the data source, not through the lesson: the transcript records every statement sent, and the password stays out of it.
-            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'"))
+            // The verifier, not the password: the server, its log and pg_stat_statements never see the password itself.
+            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{ScramVerifier.Create(password)}'"))
             {
                 await setPassword.ExecuteNonQueryAsync(cancellationToken);
             }

@@ -19,8 +19,11 @@ local_pgbouncer_up() {
   fi
   port="$(free_port_from "$PGBOUNCER_PORT")"
   [[ "$port" == "$PGBOUNCER_PORT" ]] || say "port $PGBOUNCER_PORT is taken: pgbouncer uses $port"
-  mkdir -p "$dir"
-  cat > "$dir/pgbouncer.ini" <<INI
+  # Its files are private from the start (umask); the one holding the password goes again when pgbouncer does not start
+  # (and on down).
+  ( umask 077
+    mkdir -p "$dir"
+    cat > "$dir/pgbouncer.ini" <<INI
 [databases]
 * = host=127.0.0.1 port=$primary_port
 
@@ -37,34 +40,44 @@ admin_users = $PG_USER
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI
-  printf '"%s" "%s"\n' "$PG_USER" "$PG_PASSWORD" > "$dir/userlist.txt"
-  chmod 600 "$dir/userlist.txt" "$dir/pgbouncer.ini"
-  [[ $EUID -eq 0 ]] && chown -R postgres: "$dir"
+    userlist_line "$PG_USER" "$(superuser_password)" > "$dir/userlist.txt"
+  ) || { rm -f "$dir/userlist.txt"; fail "cannot write pgbouncer's files in $dir."; }
+  [[ $EUID -ne 0 ]] || chown -R postgres: "$dir"
   say "starting pgbouncer (transaction mode) on 127.0.0.1:$port in front of 127.0.0.1:$primary_port"
-  run_as_owner "$bin" -d -q "$dir/pgbouncer.ini" || { tail -n 20 "$dir/pgbouncer.log" >&2; fail "pgbouncer did not start (log above: $dir/pgbouncer.log)."; }
+  run_as_owner "$bin" -d -q "$dir/pgbouncer.ini" ||
+    { rm -f "$dir/userlist.txt"; tail -n 20 "$dir/pgbouncer.log" >&2; fail "pgbouncer did not start (log above: $dir/pgbouncer.log)."; }
   url_for_port "$port"
+}
+
+# One line of pgbouncer's auth_file: "user" "password", a double quote inside either written twice.
+userlist_line() { # USER PASSWORD
+  printf '"%s" "%s"\n' "${1//\"/\"\"}" "${2//\"/\"\"}"
 }
 
 local_pgbouncer_down() {
   local_pgbouncer_running || return 0
   say "stopping pgbouncer ($(pgbouncer_dir))"
   kill -TERM "$(cat "$(pgbouncer_dir)/pgbouncer.pid")"
+  # pgbouncer read the password at its start; the file need not outlive it.
+  rm -f "$(pgbouncer_dir)/userlist.txt"
 }
 
 cmd_pgbouncer() {
+  local url
   case "${1:-}" in
     install) pgbouncer_install ;;
     up)
+      refuse_unmanaged_database_url "pgBouncer"
       if docker_running; then
         say "starting the pgbouncer service (docker compose --profile pgbouncer)"
-        docker compose --profile pgbouncer up -d --wait pgbouncer >&2 || fail "docker compose could not start pgbouncer (see above; PGBOUNCER_PORT=$PGBOUNCER_PORT may be taken)."
+        compose --profile pgbouncer up -d --wait pgbouncer >&2 || fail "docker compose could not start pgbouncer (see above; PGBOUNCER_PORT=$PGBOUNCER_PORT may be taken)."
         url_for_port "$PGBOUNCER_PORT"; echo
-      else printf '%s\n' "$(local_pgbouncer_up)"; fi ;;
+      else url="$(local_pgbouncer_up)" || exit 1; printf '%s\n' "$url"; fi ;;
     down)
       local_pgbouncer_down
-      if docker_running; then docker compose --profile pgbouncer stop pgbouncer >&2; fi ;;
+      if docker_running; then compose --profile pgbouncer stop pgbouncer >&2; fi ;;
     status)
-      if local_pgbouncer_running; then echo "pgbouncer: running, $(url_for_port "$(pgbouncer_port)")"
+      if local_pgbouncer_running; then echo "pgbouncer: running, $(redact_url "$(url_for_port "$(pgbouncer_port)")")"
       elif [[ -n "$(pgbouncer_bin || true)" ]]; then echo "pgbouncer: installed ($("$(pgbouncer_bin)" --version | head -n 1)), not running"; return 1
       else echo "pgbouncer: not installed (scripts/db.sh pgbouncer install)"; return 1; fi ;;
     url)

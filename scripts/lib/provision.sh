@@ -1,7 +1,8 @@
-# Sourced by db.sh: installing what a local cluster needs on a Debian or Ubuntu machine, and the users it runs as.
-#   ensure_server         PostgreSQL's server programs of POSTGRES_VERSION (unset: the distribution's package; a major
-#                         the distribution lacks: built once from a pinned Debian source package into a cache outside
-#                         the checkout); prints their bin folder
+# Sourced by db.sh: installing what a local cluster needs on a Debian or Ubuntu machine, finding it elsewhere (Homebrew's
+# keg-only formulae on macOS, pg_config on PATH), and the users it runs as.
+#   ensure_server         PostgreSQL's server programs of POSTGRES_VERSION (unset: the newest found, else the
+#                         distribution's package; a major the distribution lacks: built once from a pinned Debian source
+#                         package into a cache outside the checkout); prints their bin folder
 #   ensure_pgvector BIN   pgvector >= PGVECTOR_MIN_VERSION: the distribution's package, else a pinned Debian source package
 #   pgbouncer_install     Debian's pgbouncer package
 #   as_root / run_as_owner: install steps run as root (directly or through sudo); the cluster runs as 'postgres' under root
@@ -16,15 +17,33 @@ as_root() { # run a command as root: directly, or through sudo with a clear word
   fi
 }
 
-# The local cluster cannot run as root: as root it runs as the 'postgres' user, as anyone else as themselves.
+# The local cluster cannot run as root: as root it runs as the 'postgres' user (runuser on Linux, su elsewhere), as
+# anyone else as themselves. Both keep the environment, so a password travels in PGPASSWORD, never on a command line.
 run_as_owner() {
-  if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+  if [[ $EUID -ne 0 ]]; then "$@"
+  elif command -v runuser >/dev/null 2>&1; then (cd / && runuser -u postgres -- "$@")
+  # su reads options after the user name on Linux but not on macOS, so the command goes in -c, each word quoted (%q).
+  else (cd / && su postgres -c "exec $(printf '%q ' "$@")"); fi
+}
+
+on_macos() { [[ "$(uname -s)" == Darwin ]]; }
+
+# What to install when no PostgreSQL server programs were found, in one sentence for this system.
+server_install_hint() { # MAJOR|""
+  local major="${1:-18}"
+  if on_macos; then
+    printf 'no PostgreSQL %s server programs found: brew install postgresql@%s pgvector (scripts/db.sh finds the keg-only formula in %s/opt/postgresql@%s/bin), or start Docker Desktop.' \
+      "$major" "$major" "${HOMEBREW_PREFIX:-/opt/homebrew}" "$major"
+  else
+    printf 'no PostgreSQL %s server programs found and this machine has no apt-get: install PostgreSQL %s with pgvector from your system'"'"'s packages and set PG_BINDIR to its bin folder (or put pg_config on PATH), set DATABASE_URL to a server with pgvector, or start Docker.' \
+      "$major" "$major"
+  fi
 }
 
 apt_updated=""
 apt_update_once() { [[ -n "$apt_updated" ]] || { as_root apt-get update -qq; apt_updated=1; }; }
 apt_install() {
-  command -v apt-get >/dev/null 2>&1 || fail "this machine has no apt-get: install PostgreSQL with pgvector yourself and set DATABASE_URL, or start Docker."
+  command -v apt-get >/dev/null 2>&1 || fail "this machine has no apt-get to install $*: install them yourself and set DATABASE_URL, or start Docker."
   apt_update_once
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
@@ -60,24 +79,49 @@ built_postgres_bindir() { # MAJOR -> the bin folder of a finished build of that 
   [[ -f "$prefix/.complete" && -x "$prefix/bin/pg_ctl" ]] && printf '%s' "$prefix/bin"
 }
 
+pg_major() { "$1/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'; } # BINDIR
+
+# Homebrew's PostgreSQL formulae are keg-only: their programs are not on PATH, but in PREFIX/opt/postgresql@N/bin.
+homebrew_bindirs() { # MAJOR|"" -> those bin folders that exist, newest major first
+  local prefix major majors="${1:-18 17 16 15 14}"
+  for prefix in ${HOMEBREW_PREFIX:-} /opt/homebrew /usr/local; do
+    for major in $majors; do
+      [[ -x "$prefix/opt/postgresql@$major/bin/pg_ctl" ]] && printf '%s\n' "$prefix/opt/postgresql@$major/bin"
+    done
+  done
+  return 0
+}
+
+# The server programs of POSTGRES_VERSION (unset: any major), first found: PG_BINDIR, the distribution's
+# /usr/lib/postgresql/N/bin, this machine's build cache, Homebrew's kegs, then pg_config on PATH.
 pg_bindir() {
-  local d
+  local d candidates=() configured
+  configured="$(setting PG_BINDIR)"
+  [[ -z "$configured" ]] || candidates+=("$configured")
   if [[ -n "$POSTGRES_VERSION" ]]; then
-    d="/usr/lib/postgresql/$POSTGRES_VERSION/bin"
-    if [[ -x "$d/pg_ctl" ]]; then printf '%s' "$d"; return 0; fi
-    built_postgres_bindir "$POSTGRES_VERSION"
-    return
+    candidates+=("/usr/lib/postgresql/$POSTGRES_VERSION/bin" "$(built_postgres_bindir "$POSTGRES_VERSION" || true)")
+  else
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    candidates+=("$d")
   fi
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-  [[ -n "$d" && -x "$d/pg_ctl" ]] && printf '%s' "$d"
+  while IFS= read -r d; do candidates+=("$d"); done < <(homebrew_bindirs "$POSTGRES_VERSION")
+  if command -v pg_config >/dev/null 2>&1; then candidates+=("$(pg_config --bindir 2>/dev/null || true)"); fi
+  for d in ${candidates[@]+"${candidates[@]}"}; do
+    [[ -n "$d" && -x "$d/pg_ctl" && -x "$d/pg_config" ]] || continue
+    [[ -z "$POSTGRES_VERSION" || "$(pg_major "$d")" == "$POSTGRES_VERSION" ]] || continue
+    printf '%s' "$d"; return 0
+  done
+  return 1
 }
 
 ensure_server() {
   local bindir; bindir="$(pg_bindir || true)"
-  if [[ -z "$bindir" && -n "$POSTGRES_VERSION" && -n "$(postgres_source_entry "$POSTGRES_VERSION")" ]]; then
+  [[ -z "$bindir" ]] || { printf '%s' "$bindir"; return 0; }
+  command -v apt-get >/dev/null 2>&1 || fail "$(server_install_hint "$POSTGRES_VERSION")"
+  if [[ -n "$POSTGRES_VERSION" && -n "$(postgres_source_entry "$POSTGRES_VERSION")" ]]; then
     build_postgres_from_debian_source "$POSTGRES_VERSION"
     bindir="$(pg_bindir)" || fail "PostgreSQL $POSTGRES_VERSION was built but $(postgres_cache_dir) holds no finished build."
-  elif [[ -z "$bindir" ]]; then
+  else
     local package=postgresql; [[ -z "$POSTGRES_VERSION" ]] || package="postgresql-$POSTGRES_VERSION"
     say "no PostgreSQL ${POSTGRES_VERSION:-server} found: installing the distribution's package $package"
     apt_install "$package" "postgresql-contrib" ||
@@ -145,7 +189,7 @@ version_at_least() { # MIN VERSION
 }
 
 pgvector_version() { # BINDIR -> the installed default_version, or nothing
-  sed -n -E "s/^default_version = '([^']+)'.*/\1/p" "$("$1/pg_config" --sharedir)/extension/vector.control" 2>/dev/null
+  sed -n -E "s/^default_version = '([^']+)'.*/\1/p" "$("$1/pg_config" --sharedir)/extension/vector.control" 2>/dev/null || true
 }
 
 have_pgvector() { # BINDIR: installed, and not older than the first release without CVE-2026-3172
@@ -200,9 +244,11 @@ ensure_pgvector() { # BINDIR
   have_pgvector "$bindir" && return 0
   installed="$(pgvector_version "$bindir")"
   [[ -z "$installed" ]] || say "pgvector $installed is installed but older than $PGVECTOR_MIN_VERSION (CVE-2026-3172): replacing it"
-  major="$("$bindir/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
-  command -v apt-cache >/dev/null 2>&1 ||
+  major="$(pg_major "$bindir")"
+  if ! command -v apt-cache >/dev/null 2>&1; then
+    on_macos && fail "pgvector >= $PGVECTOR_MIN_VERSION is not installed for the PostgreSQL $major in $bindir: brew install pgvector (it builds for Homebrew's postgresql@17 and @18), or start Docker Desktop."
     fail "pgvector >= $PGVECTOR_MIN_VERSION is not installed for PostgreSQL $major and this machine has no apt: see https://github.com/pgvector/pgvector#installation, or use Docker."
+  fi
   apt_update_once
   candidate="$(apt-cache policy "postgresql-$major-pgvector" 2>/dev/null | sed -n -E 's/^ *Candidate: ([0-9][^-+~]*).*/\1/p')"
   if [[ -n "$candidate" ]] && version_at_least "$PGVECTOR_MIN_VERSION" "$candidate"; then

@@ -21,7 +21,7 @@ local_replica_up() {
     mkdir -p "$dir"; [[ $EUID -eq 0 ]] && chown postgres: "$dir"
     say "pg_basebackup from 127.0.0.1:$primary_port into $dir/data"
     # -R (--write-recovery-conf): standby.signal and primary_conninfo, so it starts as a streaming standby.
-    run_as_owner env PGPASSWORD="$PG_PASSWORD" "$bindir/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U "$PG_USER" \
+    PGPASSWORD="$(superuser_password)" run_as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U "$PG_USER" \
       -D "$dir/data" --wal-method=stream --write-recovery-conf --checkpoint=fast >&2 ||
       fail "pg_basebackup failed (above): the primary needs a 'host replication' line in pg_hba.conf and a user with REPLICATION (the course cluster has both)."
   fi
@@ -56,15 +56,15 @@ local_replica_url() {
   [[ -n "$bindir" ]] && local_replica_running "$bindir" && url_for_port "$(conf_port "$(replica_dir)/data")"
 }
 
-docker_replica_running() { docker_answers && [[ -n "$(docker compose --profile replica ps -q replica 2>/dev/null)" ]]; }
+docker_replica_running() { docker_answers && [[ -n "$(compose --profile replica ps -q replica 2>/dev/null)" ]]; }
 
 docker_replica_up() {
   docker_running || fail "the compose database is not running: run 'scripts/db.sh up' first."
   # The image's pg_hba.conf admits every database but not replication connections: add that line once.
-  docker compose exec -T postgres sh -c 'grep -q "^host replication all all" "$PGDATA/pg_hba.conf" || { echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"; psql -U "$POSTGRES_USER" -d postgres -qc "SELECT pg_reload_conf()"; }' >&2 ||
+  compose exec -T postgres sh -c 'grep -q "^host replication all all" "$PGDATA/pg_hba.conf" || { echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"; psql -U "$POSTGRES_USER" -d postgres -qc "SELECT pg_reload_conf()"; }' >&2 ||
     fail "could not allow replication connections on the compose database (see above)."
   say "starting the replica service (docker compose --profile replica)"
-  docker compose --profile replica up -d --wait replica >&2 || fail "docker compose could not start the replica (see above; REPLICA_PORT=$REPLICA_PORT may be taken)."
+  compose --profile replica up -d --wait replica >&2 || fail "docker compose could not start the replica (see above; REPLICA_PORT=$REPLICA_PORT may be taken)."
   url_for_port "$REPLICA_PORT"
 }
 
@@ -72,17 +72,18 @@ cmd_replica() {
   local url lu
   case "${1:-}" in
     up)
+      refuse_unmanaged_database_url "a replica"
       if docker_running; then url="$(docker_replica_up)"; else url="$(local_replica_up)"; fi
-      say "lesson 08 uses it when told: export STANDBY_URL='$url'"
+      say "lesson 08 uses it when told: export STANDBY_URL=\$(scripts/db.sh replica url)"
       printf '%s\n' "$url" ;;
     down)
       local_replica_down
-      if docker_running; then docker compose --profile replica stop replica >&2; fi ;;
+      if docker_running; then compose --profile replica stop replica >&2; fi ;;
     status)
       lu="$(local_replica_url || true)"
-      if [[ -n "$lu" ]]; then echo "replica: running, $lu ($(replica_dir))"
+      if [[ -n "$lu" ]]; then echo "replica: running, $(redact_url "$lu") ($(replica_dir))"
       elif [[ -f "$(replica_dir)/data/PG_VERSION" ]]; then echo "replica: stopped ($(replica_dir))"
-      elif docker_replica_running; then echo "replica: docker compose service running, $(url_for_port "$REPLICA_PORT")"
+      elif docker_replica_running; then echo "replica: docker compose service running, $(redact_url "$(url_for_port "$REPLICA_PORT")")"
       else echo "replica: none"; return 1; fi ;;
     url)
       lu="$(local_replica_url || true)"

@@ -22,12 +22,8 @@ public static class BenchApp
         var console = options?.Console ?? AnsiConsole.Console;
         ModuleSettings? settings = options?.Settings;
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancellation.Cancel();
-        };
-        System.Console.CancelKeyPress += onCancel;
+        // Ctrl+C, SIGTERM and SIGHUP stop the run the same way: it unwinds, and nothing half-loaded is committed.
+        using var signals = options?.Console is null ? StopSignals.Cancel(cancellation) : null;
         try
         {
             var commandLine = BenchCommandLine.Create();
@@ -62,6 +58,7 @@ public static class BenchApp
                 EvalCommand.Name => await EvalCommand.RunAsync(context, parsed, cancellation.Token),
                 IngestCommand.Name => await IngestCommand.RunAsync(context, parsed, cancellation.Token),
                 AnnCommand.Name => await AnnCommand.RunAsync(context, parsed, cancellation.Token),
+                WritesCommand.Name => await WritesCommand.RunAsync(context, parsed, cancellation.Token),
                 _ => await ScaleCommand.RunAsync(context, parsed, cancellation.Token),
             };
         }
@@ -74,10 +71,6 @@ public static class BenchApp
         {
             console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");
             return problem.ExitCode;
-        }
-        finally
-        {
-            System.Console.CancelKeyPress -= onCancel;
         }
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Input;
 using PgVectorModule.Search;
 using Spectre.Console;
 
@@ -73,8 +74,9 @@ public static class EvalCommand
         console.MarkupLine($"[bold]{Markup.Escape(folder)}[/]: {dataset.Corpus.Count:N0} documents, {queries.Count:N0} judged queries from {Markup.Escape(Path.GetFileName(dataset.QrelsFile))}.");
 
         // The document as the lessons store it: the BEIR id rides in the source column, so hits map back to judgments.
+        // The title column is varchar(255), which counts code points: the title is cut there, between characters.
         var documents = dataset.Corpus
-            .Select(d => new CorpusDocument(d.Title.Length > 255 ? d.Title[..255] : d.Title, d.Text, d.Id))
+            .Select(d => new CorpusDocument(TextPrefix.Of(d.Title, 255, TextMeasure.CodePoints), d.Text, d.Id))
             .ToList();
 
         using var embedder = TextEmbedder.Create(context.Settings.Embeddings);

@@ -27,6 +27,7 @@ public static class BenchCommandLine
             IngestCommand.Definition(),
             AnnCommand.Definition(),
             ScaleCommand.Definition(),
+            WritesCommand.Definition(),
         };
         root.Options.Add(new HelpOption());
         var output = BenchOptions.Text(OutputOption, "DIR", "the folder the results go to", DefaultOutput);

@@ -102,8 +102,17 @@ public static class DatabaseUrl
             case "target_session_attrs":
                 builder.TargetSessionAttributes = value;
                 break;
+            case "user":
+                builder.Username = value;
+                break;
+            case "password":
+                builder.Password = value;
+                break;
+            case "passfile":
+                builder.Passfile = value;
+                break;
             default:
-                throw Invalid(text, $"the parameter '{key}' is not supported (use sslmode, sslrootcert, application_name, connect_timeout, options, target_session_attrs)");
+                throw Invalid(text, $"the parameter '{key}' is not supported (use sslmode, sslrootcert, application_name, connect_timeout, options, target_session_attrs, user, password, passfile)");
         }
     }
 
@@ -135,22 +144,118 @@ public static class DatabaseUrl
         }
     }
 
-    /// <summary>The URL with its password hidden, for messages.</summary>
+    /// <summary>
+    /// The URL or connection string with every password hidden, for messages: the URI's user information and its
+    /// password and sslpassword parameters, and the keyword form's Password, its aliases PWD and PSW, and SSL Password,
+    /// quoted values included. Text that cannot be parsed is redacted all the same: a message never shows a secret.
+    /// </summary>
     public static string Redact(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        if (value.Contains("://", StringComparison.Ordinal))
+        return value.Contains("://", StringComparison.Ordinal) ? RedactUri(value) : RedactKeywords(value);
+    }
+
+    private const string Hidden = "****";
+
+    /// <summary>Password, PWD, PSW, SSL Password, sslpassword: Npgsql's keywords and their aliases, libpq's parameters.</summary>
+    private static bool IsSecret(string key)
+    {
+        var name = key.Replace(" ", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).Trim().ToLowerInvariant();
+        return name is "pwd" or "psw" || name.EndsWith("password", StringComparison.Ordinal);
+    }
+
+    private static string RedactUri(string value)
+    {
+        var start = value.IndexOf("://", StringComparison.Ordinal) + 3;
+        // The last '@' ends the user information (a password may hold an unescaped '@'); if it stands in the query
+        // instead, more than the password is hidden, never less.
+        var at = value.LastIndexOf('@');
+        var colon = at > start ? value.IndexOf(':', start, at - start) : -1;
+        var text = colon > 0 ? value[..(colon + 1)] + Hidden + value[at..] : value;
+
+        var query = text.IndexOf('?', colon > 0 ? colon + 1 + Hidden.Length : start);
+        if (query < 0)
         {
-            var at = value.LastIndexOf('@');
-            var start = value.IndexOf("://", StringComparison.Ordinal) + 3;
-            var colon = at > start ? value.IndexOf(':', start, at - start) : -1;
-            return colon > 0 ? value[..(colon + 1)] + "****" + value[at..] : value;
+            return text;
         }
 
-        return string.Join(';', value.Split(';').Select(part =>
-            part.TrimStart().StartsWith("password", StringComparison.OrdinalIgnoreCase) && part.Contains('=', StringComparison.Ordinal)
-                ? part[..(part.IndexOf('=', StringComparison.Ordinal) + 1)] + "****"
-                : part));
+        var parameters = text[(query + 1)..].Split('&').Select(pair =>
+        {
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            return equals > 0 && IsSecret(Uri.UnescapeDataString(pair[..equals])) ? pair[..(equals + 1)] + Hidden : pair;
+        });
+        return text[..(query + 1)] + string.Join('&', parameters);
+    }
+
+    /// <summary>Keyword=value pairs split as a connection string is: on ';' outside a quoted value ('...' or "...", a doubled quote inside).</summary>
+    private static string RedactKeywords(string value)
+    {
+        var result = new System.Text.StringBuilder(value.Length);
+        var i = 0;
+        while (i < value.Length)
+        {
+            var equals = value.IndexOf('=', i);
+            var semicolon = value.IndexOf(';', i);
+            if (equals < 0 || (semicolon >= 0 && semicolon < equals))
+            {
+                // A part without a value: kept as it is, up to and including its ';'.
+                var end = semicolon < 0 ? value.Length : semicolon + 1;
+                result.Append(value, i, end - i);
+                i = end;
+                continue;
+            }
+
+            var valueEnd = ValueEnd(value, equals + 1);
+            result.Append(value, i, equals + 1 - i);
+            if (IsSecret(value[i..equals]))
+            {
+                result.Append(Hidden);
+            }
+            else
+            {
+                result.Append(value, equals + 1, valueEnd - equals - 1);
+            }
+
+            i = valueEnd;
+            if (i < value.Length)
+            {
+                result.Append(';');
+                i++;
+            }
+        }
+
+        return result.ToString();
+    }
+
+    /// <summary>Where the value starting at <paramref name="start"/> ends: the ';' after it, or the end of the text.</summary>
+    private static int ValueEnd(string text, int start)
+    {
+        var i = start;
+        while (i < text.Length && text[i] == ' ')
+        {
+            i++;
+        }
+
+        if (i < text.Length && text[i] is '"' or '\'')
+        {
+            var quote = text[i];
+            for (i++; i < text.Length; i++)
+            {
+                if (text[i] == quote)
+                {
+                    if (i + 1 < text.Length && text[i + 1] == quote)
+                    {
+                        i++;
+                        continue;
+                    }
+
+                    break;
+                }
+            }
+        }
+
+        var semicolon = i < text.Length ? text.IndexOf(';', i) : -1;
+        return semicolon < 0 ? text.Length : semicolon;
     }
 
     private static SetupException Invalid(string text, string reason) =>

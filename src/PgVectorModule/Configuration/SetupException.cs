@@ -56,6 +56,6 @@ public static class ExitCodes
     public const int RestoreFailed = 19;
     /// <summary>The command line cannot work: an argument the program does not take, or an option without its value (sysexits' EX_USAGE).</summary>
     public const int Usage = 64;
-    /// <summary>Ctrl+C.</summary>
+    /// <summary>Stopped by the user or the system: Ctrl+C (SIGINT), SIGTERM or SIGHUP; the run unwound and stopped what it started.</summary>
     public const int Cancelled = 130;
 }

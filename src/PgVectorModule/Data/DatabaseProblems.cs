@@ -36,7 +36,7 @@ public static partial class DatabaseProblems
                 {
                     throw new SetupException(
                         $"The PostgreSQL server at {Where(connectionString)} does not have the pgvector extension installed, so CREATE EXTENSION vector cannot work. " +
-                        $"Run '{StartCommand}' to get a server that has it (a local cluster with pgvector built in, or the pgvector/pgvector:0.8.7-pg17 container), " +
+                        $"Run '{StartCommand}' to get a server that has it (a local cluster with pgvector built in, or the pgvector container docker-compose.yml pins), " +
                         "or install pgvector on this server (https://github.com/pgvector/pgvector#installation).",
                         ExitCodes.ExtensionMissing);
                 }
@@ -93,7 +93,7 @@ public static partial class DatabaseProblems
             case PostgresException { SqlState: PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification } e:
                 return new SetupException(
                     $"PostgreSQL at {where} refused user '{connectionString.Username}' ({e.MessageText}). " +
-                    $"Check the user name and password in {origin}; the course database made by '{StartCommand}' uses POSTGRES_USER and POSTGRES_PASSWORD from .env (postgres / postgres by default).",
+                    $"Check the user name and password in {origin}; for the course database made by '{StartCommand}' (its password is generated, or POSTGRES_PASSWORD), take its URL: export DATABASE_URL=$(scripts/db.sh url).",
                     ExitCodes.AuthenticationFailed, exception);
             case PostgresException { SqlState: PostgresErrorCodes.InvalidCatalogName }:
                 return new SetupException(

@@ -1,4 +1,5 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Input;
 
 namespace PgVectorModule.Lessons;
 
@@ -110,7 +111,7 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
     /// <summary>The arguments as a user would recognise them, without printing a 100,000-character one whole.</summary>
     private static string Describe(IReadOnlyList<string> words)
     {
-        var first = words[0].Length > 40 ? $"'{words[0][..40]}...' ({words[0].Length:N0} characters)" : $"'{words[0]}'";
+        var first = words[0].Length > 40 ? $"'{TextPrefix.Of(words[0], 40)}...' ({words[0].Length:N0} characters)" : $"'{words[0]}'";
         return words.Count == 1 ? first : $"{words.Count} ({first} first)";
     }
 }

@@ -38,15 +38,9 @@ public static class LessonHost
         var interactive = options.Interactive ?? !System.Console.IsInputRedirected;
 
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true; // let the lesson unwind: transactions roll back, connections go back to the pool
-            cancellation.Cancel();
-        };
-        if (options.Console is null)
-        {
-            System.Console.CancelKeyPress += onCancel;
-        }
+        // Ctrl+C, SIGTERM and SIGHUP let the lesson unwind: transactions roll back, connections go back to the pool, and
+        // what it started on this machine (lesson 08's servers) is stopped.
+        using var signals = options.Console is null ? StopSignals.Cancel(cancellation) : null;
 
         ModuleSettings? settings = null;
         var transcript = options.Transcript ?? new LessonTranscript();
@@ -103,11 +97,6 @@ public static class LessonHost
         }
         finally
         {
-            if (options.Console is null)
-            {
-                System.Console.CancelKeyPress -= onCancel;
-            }
-
             await WriteTranscriptAsync(transcript);
         }
     }
@@ -115,6 +104,7 @@ public static class LessonHost
     /// <summary>
     /// With LESSON_TRANSCRIPT set, the transcript goes to that file as JSON: how the tests read a lesson run as a
     /// process, and a record of a class demo. Written however the run ended, so a failed run shows how far it got.
+    /// The file is the user's alone (mode 0600, from its creation on): it holds every statement the lesson sent.
     /// </summary>
     private static async Task WriteTranscriptAsync(LessonTranscript transcript)
     {
@@ -125,7 +115,21 @@ public static class LessonHost
 
         try
         {
-            await File.WriteAllTextAsync(path, transcript.ToJson(), CancellationToken.None);
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                options.UnixCreateMode = ownerOnly;
+                if (File.Exists(path))
+                {
+                    // A file from an earlier run keeps its mode when it is overwritten: make it private before writing.
+                    File.SetUnixFileMode(path, ownerOnly);
+                }
+            }
+
+            await using var file = new FileStream(path, options);
+            await using var writer = new StreamWriter(file);
+            await writer.WriteAsync(transcript.ToJson());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

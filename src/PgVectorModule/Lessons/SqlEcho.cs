@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using PgVectorModule.Input;
 
 namespace PgVectorModule.Lessons;
 
@@ -62,7 +63,7 @@ internal sealed class SqlEcho(Lesson lesson) : DbCommandInterceptor
     internal static string Describe(object? value) => value switch
     {
         null or DBNull => "NULL",
-        string s => "'" + (s.Length > 60 ? s[..57] + "..." : s) + "'",
+        string s => "'" + (s.Length > 60 ? TextPrefix.Of(s, 57) + "..." : s) + "'",
         Vector v => DescribeVector(v.ToArray()),
         DateTimeOffset d => d.ToString("u", CultureInfo.InvariantCulture),
         DateTime d => d.ToString("u", CultureInfo.InvariantCulture),

@@ -15,11 +15,14 @@ public class DocumentTerm
     public int DocumentLength { get; set; }
 }
 
-/// <summary>The corpus-wide figures BM25 needs: how many documents, and their total length (for the average).</summary>
+/// <summary>
+/// A change to the corpus-wide figures BM25 needs: how many documents, and their total length (for the average). The
+/// triggers insert one row per write statement that changes them (negative for what it removed) and never update a
+/// row, so concurrent writers share none; the figures are the sums over the table, and <see cref="Bm25Index.Fold"/>
+/// folds the rows into one.
+/// </summary>
 public class Bm25Corpus
 {
-    /// <summary>Always 1: the table holds exactly one row.</summary>
-    public int Id { get; set; } = 1;
     public long DocumentCount { get; set; }
     public long TotalLength { get; set; }
 }
@@ -50,7 +53,8 @@ public sealed class Bm25CorpusConfiguration : IEntityTypeConfiguration<Bm25Corpu
 
     public void Configure(EntityTypeBuilder<Bm25Corpus> builder)
     {
-        builder.ToTable(TableName, t => t.HasCheckConstraint("ck_bm25_corpus_one_row", "id = 1"));
-        builder.Property(c => c.Id).ValueGeneratedNever();
+        builder.ToTable(TableName);
+        // Rows are only ever inserted, summed and folded: nothing looks one up.
+        builder.HasNoKey();
     }
 }

@@ -22,12 +22,13 @@ public static class SearchSql
     /// Okapi BM25 over the postings table, as CTEs ending in <c>bm25(id, score)</c>: one row per document holding any
     /// query term. The query terms' postings come from one index (an index-only scan over a few thousand entries), the
     /// document frequency of each term is counted from those same postings (a window over the lexeme), and the corpus
-    /// size and average length come from bm25_corpus, so no statement ever scans the documents. The idf is Lucene's
-    /// ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter keeps df corpus-wide.
+    /// size and average length are the sums of bm25_corpus's few rows (<see cref="Bm25Index"/>), so no statement ever
+    /// scans the documents. The idf is Lucene's ln(1 + (N - df + 0.5) / (df + 0.5)), never negative. The source filter
+    /// keeps df corpus-wide.
     /// </summary>
     public const string Bm25 = $"""
         corpus AS (
-            SELECT document_count::float8 AS n, total_length::float8 / greatest(document_count, 1) AS average_length
+            SELECT sum(document_count)::float8 AS n, sum(total_length)::float8 / greatest(sum(document_count), 1) AS average_length
             FROM bm25_corpus),
         postings AS (
             SELECT t.document_id, t.term_frequency AS tf, t.document_length AS dl, count(*) OVER (PARTITION BY t.lexeme)::float8 AS df
@@ -45,12 +46,21 @@ public static class SearchSql
     /// <summary>
     /// The vector leg: the query vector is a parameter right in the ORDER BY, the one shape an HNSW index can answer
     /// (against a CTE's column the planner would scan every row). <see cref="HybridSearch"/> raises hnsw.ef_search to
-    /// @candidates and, under a filter, turns on an iterative scan, whose relaxed order the outer ranking re-sorts.
+    /// @candidates and, under a filter, turns on an iterative scan, whose relaxed order the outer ranking re-sorts
+    /// (<see cref="ByDistance"/>).
     /// </summary>
     private const string NearestCandidates = $"""
         SELECT id, embedding <=> @embedding AS distance
                   {NearestRows}
         """;
+
+    /// <summary>
+    /// The vector leg's ranking: by distance, then id. Written <c>distance + 0</c> (pgvector's README) because the planner
+    /// takes the subquery's ORDER BY embedding &lt;=&gt; @embedding as given and would only sort ties by id (an Incremental
+    /// Sort with the distance as its presorted key); a relaxed-order iterative scan does not keep that order, so the
+    /// ranks would follow the scan, not the distance. An expression the index does not order by forces a full Sort.
+    /// </summary>
+    private const string ByDistance = "ORDER BY distance + 0, id";
 
     /// <summary>Where the vector leg's candidates come from, in the order an HNSW index returns them.</summary>
     private const string NearestRows = """
@@ -107,7 +117,7 @@ public static class SearchSql
     /// </summary>
     public const string Weighted = $"""
         WITH vector AS (
-            SELECT id, row_number() OVER (ORDER BY distance, id) AS rank,
+            SELECT id, row_number() OVER ({ByDistance}) AS rank,
                    coalesce((max(distance) OVER () - distance) / nullif(max(distance) OVER () - min(distance) OVER (), 0), 1) AS normalized
             FROM ({NearestCandidates}) nearest),
         {Bm25},
@@ -129,7 +139,7 @@ public static class SearchSql
     /// </summary>
     public const string ReciprocalRankFusion = $"""
         WITH vector AS (
-            SELECT id, row_number() OVER (ORDER BY distance, id) AS rank
+            SELECT id, row_number() OVER ({ByDistance}) AS rank
             FROM ({NearestCandidates}) nearest),
         {Bm25},
         keyword AS (

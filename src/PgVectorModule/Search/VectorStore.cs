@@ -32,11 +32,14 @@ public static class VectorStore
 
     /// <summary>
     /// Drops the lesson's search tables (the lesson owns them) and creates them without indexes, with the triggers that
-    /// keep the BM25 postings in step with the documents (<see cref="Bm25Index"/>).
+    /// keep the BM25 postings in step with the documents (<see cref="Bm25Index"/>). One transaction (PostgreSQL's DDL is
+    /// transactional): interrupted anywhere, the old tables stay as they were, never a new table without its triggers,
+    /// whose postings would silently stop following the documents. Inside a transaction the caller began, it is part of that.
     /// </summary>
     public static async Task RecreateTablesAsync(SearchDbContext db, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(db);
+        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         await db.Database.ExecuteSqlRawAsync(
             $"DROP TABLE IF EXISTS {VectorDocumentConfiguration.TableName}, embedding_models, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
             cancellationToken);
@@ -45,11 +48,17 @@ public static class VectorStore
         {
             await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
         }
+
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
     }
 
     /// <summary>
-    /// Builds the named indexes of the model (all of them when none are named), then VACUUM ANALYZE: fresh planner
-    /// statistics, and a visibility map, without which the BM25 postings could not be read by an index-only scan.
+    /// Builds the named indexes of the model (all of them when none are named), folds the BM25 corpus rows the load
+    /// wrote into one (<see cref="Bm25Index.Fold"/>), then VACUUM ANALYZE: fresh planner statistics, and a visibility
+    /// map, without which the BM25 postings could not be read by an index-only scan.
     /// </summary>
     public static async Task BuildIndexesAsync(SearchDbContext db, IEnumerable<string>? names, CancellationToken cancellationToken)
     {
@@ -60,8 +69,10 @@ public static class VectorStore
             await db.Database.ExecuteSqlRawAsync(indexes[name], cancellationToken);
         }
 
+        await db.Database.ExecuteSqlRawAsync(Bm25Index.Fold, cancellationToken);
         await db.Database.ExecuteSqlRawAsync(
-            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}", cancellationToken);
+            $"VACUUM (ANALYZE) {VectorDocumentConfiguration.TableName}, {DocumentTermConfiguration.TableName}, {Bm25CorpusConfiguration.TableName}",
+            cancellationToken);
     }
 
     /// <summary>

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using PgVectorModule.Configuration;
 
 namespace PgVectorModule.Servers;
@@ -9,28 +11,41 @@ namespace PgVectorModule.Servers;
 /// <summary>
 /// The servers a lesson (or the bench) runs on this machine (lesson 08's standby, pgBouncer and recovery clusters,
 /// lesson 11's Citus nodes), the programs it runs them with, and the folder they live in. Whatever it starts it stops
-/// when it is disposed: at the lesson's end, after an error, after Ctrl+C, and when the process exits. A run that was
-/// killed outright leaves its folder behind with an owner process that no longer exists; the next run stops what is in
-/// it and deletes it.
+/// when it is disposed: at the lesson's end, after an error, after Ctrl+C, SIGTERM or SIGHUP (the lesson host turns
+/// them into cancellation), and when the process exits (every server at once then).
+/// The folder is private: made by mkdtemp (mode 0700, a random name) in the temporary folder, and shared with the
+/// server user only as root (group, traverse only). It records each server it starts by id, start time and command
+/// line (servers.json). A run killed outright (SIGKILL) leaves its folder behind; the next run stops the servers it
+/// recorded, if those very processes still run, and deletes it. Folders another user made, or could have written, are
+/// never touched, and no process is signalled on the word of a pid file alone.
 /// </summary>
 public sealed class LocalServers : IAsyncDisposable
 {
     /// <summary>The user PostgreSQL and pgBouncer run as when the lesson runs as root (neither agrees to run as root).</summary>
     public const string ServerUser = "postgres";
 
-    private static readonly string Root = Path.Combine(Path.GetTempPath(), "pgvector-module-servers-" + Environment.UserName);
+    /// <summary>The file in a run's folder that names its owner and the servers it started.</summary>
+    public const string RecordFile = "servers.json";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly List<Func<bool, Task>> _stops = [];
+    private readonly RunRecord _record;
+    private readonly SemaphoreSlim _recordLock = new(1, 1);
     private readonly EventHandler _onExit;
     private int _disposed;
 
-    private LocalServers(string folder, string pgBin, string? pgBouncer)
+    private LocalServers(string folder, string pgBin, string? pgBouncer, ProcessIdentity owner)
     {
         Folder = folder;
         PgBin = pgBin;
         PgBouncerProgram = pgBouncer;
+        _record = new RunRecord { Owner = owner };
         _onExit = (_, _) => StopAllAtExit();
         AppDomain.CurrentDomain.ProcessExit += _onExit;
     }
+
+    /// <summary>The start of every run folder's name in the temporary folder: one user's runs, and only theirs, share it.</summary>
+    public static string FolderPrefix => $"pgvector-module-servers-{Environment.UserName}-";
 
     /// <summary>This run's folder: data directories, configuration files, logs, dumps.</summary>
     public string Folder { get; }
@@ -87,12 +102,30 @@ public sealed class LocalServers : IAsyncDisposable
 
     private static async Task<LocalServers> CreateAsync(string pgBin, string? pgBouncer, string owner, CancellationToken cancellationToken)
     {
-        await SweepAsync();
-        var folder = Path.Combine(Root, $"{owner}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
-        Directory.CreateDirectory(folder);
-        await File.WriteAllTextAsync(Path.Combine(folder, "owner.pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken);
-        var servers = new LocalServers(folder, pgBin, pgBouncer);
-        await servers.GiveToServerUserAsync(folder, cancellationToken);
+        var user = await CurrentUserIdAsync(cancellationToken);
+        await SweepAsync(user, cancellationToken);
+        // mkdtemp: a new folder with a name nobody could guess beforehand, mode 0700, this user's.
+        var folder = Directory.CreateTempSubdirectory($"{FolderPrefix}{owner}-{Environment.ProcessId}-").FullName;
+        var self = await ProcessIdentity.OfAsync(Environment.ProcessId) ?? new ProcessIdentity(Environment.ProcessId, 0, "");
+        var servers = new LocalServers(folder, pgBin, pgBouncer, self);
+        try
+        {
+            await servers.SaveRecordAsync();
+            if (IsRoot && !OperatingSystem.IsWindows())
+            {
+                // The servers run as the server user, who must reach their folders inside this one: its group may
+                // enter it (0710), not list or change it.
+                var group = await RunAsync("id", ["-gn", ServerUser], asServerUser: false, password: null, cancellationToken);
+                await RunCheckedAsync("chgrp", [group.Output.Trim(), folder], asServerUser: false, password: null, cancellationToken);
+                File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
+            }
+        }
+        catch
+        {
+            await servers.DisposeAsync();
+            throw;
+        }
+
         return servers;
     }
 
@@ -200,25 +233,24 @@ public sealed class LocalServers : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes a file the servers read (owned by the server user, readable only by it from the moment it exists).</summary>
+    /// <summary>
+    /// Writes a new file the servers read (a password file, a configuration), owned by the server user and readable
+    /// only by it. It is created with mode 0600, so it is never readable by others, not even for a moment; and only as a
+    /// new file, so a file or a symbolic link already there (in a folder the server user may write) is refused rather
+    /// than written through.
+    /// </summary>
     public async Task WriteFileAsync(string path, string text, CancellationToken cancellationToken)
     {
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
         {
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
-        await using (var stream = new FileStream(path, options))
-        await using (var writer = new StreamWriter(stream))
+        await using (var file = new FileStream(path, options))
+        await using (var writer = new StreamWriter(file))
         {
             await writer.WriteAsync(text.AsMemory(), cancellationToken);
-        }
-
-        if (!OperatingSystem.IsWindows())
-        {
-            // A file that already existed keeps its mode through FileMode.Create: narrow it too.
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 
         await GiveToServerUserAsync(path, cancellationToken);
@@ -254,7 +286,17 @@ public sealed class LocalServers : IAsyncDisposable
                 await PgAsync("pg_ctl", ["-D", dataDirectory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "30", "stop"], null, CancellationToken.None);
             }
         });
-        var start = await PgWithEnvironmentAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], environment, cancellationToken);
+        ToolResult start;
+        try
+        {
+            start = await PgWithEnvironmentAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], environment, cancellationToken);
+        }
+        finally
+        {
+            // Whatever pg_ctl did, the postmaster it started (if any) is recorded for the next run's sweep.
+            await RecordServerAsync("postgres", Path.Combine(dataDirectory, "postmaster.pid"), dataDirectory);
+        }
+
         if (start.ExitCode != 0)
         {
             var tail = File.Exists(log) ? (await File.ReadAllLinesAsync(log, CancellationToken.None)).TakeLast(30).ToList() : [];
@@ -275,8 +317,18 @@ public sealed class LocalServers : IAsyncDisposable
     public async Task StartPgBouncerAsync(string configFile, string pidFile, string logFile, int port, CancellationToken cancellationToken)
     {
         var program = PgBouncerProgram ?? throw new InvalidOperationException("pgbouncer was not asked for.");
-        Track(async _ => await SignalAsync(pidFile, "TERM"));
-        var start = await RunAsync(program, ["-d", "-q", configFile], asServerUser: true, password: null, cancellationToken);
+        // Stopped through its pid file only when the process it names is the one this run started (see RecordServerAsync).
+        Track(async _ => await StopRecordedAsync("pgbouncer", pidFile, configFile));
+        ToolResult start;
+        try
+        {
+            start = await RunAsync(program, ["-d", "-q", configFile], asServerUser: true, password: null, cancellationToken);
+        }
+        finally
+        {
+            await RecordServerAsync("pgbouncer", pidFile, configFile);
+        }
+
         var started = start.ExitCode == 0 && await AnswersAsync(port, TimeSpan.FromSeconds(10), cancellationToken);
         if (!started)
         {
@@ -380,26 +432,112 @@ public sealed class LocalServers : IAsyncDisposable
         }
     }
 
-    /// <summary>Folders of runs whose process is gone: stop their servers (postmaster.pid, pgbouncer.pid) and delete them.</summary>
-    private static async Task SweepAsync()
+    /// <summary>
+    /// The server a pid file names, when it is one this run started: its command line names <paramref name="ownPath"/>
+    /// (a file or folder in this run's private folder) and it started after this process did. A pid file lives in a
+    /// folder the server user writes; this is what keeps a planted id from being taken at its word.
+    /// </summary>
+    private async Task<ProcessIdentity?> ProveAsync(string pidFile, string ownPath)
     {
-        if (!Directory.Exists(Root))
+        string? first;
+        try
+        {
+            first = File.Exists(pidFile) ? (await File.ReadAllLinesAsync(pidFile)).FirstOrDefault() : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) &&
+               await ProcessIdentity.OfAsync(pid) is { } process &&
+               process.CommandLine.Contains(ownPath, StringComparison.Ordinal) && process.StartTicks >= _record.Owner.StartTicks
+            ? process
+            : null;
+    }
+
+    /// <summary>Adds the server a pid file names to this run's record, once it is proven to be this run's.</summary>
+    private async Task RecordServerAsync(string kind, string pidFile, string ownPath)
+    {
+        if (await ProveAsync(pidFile, ownPath) is not { } process)
         {
             return;
         }
 
-        foreach (var folder in Directory.GetDirectories(Root))
+        await _recordLock.WaitAsync();
+        try
         {
-            var ownerFile = Path.Combine(folder, "owner.pid");
-            if (File.Exists(ownerFile) && int.TryParse(await File.ReadAllTextAsync(ownerFile), out var owner) && IsAlive(owner))
+            if (!_record.Servers.Any(r => r.Identity == process))
+            {
+                _record.Servers.Add(new ServerRecord(kind, process.Pid, process.StartTicks, process.CommandLine));
+            }
+        }
+        finally
+        {
+            _recordLock.Release();
+        }
+
+        await SaveRecordAsync();
+    }
+
+    /// <summary>Signals the server a pid file names, when it is this run's and still the very process recorded.</summary>
+    private async Task StopRecordedAsync(string kind, string pidFile, string ownPath)
+    {
+        if (await ProveAsync(pidFile, ownPath) is { } process)
+        {
+            await SignalAsync(new ServerRecord(kind, process.Pid, process.StartTicks, process.CommandLine));
+        }
+    }
+
+    /// <summary>servers.json, replaced whole: written beside it (mode 0600) and renamed over it.</summary>
+    private async Task SaveRecordAsync()
+    {
+        await _recordLock.WaitAsync();
+        try
+        {
+            var path = Path.Combine(Folder, RecordFile);
+            var next = path + ".next";
+            File.Delete(next);
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            await using (var file = new FileStream(next, options))
+            {
+                await JsonSerializer.SerializeAsync(file, _record, Json);
+            }
+
+            File.Move(next, path, overwrite: true);
+        }
+        finally
+        {
+            _recordLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Run folders of this user whose owner process is gone: the servers they recorded are stopped, if those very
+    /// processes still run, and the folders deleted. A folder is considered only when it is a real directory owned by
+    /// this user that no one else may write into: what another user made under the same name is left as it is.
+    /// </summary>
+    private static async Task SweepAsync(int user, CancellationToken cancellationToken)
+    {
+        foreach (var folder in Directory.EnumerateDirectories(Path.GetTempPath(), FolderPrefix + "*"))
+        {
+            if (!await IsPrivateAsync(folder, user, cancellationToken) || await ReadRecordAsync(folder) is not { } record || await record.Owner.IsRunningAsync())
             {
                 continue;
             }
 
-            foreach (var pidFile in Directory.EnumerateFiles(folder, "*.pid", SearchOption.AllDirectories).Where(f => !f.EndsWith("owner.pid", StringComparison.Ordinal)))
+            foreach (var server in record.Servers)
             {
-                // postmaster.pid: SIGQUIT is PostgreSQL's immediate shutdown; pgbouncer.pid: SIGTERM is pgBouncer's.
-                await SignalAsync(pidFile, Path.GetFileName(pidFile) == "postmaster.pid" ? "QUIT" : "TERM");
+                // A record names a process of its own folder: nothing else is signalled, whatever the file says.
+                if (server.CommandLine.Contains(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal) && await server.Identity.IsRunningAsync())
+                {
+                    await SignalAsync(server);
+                }
             }
 
             try
@@ -412,34 +550,55 @@ public sealed class LocalServers : IAsyncDisposable
         }
     }
 
-    private static bool IsAlive(int pid)
+    /// <summary>Whether <paramref name="folder"/> is a directory (not a link) owned by <paramref name="user"/>, writable by no one else.</summary>
+    private static async Task<bool> IsPrivateAsync(string folder, int user, CancellationToken cancellationToken)
+    {
+        // ls -ldn prints the mode and the owner's numeric id the same way on Linux, macOS and the BSDs, and describes a
+        // symbolic link itself rather than what it points to.
+        var listing = await RunAsync("ls", ["-ldn", folder], asServerUser: false, password: null, cancellationToken);
+        var fields = listing.Output.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return listing.ExitCode == 0 && fields.Length > 3 && fields[0].Length >= 10 &&
+               fields[0][0] == 'd' && fields[0][5] != 'w' && fields[0][8] != 'w' &&
+               int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var owner) && owner == user;
+    }
+
+    private static async Task<RunRecord?> ReadRecordAsync(string folder)
     {
         try
         {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
+            var path = Path.Combine(folder, RecordFile);
+            return File.Exists(path) ? JsonSerializer.Deserialize<RunRecord>(await File.ReadAllTextAsync(path), Json) : null;
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
-            return false;
+            return null;
         }
     }
 
-    private static async Task SignalAsync(string pidFile, string signal)
+    private static async Task<int> CurrentUserIdAsync(CancellationToken cancellationToken)
     {
-        if (!File.Exists(pidFile))
+        var id = await RunAsync("id", ["-u"], asServerUser: false, password: null, cancellationToken);
+        return int.TryParse(id.Output.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var user)
+            ? user
+            : throw new SetupException($"'id -u' did not print this user's id ({id.Output.Trim()}).", ExitCodes.ToolMissing);
+    }
+
+    /// <summary>
+    /// Stops one recorded server: SIGQUIT is PostgreSQL's immediate shutdown, SIGTERM pgBouncer's. Only its very
+    /// process is signalled (id, start time and command line checked again just before), then waited for, 5 s at most.
+    /// </summary>
+    private static async Task SignalAsync(ServerRecord server)
+    {
+        if (!await server.Identity.IsRunningAsync())
         {
             return;
         }
 
-        var first = (await File.ReadAllLinesAsync(pidFile)).FirstOrDefault();
-        if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && IsAlive(pid))
+        var signal = server.Kind == "postgres" ? "QUIT" : "TERM";
+        await RunAsync("kill", [$"-{signal}", server.Pid.ToString(CultureInfo.InvariantCulture)], asServerUser: false, password: null, CancellationToken.None);
+        for (var i = 0; i < 100 && await server.Identity.IsRunningAsync(); i++)
         {
-            await RunAsync("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)], asServerUser: false, password: null, CancellationToken.None);
-            for (var i = 0; i < 100 && IsAlive(pid); i++)
-            {
-                await Task.Delay(50);
-            }
+            await Task.Delay(50);
         }
     }
 
@@ -512,6 +671,20 @@ public sealed class LocalServers : IAsyncDisposable
 
         return new ToolResult(process.ExitCode, (await output) + (await error));
     }
+}
+
+/// <summary>What servers.json holds: the run's own process and each server it started.</summary>
+public sealed class RunRecord
+{
+    public required ProcessIdentity Owner { get; init; }
+    public List<ServerRecord> Servers { get; init; } = [];
+}
+
+/// <param name="Kind">postgres or pgbouncer: which signal stops it.</param>
+public sealed record ServerRecord(string Kind, int Pid, long StartTicks, string CommandLine)
+{
+    [JsonIgnore]
+    public ProcessIdentity Identity => new(Pid, StartTicks, CommandLine);
 }
 
 /// <param name="ExitCode">The program's exit code.</param>

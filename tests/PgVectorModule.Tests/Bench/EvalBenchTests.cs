@@ -47,6 +47,22 @@ public sealed class EvalBenchTests(TestDatabase database) : IClassFixture<TestDa
     }
 
     [Fact]
+    public async Task A_title_longer_than_the_column_is_cut_between_characters_and_stored()
+    {
+        WriteDataset();
+        // 254 letters and an emoji: cut at 255 UTF-16 code units, the emoji would be split in two.
+        var title = new string('t', 254) + "🐘" + " and more";
+        var corpus = Path.Combine(Dataset, "corpus.jsonl");
+        await File.AppendAllTextAsync(corpus, JsonSerializer.Serialize(new { _id = "long", title, text = "A document with a long title." }) + "\n", TestContext.Current.CancellationToken);
+
+        var (exit, text) = await RunAsync("eval", "--dataset", Dataset, "--output", Path.Combine(_folder, "out"), "--cache", Path.Combine(_folder, "cache"), "--throughput-sample", "0");
+
+        Assert.True(exit == ExitCodes.Success, text);
+        // The column counts characters as PostgreSQL does (code points): the emoji fits in the 255th.
+        Assert.Equal(new string('t', 254) + "🐘", await database.ScalarAsync<string>("SELECT title FROM bench_eval.vector_documents WHERE source = 'long'"));
+    }
+
+    [Fact]
     public async Task Eval_scores_every_method_and_writes_json_and_csv()
     {
         WriteDataset();

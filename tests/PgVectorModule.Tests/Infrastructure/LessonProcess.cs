@@ -5,7 +5,9 @@ namespace PgVectorModule.Tests.Infrastructure;
 
 /// <param name="Output">Standard output then standard error, as a user at a terminal would read them.</param>
 /// <param name="Transcript">What a lesson recorded (LESSON_TRANSCRIPT), or null for the bench and for a run that wrote none.</param>
-public sealed record ProcessResult(int ExitCode, string Output, int ProcessId, LessonTranscript? Transcript = null)
+/// <param name="TranscriptMode">The permissions the transcript file was written with, when there is one.</param>
+/// <param name="TranscriptJson">The transcript file as written, for searching what it must not hold.</param>
+public sealed record ProcessResult(int ExitCode, string Output, int ProcessId, LessonTranscript? Transcript = null, UnixFileMode? TranscriptMode = null, string? TranscriptJson = null)
 {
     /// <summary>The output with Spectre's line wrapping (80 columns when redirected) undone, for matching sentences.</summary>
     public string Text => OneSentence.Flat(Output);
@@ -67,6 +69,14 @@ public static class LessonProcess
         return process;
     }
 
+    /// <summary>Starts the bench without waiting (for tests that interrupt it); the caller disposes the process.</summary>
+    public static Process StartBench(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var process = Start(Built(Path.Combine(RepositoryRoot.Path, "src", "PgVectorModule.Bench"), "PgVectorModule.Bench"), Nullable(environment), args);
+        process.StandardInput.Close();
+        return process;
+    }
+
     /// <summary>Waits for a started process, collects what it wrote, and removes its working folder.</summary>
     public static async Task<ProcessResult> WaitAsync(Process process, TimeSpan limit)
     {
@@ -85,12 +95,16 @@ public static class LessonProcess
             throw new TimeoutException($"{string.Join(' ', process.StartInfo.ArgumentList)} did not end within {limit.TotalSeconds:0} s.");
         }
         LessonTranscript? transcript = null;
+        UnixFileMode? mode = null;
+        string? json = null;
         try
         {
             var file = Path.Combine(process.StartInfo.WorkingDirectory, TranscriptFile);
             if (File.Exists(file))
             {
-                transcript = LessonTranscript.FromJson(await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+                json = await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken);
+                transcript = LessonTranscript.FromJson(json);
+                mode = OperatingSystem.IsWindows() ? null : File.GetUnixFileMode(file);
             }
         }
         finally
@@ -101,14 +115,20 @@ public static class LessonProcess
             }
         }
 
-        return new ProcessResult(process.ExitCode, await output + await errors, process.Id, transcript);
+        return new ProcessResult(process.ExitCode, await output + await errors, process.Id, transcript, mode, json);
     }
 
     /// <summary>Sends SIGINT, what Ctrl+C at a terminal sends.</summary>
-    public static async Task InterruptAsync(Process process)
+    public static Task InterruptAsync(Process process) => SignalAsync(process, "INT");
+
+    /// <summary>
+    /// Sends a signal by name: TERM is what kill, an IDE's stop button, CI cancellation and docker stop send; HUP what a
+    /// closed terminal or a dropped SSH session sends.
+    /// </summary>
+    public static async Task SignalAsync(Process process, string signal)
     {
         ArgumentNullException.ThrowIfNull(process);
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             ?? throw new InvalidOperationException("kill did not start.");
         await kill.WaitForExitAsync();
     }

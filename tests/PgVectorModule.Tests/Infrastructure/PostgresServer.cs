@@ -8,12 +8,13 @@ namespace PgVectorModule.Tests.Infrastructure;
 /// <summary>
 /// The one PostgreSQL server the whole test run uses (efcore.pg's TestEnvironment pattern). A configured URL wins
 /// (TEST_DATABASE_URL, else DATABASE_URL, read through <see cref="ModuleConfiguration"/> like every program's settings);
-/// otherwise Testcontainers starts pgvector/pgvector:0.8.7-pg17 when a
-/// Docker engine answers; otherwise every test fails with one message that says how to get a database.
+/// otherwise Testcontainers starts the image docker-compose.yml pins (<see cref="Image"/>) when a Docker engine answers;
+/// otherwise every test fails with one message that says how to get a database.
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
-    public const string Image = "pgvector/pgvector:0.8.7-pg17";
+    /// <summary>The course's server image, written once in docker-compose.yml (its x-postgres-image field).</summary>
+    public static string Image => ComposeFile.PostgresImage;
 
     private PostgreSqlContainer? _container;
     private NpgsqlConnectionStringBuilder? _admin;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using PgVectorModule.Configuration;
 using Testcontainers.PostgreSql;
 
@@ -10,13 +11,15 @@ namespace PgVectorModule.Tests.Infrastructure;
 /// A throwaway PostgreSQL cluster of the test's own, for tests that stop the database under a running lesson: the
 /// shared server must never be stopped. Built from the local PostgreSQL binaries (initdb, pg_ctl; run as the
 /// postgres user when the tests run as root), on a free loopback port with password authentication, no Unix socket,
-/// and its data in a temporary folder deleted on dispose. pgvector must be installed for those binaries.
-/// Where there are no local binaries but a Docker engine answers, the cluster is a pgvector/pgvector:0.8.7-pg17 container
-/// bound to a fixed host port, so stopping and starting it keeps its address.
+/// and its data in a private temporary folder deleted on dispose. pgvector must be installed for those binaries.
+/// Each cluster's superuser gets a random password: another user of the machine reaches the loopback port too.
+/// Where there are no local binaries but a Docker engine answers, the cluster is a container of
+/// <see cref="PostgresServer.Image"/> bound to a fixed host port, so stopping and starting it keeps its address.
 /// </summary>
 public sealed class PrivateCluster : IAsyncDisposable
 {
-    public const string Password = "private-cluster-password";
+    private const string PasswordFile = "initdb-password";
+
     /// <summary>
     /// PG_BINDIR first (scripts/test.sh sets it to the programs of the server the run tests, PostgreSQL 18's for its second
     /// lane), then the distribution's folders, newest first.
@@ -33,16 +36,23 @@ public sealed class PrivateCluster : IAsyncDisposable
 
     private readonly IReadOnlyList<string> _serverSettings;
 
-    private PrivateCluster(string bin, string root, int port, IReadOnlyList<string> serverSettings, PostgreSqlContainer? container = null)
+    private PrivateCluster(string bin, string root, int port, string password, IReadOnlyList<string> serverSettings, PostgreSqlContainer? container = null)
     {
         _bin = bin;
         _root = root;
         Port = port;
+        Password = password;
         _serverSettings = serverSettings;
         _container = container;
     }
 
     public int Port { get; }
+
+    /// <summary>The superuser's password, drawn for this cluster alone.</summary>
+    public string Password { get; }
+
+    /// <summary>The folder holding the cluster's data and log (empty for a container).</summary>
+    public string Root => _root;
     public string DataDirectory => Path.Combine(_root, "data");
 
     /// <summary>Settings that point the module at this cluster's postgres database.</summary>
@@ -51,26 +61,46 @@ public sealed class PrivateCluster : IAsyncDisposable
 
     /// <param name="serverSettings">name=value pairs given to the server at every start (-c), for tests that need a
     /// server configured differently from the shared one: max_connections, default_transaction_read_only...</param>
-    public static async Task<PrivateCluster> StartAsync(CancellationToken cancellationToken, params string[] serverSettings)
+    public static Task<PrivateCluster> StartAsync(CancellationToken cancellationToken, params string[] serverSettings) =>
+        StartInAsync(Path.GetTempPath(), cancellationToken, serverSettings);
+
+    /// <summary>As <see cref="StartAsync"/>, with the cluster's folder made inside <paramref name="parent"/>.</summary>
+    public static async Task<PrivateCluster> StartInAsync(string parent, CancellationToken cancellationToken, params string[] serverSettings)
     {
+        var password = RandomNumberGenerator.GetHexString(32, lowercase: true);
         var bin = BinDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")));
         if (bin is null)
         {
-            return await StartContainerAsync(serverSettings, cancellationToken);
+            return await StartContainerAsync(password, serverSettings, cancellationToken);
         }
 
-        var root = Path.Combine(Path.GetTempPath(), "pgvm-cluster-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(root);
-        await File.WriteAllTextAsync(Path.Combine(root, "pw"), Password, cancellationToken);
-        if (Environment.UserName == "root")
-        {
-            await RunAsync("chown", ["-R", "postgres:postgres", root], cancellationToken);
-        }
-
-        var cluster = new PrivateCluster(bin, root, FreePort(), serverSettings);
+        // Private from the start: the folder is the owner's alone, and so is the password file initdb reads, which is
+        // deleted as soon as initdb has read it (and with the folder when anything fails).
+        var root = Path.Combine(parent, "pgvm-cluster-" + Guid.NewGuid().ToString("N")[..12]);
+        CreatePrivateDirectory(root);
+        var cluster = new PrivateCluster(bin, root, FreePort(), password, serverSettings);
+        var passwordFile = Path.Combine(root, PasswordFile);
         try
         {
-            await cluster.PgAsync("initdb", ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + Path.Combine(root, "pw"), "--no-sync"], cancellationToken);
+            await using (var file = new FileStream(passwordFile, PrivateNewFile()))
+            {
+                await file.WriteAsync(System.Text.Encoding.UTF8.GetBytes(password), cancellationToken);
+            }
+
+            if (Environment.UserName == "root")
+            {
+                await RunAsync("chown", ["-R", "postgres:postgres", root], cancellationToken);
+            }
+
+            try
+            {
+                await cluster.PgAsync("initdb", ["-D", cluster.DataDirectory, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + passwordFile, "--no-sync"], cancellationToken);
+            }
+            finally
+            {
+                File.Delete(passwordFile);
+            }
+
             await cluster.StartServerAsync(cancellationToken);
             return cluster;
         }
@@ -81,11 +111,11 @@ public sealed class PrivateCluster : IAsyncDisposable
         }
     }
 
-    private static async Task<PrivateCluster> StartContainerAsync(IReadOnlyList<string> serverSettings, CancellationToken cancellationToken)
+    private static async Task<PrivateCluster> StartContainerAsync(string password, IReadOnlyList<string> serverSettings, CancellationToken cancellationToken)
     {
         var port = FreePort();
         var container = new PostgreSqlBuilder(PostgresServer.Image)
-            .WithUsername("postgres").WithPassword(Password).WithDatabase("postgres")
+            .WithUsername("postgres").WithPassword(password).WithDatabase("postgres")
             .WithPortBinding(port, 5432)
             .WithCommand(serverSettings.SelectMany(setting => new[] { "-c", setting }).ToArray())
             .Build();
@@ -102,7 +132,7 @@ public sealed class PrivateCluster : IAsyncDisposable
                 "Install PostgreSQL with pgvector (scripts/db.sh up does) or start Docker; the shared test server is never stopped.", e);
         }
 
-        return new PrivateCluster("", "", port, serverSettings, container);
+        return new PrivateCluster("", "", port, password, serverSettings, container);
     }
 
     public Task StartServerAsync(CancellationToken cancellationToken) =>
@@ -185,6 +215,30 @@ public sealed class PrivateCluster : IAsyncDisposable
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} exited {process.ExitCode}: {await error} {await output}");
         }
+    }
+
+    // Windows has no Unix modes; there the temporary folder is the user's own already.
+    private static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    private static FileStreamOptions PrivateNewFile()
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        return options;
     }
 
     private static int FreePort()

@@ -6,7 +6,7 @@ public static class ServerProcesses
     /// <summary>Command lines of running processes that mention the folder of a lesson run by process <paramref name="owner"/>.</summary>
     public static IReadOnlyList<string> StartedBy(string lessonPrefix, int owner)
     {
-        var marker = $"/{lessonPrefix}-{owner}-";
+        var marker = $"{lessonPrefix}-{owner}-";
         var found = new List<string>();
         foreach (var directory in Directory.GetDirectories("/proc"))
         {
@@ -29,6 +29,33 @@ public static class ServerProcesses
             }
             catch (UnauthorizedAccessException)
             {
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The ids of running processes whose command line names a path under <paramref name="folder"/>.</summary>
+    public static IReadOnlyList<int> Running(string folder)
+    {
+        var found = new List<int>();
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(directory, "cmdline")).Replace('\0', ' ').Contains(folder + "/", StringComparison.Ordinal))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The process ended while it was being read.
             }
         }
 

@@ -1,4 +1,5 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 
 namespace PgVectorModule.Tests.Infrastructure;
 
@@ -39,7 +40,8 @@ public sealed class TestRole : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(database);
         var role = new TestRole(database, "test_role_" + Guid.NewGuid().ToString("N")[..12], Guid.NewGuid().ToString("N"));
-        await database.ExecuteAsync($"CREATE ROLE {role.Name} LOGIN PASSWORD '{role.Password}'");
+        // The verifier, not the password: the shared server's pg_stat_statements keeps statements verbatim.
+        await database.ExecuteAsync($"CREATE ROLE {role.Name} LOGIN PASSWORD '{ScramVerifier.Create(role.Password)}'");
         return role;
     }
 

@@ -95,12 +95,20 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_hostile_title_is_stored_and_found_as_plain_text()
     {
-        var sql = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript.SentSql();
+        var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
+        var sql = run.SentSql();
 
         Assert.Contains("WHERE d.title = @title", sql, StringComparison.Ordinal);
         Assert.Contains($"@title = '{CrudLesson.HostileTitle}'", sql, StringComparison.Ordinal);
         Assert.Equal([CrudLesson.HostileTitle],
             await database.StringsAsync("SELECT title FROM lesson02.documents WHERE title LIKE 'Bobby%'"));
+
+        // Concatenated into FromSqlRaw, the same title is SQL: EF sent it as written and the DROP TABLE ran (then rolled back).
+        var step = run.Step("Parameters keep hostile input as plain text");
+        Assert.Contains(step.SqlSent, s => s.Text == $"SELECT *, xmin FROM documents WHERE title = '{CrudLesson.HostileTitle}'");
+        Assert.Contains("the documents table was dropped", step.Note("Concatenated into FromSqlRaw:"), StringComparison.Ordinal);
+        Assert.Contains(step.Sql, s => s.Shown && !s.Sent && s.Text.EndsWith("WHERE title = @p0", StringComparison.Ordinal));
+        Assert.Equal(6, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents"));
     }
 
     [Fact]

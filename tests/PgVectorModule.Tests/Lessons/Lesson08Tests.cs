@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -77,6 +78,142 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(exit == ExitCodes.Cancelled, console.Output);
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
+    }
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("HUP")]
+    public async Task A_stop_signal_once_pgBouncer_runs_stops_every_server_and_removes_the_folder(string signal)
+    {
+        await using var primary = await PrivateCluster.StartAsync(Ct);
+        var temp = ServersTemp();
+        try
+        {
+            using var process = LessonProcess.StartLesson("08", new Dictionary<string, string> { ["DATABASE_URL"] = primary.Settings.DatabaseUrl, ["TMPDIR"] = temp });
+            await WaitForServerAsync(process, "pgbouncer");
+
+            await LessonProcess.SignalAsync(process, signal);
+            var result = await LessonProcess.WaitAsync(process, TimeSpan.FromSeconds(90));
+
+            Assert.True(result.ExitCode == ExitCodes.Cancelled, $"exit {result.ExitCode}:\n{result.Output}");
+            Assert.Contains("Cancelled. Nothing half-done was committed.", result.Text, StringComparison.Ordinal);
+            Assert.Empty(ServerProcesses.StartedBy("lesson08", result.ProcessId));
+            Assert.Empty(Directory.GetFileSystemEntries(temp, "pgvector-module-servers*"));
+        }
+        finally
+        {
+            await CleanUpAsync(temp);
+        }
+    }
+
+    [Fact]
+    public async Task A_run_killed_outright_leaves_servers_that_the_next_run_stops_and_removes()
+    {
+        await using var primary = await PrivateCluster.StartAsync(Ct);
+        var temp = ServersTemp();
+        try
+        {
+            var environment = new Dictionary<string, string> { ["DATABASE_URL"] = primary.Settings.DatabaseUrl, ["TMPDIR"] = temp };
+            using var killed = LessonProcess.StartLesson("08", environment);
+            await WaitForServerAsync(killed, "/standby/");
+            killed.Kill();
+            await LessonProcess.WaitAsync(killed, TimeSpan.FromSeconds(30));
+            Assert.NotEmpty(ServerProcesses.StartedBy("lesson08", killed.Id));
+
+            // The next run sweeps, then stops at once: its standby port is taken.
+            using var taken = new TcpListener(IPAddress.Loopback, 0);
+            taken.Start();
+            environment["LESSON08_STANDBY_PORT"] = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+            var next = await LessonProcess.RunLessonAsync("08", environment);
+
+            Assert.True(next.ExitCode == ExitCodes.PortInUse, $"exit {next.ExitCode}:\n{next.Output}");
+            Assert.Empty(ServerProcesses.StartedBy("lesson08", killed.Id));
+            Assert.Empty(Directory.GetFileSystemEntries(temp, "pgvector-module-servers*"));
+        }
+        finally
+        {
+            await CleanUpAsync(temp);
+        }
+    }
+
+    [Fact]
+    public async Task A_folder_another_user_planted_where_runs_are_kept_is_neither_swept_nor_written_into()
+    {
+        var temp = ServersTemp();
+        using var bystander = Process.Start(new ProcessStartInfo("sleep", ["600"])) ?? throw new InvalidOperationException("sleep did not start.");
+        try
+        {
+            using var gone = Process.Start(new ProcessStartInfo("true")) ?? throw new InvalidOperationException("true did not start.");
+            await gone.WaitForExitAsync(Ct);
+
+            // The layout runs used to have: <temp>/pgvector-module-servers-USER/RUN/, pid files naming the bystander.
+            var planted = Path.Combine(temp, $"pgvector-module-servers-{Environment.UserName}");
+            var run = Path.Combine(planted, $"lesson08-{gone.Id}-planted");
+            Directory.CreateDirectory(Path.Combine(run, "standby", "data"));
+            Directory.CreateDirectory(Path.Combine(run, "pgbouncer"));
+            await File.WriteAllTextAsync(Path.Combine(run, "standby", "data", "postmaster.pid"), $"{bystander.Id}\n{run}/standby/data\n", Ct);
+            await File.WriteAllTextAsync(Path.Combine(run, "pgbouncer", "pgbouncer.pid"), $"{bystander.Id}\n", Ct);
+            // A run folder as runs keep them, its record naming the bystander exactly as it runs (pid, start time, command line).
+            var forged = Path.Combine(temp, $"pgvector-module-servers-{Environment.UserName}-lesson08-{gone.Id}-planted");
+            Directory.CreateDirectory(Path.Combine(forged, "standby"));
+            var record = new
+            {
+                owner = new { pid = gone.Id, startTicks = 1L, commandLine = "dotnet Lesson08.Operations.dll" },
+                servers = new[] { new { kind = "postgres", pid = bystander.Id, startTicks = StartTicks(bystander.Id), commandLine = CommandLine(bystander.Id) } },
+            };
+            await File.WriteAllTextAsync(Path.Combine(forged, "servers.json"), System.Text.Json.JsonSerializer.Serialize(record), Ct);
+            foreach (var folder in new[] { planted, forged })
+            {
+                await RunAsync("chown", "-R", "nobody", folder);
+            }
+
+            var before = Snapshot(planted).Concat(Snapshot(forged)).ToList();
+            using var taken = new TcpListener(IPAddress.Loopback, 0);
+            taken.Start();
+
+            // The run stops right after it made its own folder: its standby port is taken.
+            var result = await LessonProcess.RunLessonAsync("08", new Dictionary<string, string>
+            {
+                ["DATABASE_URL"] = database.ConnectionString.ConnectionString,
+                ["TMPDIR"] = temp,
+                ["LESSON08_STANDBY_PORT"] = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture),
+            });
+
+            Assert.True(result.ExitCode == ExitCodes.PortInUse, $"exit {result.ExitCode}:\n{result.Output}");
+            Assert.False(bystander.HasExited, "the lesson signalled a process it did not start");
+            Assert.Equal(before, Snapshot(planted).Concat(Snapshot(forged)).ToList());
+        }
+        finally
+        {
+            bystander.Kill();
+            await CleanUpAsync(temp);
+        }
+    }
+
+    [Fact]
+    public async Task A_file_for_the_servers_is_made_private_and_never_written_through_a_link_planted_in_its_place()
+    {
+        await using var servers = await LocalServers.StartAsync(new OperationsSettings(), await ServerMajorAsync(), needPgBouncer: false, "lesson08test", Ct);
+        var folder = await servers.NewFolderAsync("pgbouncer", Ct);
+        var elsewhere = Directory.CreateTempSubdirectory("lesson08-elsewhere-").FullName;
+        try
+        {
+            // The server user owns the folder: it could put a link where the lesson is about to write its password file.
+            var target = Path.Combine(elsewhere, "precious");
+            await File.WriteAllTextAsync(target, "precious", Ct);
+            File.CreateSymbolicLink(Path.Combine(folder, "userlist.txt"), target);
+
+            await Assert.ThrowsAnyAsync<IOException>(() => servers.WriteFileAsync(Path.Combine(folder, "userlist.txt"), "\"u\" \"secret\"\n", Ct));
+
+            Assert.Equal("precious", await File.ReadAllTextAsync(target, Ct));
+            var passwordFile = Path.Combine(folder, "pw");
+            await servers.WriteFileAsync(passwordFile, "secret", Ct);
+            Assert.Equal((UnixFileMode.UserRead | UnixFileMode.UserWrite).ToString(), Mode(passwordFile));
+        }
+        finally
+        {
+            Directory.Delete(elsewhere, recursive: true);
+        }
     }
 
     [Fact]
@@ -236,6 +373,67 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
             NpgsqlConnection.ClearAllPools();
             await database.Server.DropDatabaseAsync(target);
         }
+    }
+
+    /// <summary>A temporary folder for one test's lesson runs (their TMPDIR), which the server user may enter.</summary>
+    private static string ServersTemp()
+    {
+        var temp = Directory.CreateTempSubdirectory("lesson08-temp-").FullName;
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+                UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
+        return temp;
+    }
+
+    /// <summary>Whatever a failed test left: servers still running from <paramref name="temp"/> are stopped, the folder deleted.</summary>
+    private static async Task CleanUpAsync(string temp)
+    {
+        foreach (var pid in ServerProcesses.Running(temp))
+        {
+            await RunAsync("kill", "-QUIT", pid.ToString(CultureInfo.InvariantCulture));
+        }
+
+        await Task.Delay(500, CancellationToken.None);
+        Directory.Delete(temp, recursive: true);
+    }
+
+    private static async Task WaitForServerAsync(Process lesson, string commandLinePart)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(4);
+        while (!ServerProcesses.StartedBy("lesson08", lesson.Id).Any(c => c.Contains(commandLinePart, StringComparison.Ordinal)))
+        {
+            Assert.False(lesson.HasExited, $"The lesson ended before '{commandLinePart}' ran.");
+            Assert.True(DateTime.UtcNow < deadline, $"No '{commandLinePart}' within four minutes.");
+            await Task.Delay(50, Ct);
+        }
+    }
+
+    /// <summary>Every file and folder under <paramref name="root"/>: path, owner-visible mode, size and content.</summary>
+    private static List<string> Snapshot(string root) =>
+        Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(p => File.Exists(p)
+                ? $"{Path.GetRelativePath(root, p)} {Mode(p)} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(p)))}"
+                : $"{Path.GetRelativePath(root, p)}/ {Mode(p)}")
+            .ToList();
+
+    private static string Mode(string path) => OperatingSystem.IsWindows() ? "" : File.GetUnixFileMode(path).ToString();
+
+    /// <summary>The process's start time in clock ticks since boot: field 22 of /proc/PID/stat.</summary>
+    private static long StartTicks(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19], CultureInfo.InvariantCulture);
+    }
+
+    private static string CommandLine(int pid) => File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
+
+    private static async Task RunAsync(string program, params string[] arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(program, arguments)) ?? throw new InvalidOperationException($"{program} did not start.");
+        await process.WaitForExitAsync(CancellationToken.None);
     }
 
     private static void AssertFullRun(int exitCode, string output, LessonTranscript run, bool ownStandby)

@@ -57,7 +57,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         // Isolation, outside the lesson's narration: a login role of the test's own, the lesson's search and policy.
         var role = "lesson09_test_" + Guid.NewGuid().ToString("N")[..12];
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        await ExecuteAsync($"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{password}'; GRANT USAGE ON SCHEMA lesson09 TO {role}; GRANT SELECT, INSERT ON lesson09.tenant_documents TO {role}");
+        await ExecuteAsync($"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{ScramVerifier.Create(password)}'; GRANT USAGE ON SCHEMA lesson09 TO {role}; GRANT SELECT, INSERT ON lesson09.tenant_documents TO {role}");
         try
         {
             var cs = database.ConnectionString;

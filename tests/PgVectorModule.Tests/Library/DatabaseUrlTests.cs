@@ -1,4 +1,5 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;
 
@@ -94,5 +95,67 @@ public class DatabaseUrlTests
 
         Assert.Equal("postgresql://u:****@h/db", DatabaseUrl.Redact("postgresql://u:hunter2@h/db"));
         Assert.Equal("Host=h;Password=****;Database=d", DatabaseUrl.Redact("Host=h;Password=hunter2;Database=d"));
+    }
+
+    /// <summary>Every way a URL or connection string can carry a password (libpq's, Npgsql's keywords and their aliases).</summary>
+    public static TheoryData<string, string> Spellings { get; } = new()
+    {
+        { "postgresql://u:hunter2@h/db", "postgresql://u:****@h/db" },
+        { "postgresql://u:hun%40ter2@h:5433/db?sslmode=require", "postgresql://u:****@h:5433/db?sslmode=require" },
+        { "postgresql://u@h/db?password=hunter2", "postgresql://u@h/db?password=****" },
+        { "postgresql://h/db?user=u&PASSWORD=hunter2&sslmode=require", "postgresql://h/db?user=u&PASSWORD=****&sslmode=require" },
+        { "postgresql://u:hunter2@h/db?sslpassword=hunter2", "postgresql://u:****@h/db?sslpassword=****" },
+        { "Host=h;Password=hunter2;Database=d", "Host=h;Password=****;Database=d" },
+        { "Host=h;PWD=hunter2;Database=d", "Host=h;PWD=****;Database=d" },
+        { "Host=h; Pwd = hunter2 ;Database=d", "Host=h; Pwd =****;Database=d" },
+        { "Host=h;psw=hunter2", "Host=h;psw=****" },
+        { "Host=h;SSL Password=hunter2;Database=d", "Host=h;SSL Password=****;Database=d" },
+        { "Host=h;Password=\"hun;ter2\";Database=d", "Host=h;Password=****;Database=d" },
+        { "Host=h;Password='hun;''ter2';Database=d", "Host=h;Password=****;Database=d" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Spellings))]
+    public void Redact_hides_every_spelling_of_the_password(string url, string redacted)
+    {
+        Assert.Equal(redacted, DatabaseUrl.Redact(url));
+        Assert.DoesNotContain("hunter2", DatabaseUrl.Redact(url), StringComparison.Ordinal);
+        Assert.DoesNotContain("ter2", DatabaseUrl.Redact(url), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("postgresql://u@h/db?password=hunter2&frobnicate=1")]
+    [InlineData("postgresql://u:hunter2@h/db?frobnicate=1")]
+    [InlineData("Host=h;PWD=hunter2;Frobnicate=1")]
+    [InlineData("Host=h;Pwd=hunter2;Colour=blue")]
+    [InlineData("Host=h;Password=\"a;hunter2\";Colour=blue")]
+    public void The_exit_2_sentence_never_shows_the_password(string url)
+    {
+        var e = Assert.Throws<SetupException>(() => DatabaseUrl.Parse(url));
+
+        Assert.Equal(ExitCodes.DatabaseUnavailable, e.ExitCode);
+        Assert.DoesNotContain("hunter2", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Host=127.0.0.1;PWD=hunter2;Frobnicate=1")]
+    [InlineData("postgresql://postgres@127.0.0.1/db?password=hunter2&frobnicate=1")]
+    public async Task A_lesson_process_given_a_bad_url_never_prints_its_password(string url)
+    {
+        var result = await LessonProcess.RunLessonAsync("01", new Dictionary<string, string> { ["DATABASE_URL"] = url });
+
+        Assert.True(result.ExitCode == ExitCodes.DatabaseUnavailable, $"exit {result.ExitCode}:\n{result.Output}");
+        Assert.Contains("cannot be used", result.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", System.Text.Json.JsonSerializer.Serialize(result.Transcript), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Uri_form_takes_user_and_password_as_libpq_does_in_the_query()
+    {
+        var cs = DatabaseUrl.Parse("postgresql://h/db?user=alice&password=s%26cret");
+
+        Assert.Equal("alice", cs.Username);
+        Assert.Equal("s&cret", cs.Password);
     }
 }

@@ -57,7 +57,7 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
         var cs = cluster.Settings.ConnectionString();
 
         var result = await LessonRunner.RunAsync<EfCoreBasicsLesson>(
-            Url($"postgresql://postgres:{PrivateCluster.Password}@127.0.0.1:{cluster.Port}/postgres?sslmode=require"));
+            Url($"postgresql://postgres:{cluster.Password}@127.0.0.1:{cluster.Port}/postgres?sslmode=require"));
 
         Assert.Equal(ExitCodes.SslFailed, result.ExitCode);
         Assert.Contains($"PostgreSQL at 127.0.0.1:{cs.Port} cannot give the SSL that DATABASE_URL from the .env asks for (sslmode=require)", result.Output, StringComparison.Ordinal);

@@ -60,6 +60,21 @@ public class HostileInputTests(TestDatabase database) : IClassFixture<TestDataba
         Assert.Contains($"The question was {question.Length:N0} characters; only the first {SearchInput.MaxQueryLength:N0} are searched", result.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_question_whose_last_character_straddles_the_limit_is_cut_before_it_and_searched_as_a_process()
+    {
+        // 1,999 letters and an emoji: the emoji's two UTF-16 code units straddle the 2,000th.
+        var question = new string('a', SearchInput.MaxQueryLength - 1) + "🐘";
+
+        var result = await LessonProcess.RunAsync(HybridSearchLesson.Info, database.ConnectionString.ConnectionString, [question]);
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
+        Assert.Contains($"The question was 2,001 characters; only the first {SearchInput.MaxQueryLength:N0} are searched.", result.Text, StringComparison.Ordinal);
+        Assert.Contains("Lesson 06 done", result.Output, StringComparison.Ordinal);
+        Assert.True(Assert.IsType<PgVectorModule.Lessons.LessonTranscript>(result.Transcript).Completed);
+        OneSentence.AssertNoCrash(result.Output);
+    }
+
     private Task<LessonResult> Run(string lesson, string question) => lesson == "05"
         ? LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, question)
         : LessonRunner.RunAsync<HybridSearchLesson>(database.Settings, question);
