@@ -143,7 +143,9 @@ public sealed class CitusCluster : IAsyncDisposable
 
     private async Task<CitusNode> InitAsync(string name, string password, CancellationToken cancellationToken)
     {
-        var data = await _servers.NewFolderAsync(name, cancellationToken);
+        // The node's own folder, the server user's: its data folder and the log pg_ctl writes beside it (the run's folder
+        // itself the server user may only pass through).
+        var data = Path.Combine(await _servers.NewFolderAsync(name, cancellationToken), "data");
         var pwFile = Path.Combine(_servers.Folder, $"{name}.pw");
         await _servers.WriteFileAsync(pwFile, password + "\n", cancellationToken);
         try
