@@ -35,7 +35,8 @@ public static partial class CitusScale
     ];
 
     /// <param name="given">CITUS_URL's coordinator, checked by <see cref="GivenCoordinatorAsync"/>; null: the bench starts a cluster.</param>
-    public static async Task<int> RunAsync(BenchContext context, ParseResult args, NpgsqlConnectionStringBuilder? given, IReadOnlyList<string> allTexts,
+    /// <param name="dataset">--dataset's folder, read by <see cref="ReadDataset"/> before any work; null: no quality table.</param>
+    public static async Task<int> RunAsync(BenchContext context, ParseResult args, NpgsqlConnectionStringBuilder? given, BeirDataset? dataset, IReadOnlyList<string> allTexts,
         IReadOnlyList<float[]> allVectors, int rows, int queryCount, int seed, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -44,7 +45,6 @@ public static partial class CitusScale
         ArgumentNullException.ThrowIfNull(allVectors);
         var tenants = args.GetValue<int>("--tenants");
         var fromRows = args.GetValue<int>("--from-rows");
-        var dataset = args.GetValue<string?>("--dataset");
         var console = context.Console;
 
         // Without CITUS_URL's cluster the bench starts its own, and stops it whatever ends the run.
@@ -156,7 +156,7 @@ public static partial class CitusScale
         IReadOnlyList<CitusQualityResult> quality = [];
         if (dataset is not null)
         {
-            quality = await QualityAsync(context, citus, single, embedder, BeirDataset.Read(dataset, args.GetValue<string?>("--qrels")), tenants, cancellationToken);
+            quality = await QualityAsync(context, citus, single, embedder, dataset, tenants, cancellationToken);
         }
 
         var report = new CitusScaleReport(sizes, tenants, queryCount, (int)workers, machine, results, quality);
@@ -165,6 +165,13 @@ public static partial class CitusScale
             await ResultFiles.WriteCsvAsync(context.OutputFolder, "scale-citus", ["passages", "where", "method", "p50_ms", "p95_ms", "rows_returned", "plan"],
                 results.Select(r => (IReadOnlyList<object?>)[r.Passages, r.Where, r.Method, r.P50Ms, r.P95Ms, r.RowsReturned, r.Plan]), cancellationToken));
         return 0;
+    }
+
+    /// <summary>--dataset (and --qrels), read whole before any work: a missing file stops the run at once, in one sentence.</summary>
+    public static BeirDataset? ReadDataset(ParseResult args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        return args.GetValue<string?>("--dataset") is { } folder ? BeirDataset.Read(folder, args.GetValue<string?>("--qrels")) : null;
     }
 
     public static int TenantOf(int index, int tenants) => 1 + (index % tenants);

@@ -58,10 +58,11 @@ public static class ScaleCommand
 
         var citus = args.GetValue<bool>("--citus");
         var givenCitus = citus ? await CitusScale.GivenCoordinatorAsync(context.Settings.Operations.CitusUrl, cancellationToken) : null;
+        var dataset = citus ? CitusScale.ReadDataset(args) : null;
         var (allTexts, allVectors) = await EmbeddedTexts.LoadAsync(context, textsFile, cacheFolder, Dimensions, "scale", cancellationToken);
         if (citus)
         {
-            return await CitusScale.RunAsync(context, args, givenCitus, allTexts, allVectors, rows, queryCount, seed, cancellationToken);
+            return await CitusScale.RunAsync(context, args, givenCitus, dataset, allTexts, allVectors, rows, queryCount, seed, cancellationToken);
         }
 
         var count = Math.Min(rows, allTexts.Count);

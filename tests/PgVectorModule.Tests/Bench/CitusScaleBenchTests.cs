@@ -93,6 +93,24 @@ public sealed class CitusScaleBenchTests(TestDatabase database, CitusBuild citus
         Assert.False(File.Exists(Path.Combine(_folder, "out", "scale-citus.json")));
     }
 
+    [Fact]
+    public async Task A_dataset_without_the_judgments_asked_for_stops_the_run_before_any_work()
+    {
+        var texts = Path.Combine(_folder, "texts.txt");
+        await File.WriteAllLinesAsync(texts, SampleCorpus.All.Take(10).Select(d => d.TextToEmbed), TestContext.Current.CancellationToken);
+        var dataset = WriteDataset();
+        File.Delete(Path.Combine(dataset, "qrels", "test.tsv"));
+
+        var (exit, output) = await RunAsync("scale", "--citus", "--texts", texts, "--rows", "10", "--from-rows", "5", "--queries", "2", "--dataset", dataset);
+
+        Assert.Equal(ExitCodes.InvalidInput, exit);
+        OneSentence.AssertNoCrash(output);
+        Assert.Contains("test.tsv", OneSentence.Flat(output), StringComparison.Ordinal);
+        Assert.DoesNotContain("embedded now", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("starting a Citus coordinator", output, StringComparison.Ordinal);
+        Assert.Empty(ServerProcesses.StartedBy("bench", Environment.ProcessId));
+    }
+
     /// <summary>Five passages, three judged queries: enough for BM25 with per-tenant statistics to rank differently.</summary>
     private string WriteDataset()
     {
