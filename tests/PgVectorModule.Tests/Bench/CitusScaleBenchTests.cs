@@ -105,7 +105,7 @@ public sealed class CitusScaleBenchTests(TestDatabase database, CitusBuild citus
 
         Assert.Equal(ExitCodes.InvalidInput, exit);
         OneSentence.AssertNoCrash(output);
-        Assert.Contains("test.tsv", OneSentence.Flat(output), StringComparison.Ordinal);
+        Assert.Contains("holds no .tsv file; pass one with --qrels FILE", OneSentence.Flat(output), StringComparison.Ordinal);
         Assert.DoesNotContain("embedded now", output, StringComparison.Ordinal);
         Assert.DoesNotContain("starting a Citus coordinator", output, StringComparison.Ordinal);
         Assert.Empty(ServerProcesses.StartedBy("bench", Environment.ProcessId));
