@@ -10,6 +10,8 @@
 #                          a hot standby of the database (pg_basebackup, streaming replication) on its own port
 #   scripts/db.sh pgbouncer install|up|down|status|url
 #                          pgBouncer in transaction mode in front of the database (install: Debian's package)
+#   scripts/db.sh citus build|up|down|reset|status|url
+#                          a Citus coordinator and two workers with pgvector on 127.0.0.1 (build: Citus into PostgreSQL 18)
 #
 # Where the database comes from:
 #   1. DATABASE_URL (environment or .env), when it is set: that server, as it is. When it does not answer, db.sh says
@@ -24,7 +26,7 @@
 #
 # This file is the commands; lib/ holds the rest: settings.sh (environment over .env, shared with lesson.sh and
 # test.sh), provision.sh (finding and installing), cluster.sh (the local cluster, compose and the password),
-# replica.sh, pgbouncer.sh.
+# replica.sh, pgbouncer.sh, citus.sh.
 set -euo pipefail
 SCRIPT_TAG=db
 LIB="$(dirname "${BASH_SOURCE[0]}")/lib"
@@ -33,6 +35,7 @@ source "$LIB/provision.sh"
 source "$LIB/cluster.sh"
 source "$LIB/replica.sh"
 source "$LIB/pgbouncer.sh"
+source "$LIB/citus.sh"
 cd "$ROOT"
 
 PG_USER="$(setting POSTGRES_USER postgres)"
@@ -105,6 +108,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  local_citus_down
   local_pgbouncer_down
   local_replica_down
   local_down
@@ -156,5 +160,6 @@ case "${1:-}" in
   url) cmd_url ;;
   replica) shift; cmd_replica "$@" ;;
   pgbouncer) shift; cmd_pgbouncer "$@" ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
+  citus) shift; cmd_citus "$@" ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

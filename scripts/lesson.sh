@@ -24,6 +24,10 @@ run_one() { # NN [args...]
   if [[ "$number" == 08 && -z "$(pgbouncer_bin || true)" ]]; then
     scripts/db.sh pgbouncer install || true
   fi
+  # Lesson 11 runs a Citus cluster: build Citus once when its source is at hand (the lesson says how to get it otherwise).
+  if [[ "$number" == 11 && -z "$(setting CITUS_URL)" ]]; then
+    scripts/db.sh citus build >/dev/null || say "Citus could not be built (above): lesson 11 says how to get it and skips its cluster"
+  fi
   dotnet run --project "$folder" -- "$@"
 }
 

@@ -4,7 +4,8 @@
 # Database: TEST_DATABASE_URL or DATABASE_URL when set (DATABASE_URL must answer: no other server replaces it); else
 # Testcontainers when Docker answers (the image docker-compose.yml pins); else scripts/db.sh up (a local cluster) and
 # TEST_DATABASE_URL pointing at it. No password is printed: URLs shown go through redact_url.
-# Lesson 08's tests run pgBouncer: it is installed first when missing (scripts/db.sh pgbouncer install).
+# Lesson 08's tests run pgBouncer: it is installed first when missing (scripts/db.sh pgbouncer install); lesson 11's run
+# Citus: scripts/db.sh citus build makes it once per machine.
 # Extra arguments go to dotnet test (e.g. --filter-class '*Lesson01Tests').
 # TEST_ALSO_ON_POSTGRES=18 (CI sets it) runs the version-dependent tests a second time on a local PostgreSQL 18 cluster.
 set -euo pipefail
@@ -15,6 +16,10 @@ cd "$ROOT"
 if [[ -z "$(pgbouncer_bin || true)" ]]; then
   scripts/db.sh pgbouncer install || say "pgbouncer could not be installed: lesson 08's tests will say what is missing"
 fi
+
+# Lesson 11's tests start Citus clusters: Citus is built once per machine (with the PostgreSQL 18 it goes into) from the
+# source vendored beside the repository or CITUS_SOURCE; an existing build is found at once.
+scripts/db.sh citus build >/dev/null || say "Citus could not be built: lesson 11's tests will say what is missing"
 
 if [[ -n "$(setting TEST_DATABASE_URL)" ]]; then
   echo "[test] database: TEST_DATABASE_URL"

@@ -9,7 +9,7 @@ namespace PgVectorModule.Lessons.Lesson09;
 /// <summary>
 /// Lesson 09: many customers in one table. A tenant_id column, row-level security that a non-owner role cannot get
 /// around, the tenant set per transaction, vector search that stays fast and complete under the tenant filter
-/// (measured four ways), and sharding with Citus: run where a coordinator answers, on paper where none does.
+/// (measured four ways). Lesson 11 spreads tenants over a Citus cluster.
 /// </summary>
 public sealed partial class TenantsLesson : ILesson
 {
@@ -33,7 +33,6 @@ public sealed partial class TenantsLesson : ILesson
     public async Task RunAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        var citus = await CitusCoordinatorAsync(lesson.Settings.Operations.CitusUrl, cancellationToken);
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
 
         lesson.Step("Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded as in lesson 04: their vectors seed every tenant's documents.");
@@ -57,7 +56,7 @@ public sealed partial class TenantsLesson : ILesson
             await DropAppRoleAsync(lesson.DataSource, role);
         }
 
-        await ShardingAsync(lesson, embedder.Dimensions, citus, cancellationToken);
+        lesson.Say("[grey]Past one machine: lesson 11 distributes tenants' documents over a Citus cluster by tenant_id, each tenant's search routed to the worker holding its rows.[/]");
     }
 
     // ---------------------------------------------------------------- the table

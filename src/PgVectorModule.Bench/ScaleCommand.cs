@@ -21,8 +21,20 @@ public static class ScaleCommand
     private const int Dimensions = 384;
     private const int Limit = 10;
 
-    internal static Command Definition() => new(Name,
-        "p50/p95 of BM25, HNSW, weighted and RRF search on ~100,000 real passages, and how much of the postings the keyword search reads")
+    internal static Command Definition()
+    {
+        var command = BaseDefinition();
+        foreach (var option in CitusScale.Options())
+        {
+            command.Options.Add(option);
+        }
+
+        return command;
+    }
+
+    private static Command BaseDefinition() => new(Name,
+        "p50/p95 of BM25, HNSW, weighted and RRF search on ~100,000 real passages, and how much of the postings the keyword search reads; " +
+        "--citus: the same passages on a Citus cluster, routed and fanned out, at two sizes")
     {
         BenchOptions.Text("--texts", "FILE", "texts, one per line, instead of the SDK's documentation"),
         // The default source; accepted so the command reads like ann's.
@@ -44,7 +56,15 @@ public static class ScaleCommand
         var rows = args.GetValue<int>("--rows");
         var console = context.Console;
 
+        var citus = args.GetValue<bool>("--citus");
+        var givenCitus = citus ? await CitusScale.GivenCoordinatorAsync(context.Settings.Operations.CitusUrl, cancellationToken) : null;
+        var dataset = citus ? CitusScale.ReadDataset(args) : null;
         var (allTexts, allVectors) = await EmbeddedTexts.LoadAsync(context, textsFile, cacheFolder, Dimensions, "scale", cancellationToken);
+        if (citus)
+        {
+            return await CitusScale.RunAsync(context, args, givenCitus, dataset, allTexts, allVectors, rows, queryCount, seed, cancellationToken);
+        }
+
         var count = Math.Min(rows, allTexts.Count);
         // Queries: the opening words of passages drawn at random, the shape of a question typed into a search box.
         var random = new Random(seed);

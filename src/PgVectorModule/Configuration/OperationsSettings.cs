@@ -3,7 +3,7 @@ using System.Globalization;
 namespace PgVectorModule.Configuration;
 
 /// <summary>
-/// Settings of the lessons that run servers on this machine (a standby, pgBouncer, a recovery cluster) or use ones
+/// Settings of the lessons that run servers on this machine (a standby, pgBouncer, a recovery cluster, Citus nodes) or use ones
 /// the learner started. Kept as text and checked when a lesson reads them, so a bad value stops only that lesson.
 /// </summary>
 public sealed record OperationsSettings
@@ -23,8 +23,14 @@ public sealed record OperationsSettings
     /// <summary>PGBOUNCER: the pgbouncer program (unset: searched for on PATH and in /usr/sbin).</summary>
     public string? PgBouncer { get; init; }
 
-    /// <summary>CITUS_URL: a Citus coordinator (docker compose --profile citus) for the sharding step.</summary>
+    /// <summary>CITUS_URL: a Citus coordinator to use instead of starting one (scripts/db.sh citus up prints it).</summary>
     public string? CitusUrl { get; init; }
+
+    /// <summary>CITUS_BINDIR: the bin folder of a PostgreSQL with citus and pgvector installed (unset: the build cache, then the usual places).</summary>
+    public string? CitusBinDir { get; init; }
+
+    /// <summary>PGVECTOR_MODULE_CACHE: where scripts/db.sh builds PostgreSQL 18 and Citus (unset: /var/cache/pgvector-module as root, else ~/.cache/pgvector-module).</summary>
+    public string? BuildCache { get; init; }
 
     public static OperationsSettings From(Func<string, string?> lookup)
     {
@@ -38,6 +44,8 @@ public sealed record OperationsSettings
             PgBinDir = Value("PG_BINDIR"),
             PgBouncer = Value("PGBOUNCER"),
             CitusUrl = Value("CITUS_URL"),
+            CitusBinDir = Value("CITUS_BINDIR"),
+            BuildCache = Value("PGVECTOR_MODULE_CACHE"),
         };
     }
 

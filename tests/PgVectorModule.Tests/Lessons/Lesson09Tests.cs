@@ -1,8 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson09;
@@ -23,7 +20,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         var run = result.Transcript;
         Assert.True(run.Completed);
-        Assert.Equal(6, run.Steps.Count);
+        Assert.Equal(5, run.Steps.Count);
         var current = TenantsLesson.CurrentTenant.ToString(CultureInfo.InvariantCulture);
 
         // Row-level security: nothing without a tenant, the tenant's rows within its transaction, nothing after; writes checked.
@@ -52,7 +49,6 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal(["tenant_documents_tenant_id", "tenant_documents_hnsw", "tenant_documents_hnsw", $"tenant_documents_tenant_{current}_hnsw", $"tenant_documents_tenant_{current}_embedding_idx"],
             measured.Rows.Where(r => r["tenant (rows)"].StartsWith(current + " ", StringComparison.Ordinal)).Select(r => r["index in the plan"]));
 
-        Assert.StartsWith("On paper: CITUS_URL is not set", run.Step("Beyond one machine: sharding with Citus").Note("On paper"), StringComparison.Ordinal);
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
 
         Assert.Equal(2L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'lesson09' AND policyname = 'tenant_isolation'"));
@@ -116,33 +112,10 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         var run = Assert.IsType<LessonTranscript>(result.Transcript);
         Assert.True(run.Completed);
-        Assert.Equal(6, run.Steps.Count);
+        Assert.Equal(5, run.Steps.Count);
         Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held",
             run.Step("A tenant's search, and hostile text").Note("As a parameter"), StringComparison.Ordinal);
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
-    }
-
-    [Fact]
-    public async Task A_CITUS_URL_that_is_not_Citus_or_does_not_answer_is_refused_before_any_work()
-    {
-        var notCitus = await LessonRunner.RunAsync<TenantsLesson>(database.Settings with
-        {
-            Operations = new OperationsSettings { CitusUrl = database.ConnectionString.ConnectionString },
-        });
-        Assert.True(notCitus.ExitCode == ExitCodes.InvalidInput, notCitus.Output);
-        Assert.Contains("is not a Citus server (no citus extension)", OneSentence.Flat(notCitus.Output), StringComparison.Ordinal);
-        Assert.Empty(notCitus.Transcript.Steps);
-
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var nobody = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var silent = await LessonRunner.RunAsync<TenantsLesson>(database.Settings with
-        {
-            Operations = new OperationsSettings { CitusUrl = $"postgresql://postgres:x@127.0.0.1:{nobody}/agent_db" },
-        });
-        Assert.True(silent.ExitCode == ExitCodes.DatabaseUnavailable, silent.Output);
-        Assert.Contains($"CITUS_URL (127.0.0.1:{nobody}) does not answer", OneSentence.Flat(silent.Output), StringComparison.Ordinal);
     }
 
     private async Task ExecuteAsync(string sql)

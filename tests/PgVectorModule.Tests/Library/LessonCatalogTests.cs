@@ -1,3 +1,4 @@
+using PgVectorModule.Exercises.Check;
 using PgVectorModule.Lessons;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -14,7 +15,9 @@ public class LessonCatalogTests
             var folder = Path.Combine(RepositoryRoot.Path, "lessons", lesson.Folder);
             Assert.True(File.Exists(Path.Combine(folder, "Program.cs")), $"{lesson.Folder} has no Program.cs");
             var readme = File.ReadAllText(Path.Combine(folder, "README.md"));
-            foreach (var section in new[] { "## What you will learn", "## Run it", "## What happens", "## Exercises", "## Try this", "## Key takeaways" })
+            // Lessons with checked exercises (scripts/check.sh) state them; lesson 11 needs a Citus cluster and has none yet.
+            var exercises = ExerciseCatalog.All.Any(e => e.Lesson == lesson.Number) ? ["## Exercises"] : Array.Empty<string>();
+            foreach (var section in (string[])["## What you will learn", "## Run it", "## What happens", .. exercises, "## Try this", "## Key takeaways"])
             {
                 Assert.Contains(section, readme, StringComparison.Ordinal);
             }

@@ -6,12 +6,13 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using PgVectorModule.Configuration;
 
-namespace PgVectorModule.Lessons.Lesson08;
+namespace PgVectorModule.Servers;
 
 /// <summary>
-/// The servers this lesson runs on this machine (a standby, pgBouncer, a recovery cluster), the programs it runs them
-/// with, and the folder they live in. Whatever it starts it stops when it is disposed: at the lesson's end, after an
-/// error, after Ctrl+C, SIGTERM or SIGHUP (the lesson host turns them into cancellation), and when the process exits.
+/// The servers a lesson (or the bench) runs on this machine (lesson 08's standby, pgBouncer and recovery clusters,
+/// lesson 11's Citus nodes), the programs it runs them with, and the folder they live in. Whatever it starts it stops
+/// when it is disposed: at the lesson's end, after an error, after Ctrl+C, SIGTERM or SIGHUP (the lesson host turns
+/// them into cancellation), and when the process exits (every server at once then).
 /// The folder is private: made by mkdtemp (mode 0700, a random name) in the temporary folder, and shared with the
 /// server user only as root (group, traverse only). It records each server it starts by id, start time and command
 /// line (servers.json). A run killed outright (SIGKILL) leaves its folder behind; the next run stops the servers it
@@ -76,6 +77,31 @@ public sealed class LocalServers : IAsyncDisposable
             throw new SetupException($"Run as root, this lesson runs PostgreSQL and pgBouncer as the '{ServerUser}' user, and this machine has none: install PostgreSQL from the distribution's packages (scripts/db.sh up does), which creates it, or run the lesson as an ordinary user.", ExitCodes.ToolMissing);
         }
 
+        return await CreateAsync(pgBin, pgBouncer, owner, cancellationToken);
+    }
+
+    /// <summary>
+    /// For servers run with the PostgreSQL programs in <paramref name="pgBin"/> (found by the caller): stops what killed
+    /// runs left behind and makes this run's folder, named after <paramref name="owner"/> and this process.
+    /// </summary>
+    public static async Task<LocalServers> StartAsync(string pgBin, string owner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pgBin);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new SetupException("PostgreSQL servers are started here with the programs of a Linux or macOS machine; on Windows run this inside WSL, or in a Linux container with the repository mounted.", ExitCodes.ToolMissing);
+        }
+
+        if (IsRoot && !await SucceedsAsync("id", ["-u", ServerUser], cancellationToken))
+        {
+            throw new SetupException($"Run as root, PostgreSQL servers run as the '{ServerUser}' user, and this machine has none: install PostgreSQL from the distribution's packages (scripts/db.sh up does), which creates it, or run as an ordinary user.", ExitCodes.ToolMissing);
+        }
+
+        return await CreateAsync(pgBin, null, owner, cancellationToken);
+    }
+
+    private static async Task<LocalServers> CreateAsync(string pgBin, string? pgBouncer, string owner, CancellationToken cancellationToken)
+    {
         var user = await CurrentUserIdAsync(cancellationToken);
         await SweepAsync(user, cancellationToken);
         // mkdtemp: a new folder with a name nobody could guess beforehand, mode 0700, this user's.
@@ -85,7 +111,7 @@ public sealed class LocalServers : IAsyncDisposable
         try
         {
             await servers.SaveRecordAsync();
-            if (IsRoot)
+            if (IsRoot && !OperatingSystem.IsWindows())
             {
                 // The servers run as the server user, who must reach their folders inside this one: its group may
                 // enter it (0710), not list or change it.
@@ -234,11 +260,20 @@ public sealed class LocalServers : IAsyncDisposable
     public Task<ToolResult> PgAsync(string program, IReadOnlyList<string> arguments, string? password, CancellationToken cancellationToken) =>
         RunAsync(Path.Combine(PgBin, program), arguments, asServerUser: true, password, cancellationToken);
 
+    /// <summary>The same with more environment variables (PGPASSFILE, say): a server pg_ctl starts inherits them.</summary>
+    public Task<ToolResult> PgWithEnvironmentAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken) =>
+        RunAsync(Path.Combine(PgBin, program), arguments, asServerUser: true, password: null, cancellationToken, environment);
+
     /// <summary>
     /// Starts a PostgreSQL server on <paramref name="dataDirectory"/> with pg_ctl and remembers to stop it. Returns the
     /// pg_ctl command it ran, for the lesson to show. A server that does not start is one sentence naming its log.
     /// </summary>
-    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings, CancellationToken cancellationToken)
+    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings, CancellationToken cancellationToken) =>
+        await StartPostgresAsync(what, dataDirectory, port, settings, new Dictionary<string, string>(), cancellationToken);
+
+    /// <summary>The same, the server's environment holding <paramref name="environment"/> as well (its own outbound connections read it).</summary>
+    public async Task<string> StartPostgresAsync(string what, string dataDirectory, int port, IReadOnlyList<string> settings,
+        IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var log = Path.Combine(Path.GetDirectoryName(dataDirectory)!, Path.GetFileName(dataDirectory) + ".log");
@@ -254,7 +289,7 @@ public sealed class LocalServers : IAsyncDisposable
         ToolResult start;
         try
         {
-            start = await PgAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], null, cancellationToken);
+            start = await PgWithEnvironmentAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], environment, cancellationToken);
         }
         finally
         {
@@ -355,7 +390,7 @@ public sealed class LocalServers : IAsyncDisposable
         }
 
         stops.Reverse();
-        foreach (var stop in stops)
+        async Task StopAsync(Func<bool, Task> stop)
         {
             try
             {
@@ -364,6 +399,19 @@ public sealed class LocalServers : IAsyncDisposable
             catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
             {
                 // Already gone: nothing left to stop.
+            }
+        }
+
+        if (immediate)
+        {
+            // The process is exiting (SIGTERM, or the end of Main): every server at once, before the clock runs out.
+            await Task.WhenAll(stops.Select(StopAsync));
+        }
+        else
+        {
+            foreach (var stop in stops)
+            {
+                await StopAsync(stop);
             }
         }
 
@@ -380,7 +428,7 @@ public sealed class LocalServers : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            StopAllAsync(immediate: true).Wait(TimeSpan.FromSeconds(20));
+            StopAllAsync(immediate: true).Wait(TimeSpan.FromSeconds(60));
         }
     }
 
@@ -580,7 +628,8 @@ public sealed class LocalServers : IAsyncDisposable
     /// programs that touch a server's files run as <see cref="ServerUser"/>. The password, when given, travels in
     /// PGPASSWORD, never on the command line (where ps would show it). Cancelling kills the program.
     /// </summary>
-    public static async Task<ToolResult> RunAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken)
+    public static async Task<ToolResult> RunAsync(string program, IReadOnlyList<string> arguments, bool asServerUser, string? password, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var start = asServerUser && IsRoot
@@ -599,6 +648,11 @@ public sealed class LocalServers : IAsyncDisposable
         if (password is not null)
         {
             start.Environment["PGPASSWORD"] = password;
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start.");

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace PgVectorModule.Lessons.Lesson08;
+namespace PgVectorModule.Servers;
 
 /// <summary>
 /// A running process as the system knows it: its id, when it started and its command line. An id alone names whatever
