@@ -380,13 +380,12 @@ public static partial class CitusScale
         var console = context.Console;
         var queries = dataset.Queries.Where(q => dataset.Judgments.ContainsKey(q.Id)).ToList();
         var documents = dataset.Corpus.Select(d => new CorpusDocument(d.Title.Length > 255 ? d.Title[..255] : d.Title, d.Text, d.Id)).ToList();
-        var cache = EmbeddingCache.Open(EmbeddedTexts.DefaultCacheFolder, EmbeddingCache.ModelKey(embedder), embedder.Dimensions);
         IReadOnlyList<float[]> corpusVectors = [];
         IReadOnlyList<float[]> queryVectors = [];
         await context.Progress().StartAsync(async progress =>
         {
-            (corpusVectors, _) = await CachedEmbedder.EmbedAsync(embedder, cache, documents.Select(d => d.TextToEmbed).ToList(), progress.AddTask("embedding corpus", maxValue: documents.Count), cancellationToken);
-            (queryVectors, _) = await CachedEmbedder.EmbedAsync(embedder, cache, queries.Select(q => embedder.QueryText(q.Text)).ToList(), progress.AddTask("embedding queries", maxValue: queries.Count), cancellationToken);
+            (corpusVectors, _) = await CachedEmbedder.EmbedAsync(embedder, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false, progress.AddTask("embedding corpus", maxValue: documents.Count), cancellationToken);
+            (queryVectors, _) = await CachedEmbedder.EmbedAsync(embedder, queries.Select(q => q.Text).ToList(), asQueries: true, progress.AddTask("embedding queries", maxValue: queries.Count), cancellationToken);
         });
         var vectors = corpusVectors.Select(v => new Vector(v)).ToList();
         await LoadSingleAsync(single, documents, vectors, embedder.Dimensions, cancellationToken);
