@@ -52,6 +52,14 @@ fi
 # learner's half-written code from being checked.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+# MSBuild recompiles only what is newer than its last build, and files copied with their old times (cp -p, an unpacked
+# archive, a solution pasted from a copy) are not: when the exercises' text differs from what the last check compiled,
+# they are touched, so the build sees them.
+sources="$(find "$EXERCISES" -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' -exec cksum {} + | LC_ALL=C sort)"
+compiled="$EXERCISES/obj/check-sources.txt"
+if [[ ! -f "$compiled" || "$(cat "$compiled")" != "$sources" ]]; then
+  find "$EXERCISES" -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' -exec touch {} +
+fi
 if ! dotnet build "$CHECKER" -nologo -v quiet -clp:NoSummary -p:TreatWarningsAsErrors=false >"$log" 2>&1; then
   # "/abs/path/File.cs(12,5): error CS1002: ; expected [/abs/path/Project.csproj]" -> "path/File.cs:12:5: error CS1002: ; expected"
   errors="$(sed -n -E 's#^[[:space:]]*(.*)\(([0-9]+),([0-9]+)\): error ([A-Z]+[0-9]+): (.*) \[[^]]*\]$#\1:\2:\3: error \4: \5#p' "$log" |
@@ -66,6 +74,8 @@ if ! dotnet build "$CHECKER" -nologo -v quiet -clp:NoSummary -p:TreatWarningsAsE
   fi
   exit 65
 fi
+
+mkdir -p "$EXERCISES/obj" && printf '%s\n' "$sources" >"$compiled"
 
 DATABASE_URL="$(scripts/db.sh up)"
 export DATABASE_URL
