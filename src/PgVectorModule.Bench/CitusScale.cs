@@ -111,20 +111,7 @@ public static partial class CitusScale
                 {
                     var task = progress.AddTask($"{where}: {name} ({size:N0})", maxValue: queryCount);
                     var summary = await plan();
-                    for (var i = 0; i < Math.Min(5, queryCount); i++)
-                    {
-                        await run(i);
-                    }
-
-                    var latency = new Latency();
-                    var returned = 0L;
-                    for (var i = 0; i < queryCount; i++)
-                    {
-                        var watch = Stopwatch.StartNew();
-                        returned += await run(i);
-                        latency.Add(watch.Elapsed);
-                        task.Increment(1);
-                    }
+                    var (latency, returned) = await Latency.TimeAsync(queryCount, run, () => task.Increment(1));
 
                     results.Add(new CitusScaleResult(size, where, name, latency.P50, latency.P95, (double)returned / queryCount, summary));
                 }

@@ -158,20 +158,7 @@ public static class ScaleCommand
                     throw new InvalidOperationException($"'{name}' should use the HNSW index but its plan is:\n{string.Join('\n', planLines)}");
                 }
 
-                for (var i = 0; i < Math.Min(5, queryCount); i++)
-                {
-                    await run(i);
-                }
-
-                var latency = new Latency();
-                var returned = 0L;
-                for (var i = 0; i < queryCount; i++)
-                {
-                    var watch = Stopwatch.StartNew();
-                    returned += await run(i);
-                    latency.Add(watch.Elapsed);
-                    task.Increment(1);
-                }
+                var (latency, returned) = await Latency.TimeAsync(queryCount, run, () => task.Increment(1));
 
                 results.Add(new ScaleResult(name, latency.P50, latency.P95, (double)returned / queryCount, plan));
             }

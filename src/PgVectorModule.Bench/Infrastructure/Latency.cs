@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace PgVectorModule.Bench.Infrastructure;
 
 /// <summary>Latency samples in milliseconds and their percentiles (nearest rank).</summary>
@@ -28,4 +30,29 @@ public sealed class Latency
 
     /// <summary>Queries per second, one client, back to back.</summary>
     public double Qps => _ms.Count == 0 ? double.NaN : _ms.Count / (TotalMs / 1000);
+
+    /// <summary>
+    /// Runs query 0..<paramref name="queries"/>-1 back to back and times each, after the first five untimed (they pay for
+    /// connection setup, query compilation and cold pages); returns the latencies and the rows the timed runs returned.
+    /// </summary>
+    public static async Task<(Latency Latency, long Returned)> TimeAsync(int queries, Func<int, Task<int>> run, Action? afterEach = null)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        for (var i = 0; i < Math.Min(5, queries); i++)
+        {
+            await run(i);
+        }
+
+        var latency = new Latency();
+        var returned = 0L;
+        for (var i = 0; i < queries; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            returned += await run(i);
+            latency.Add(watch.Elapsed);
+            afterEach?.Invoke();
+        }
+
+        return (latency, returned);
+    }
 }
