@@ -119,7 +119,7 @@ public static class ScaleCommand
         // The keyword search's work per query: the documents holding a query term (what BM25 scores when it scores them
         // all), and what the bounded search read and scored, at the keyword search's depth and at a fused leg's.
         var holding = new List<double>();
-        var work = new Dictionary<int, (List<double> Postings, List<double> Scored)> { [Limit] = ([], []), [options.Candidates] = ([], []) };
+        var work = new Dictionary<int, (List<double> Postings, List<double> Scored, List<bool> ReadAll)> { [Limit] = ([], [], []), [options.Candidates] = ([], [], []) };
         foreach (var text in queryTexts)
         {
             await using (var command = dataSource.CreateCommand(
@@ -129,7 +129,7 @@ public static class ScaleCommand
                 holding.Add(Convert.ToDouble(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture));
             }
 
-            foreach (var (depth, (postingsRead, scored)) in work)
+            foreach (var (depth, (postingsRead, scored, readAll)) in work)
             {
                 await using var command = dataSource.CreateCommand(SearchSql.KeywordWork);
                 command.Parameters.AddWithValue("query", text);
@@ -141,6 +141,7 @@ public static class ScaleCommand
                 await reader.ReadAsync(cancellationToken);
                 postingsRead.Add(reader.GetInt64(0));
                 scored.Add(reader.GetInt64(1));
+                readAll.Add(reader.GetBoolean(2));
             }
         }
 
@@ -182,13 +183,14 @@ public static class ScaleCommand
         var (median, p95) = Spread(holding);
         console.MarkupLine(Markup.Escape($"Documents holding a query term (what BM25 over every posting scores): median {median:N0}, p95 {p95:N0} of {count:N0}."));
         var depths = new List<KeywordSearchWork>();
-        foreach (var (depth, (postingsRead, scored)) in work)
+        foreach (var (depth, (postingsRead, scored, readAll)) in work)
         {
             var (readMedian, readP95) = Spread(postingsRead);
             var (scoredMedian, scoredP95) = Spread(scored);
-            depths.Add(new KeywordSearchWork(depth, readMedian, readP95, scoredMedian, scoredP95));
+            var readAllCount = readAll.Count(r => r);
+            depths.Add(new KeywordSearchWork(depth, readMedian, readP95, scoredMedian, scoredP95, readAllCount));
             console.MarkupLine(Markup.Escape(
-                $"The keyword search, best {depth}: reads a median {readMedian:N0} postings (p95 {readP95:N0}) and scores {scoredMedian:N0} documents (p95 {scoredP95:N0})."));
+                $"The keyword search, best {depth}: reads a median {readMedian:N0} postings (p95 {readP95:N0}) and scores {scoredMedian:N0} documents (p95 {scoredP95:N0}); it read every posting (few enough) for {readAllCount:N0} of {readAll.Count:N0} queries."));
         }
 
         var report = new ScaleReport(count, postings, queryCount, load.Elapsed.TotalSeconds, median, p95, depths, machine, results);
@@ -202,8 +204,12 @@ public static class ScaleCommand
 
 public sealed record ScaleResult(string Method, double P50Ms, double P95Ms, double RowsReturned, string Plan);
 
-/// <summary>What the bounded keyword search did per query for its best <paramref name="Depth"/>: postings read and documents scored.</summary>
-public sealed record KeywordSearchWork(int Depth, double PostingsReadMedian, double PostingsReadP95, double DocumentsScoredMedian, double DocumentsScoredP95);
+/// <summary>
+/// What the keyword search did per query for its best <paramref name="Depth"/>: postings read and documents scored, and for
+/// how many queries it read every posting of the terms rather than walking them.
+/// </summary>
+public sealed record KeywordSearchWork(int Depth, double PostingsReadMedian, double PostingsReadP95, double DocumentsScoredMedian, double DocumentsScoredP95,
+    int ReadEveryPosting);
 
 public sealed record ScaleReport(int Documents, long Postings, int Queries, double LoadSeconds, double KeywordMatchesMedian, double KeywordMatchesP95,
     IReadOnlyList<KeywordSearchWork> KeywordWork, MachineInfo Machine, IReadOnlyList<ScaleResult> Methods);

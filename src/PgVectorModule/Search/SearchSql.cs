@@ -45,22 +45,67 @@ public static class SearchSql
     /// and a weight may be negative: <c>most</c> is infinite, every posting is read, and every found document is scored
     /// from all its query terms.
     /// </para>
+    /// <para>
+    /// Where the query's terms have few postings for the rows asked for, reading them all is cheaper than the walk's index
+    /// probes, and as exact: <see cref="Bm25ReadAll"/> chooses, and only the chosen plan runs.
+    /// </para>
     /// </summary>
     private static string Bm25(string depth) => $"""
         {Bm25Search(depth)},
+        {Bm25ReadAll(depth)},
         bm25 AS (
             SELECT x.id, x.score
-            FROM (SELECT ids, scores FROM bm25_search ORDER BY step DESC LIMIT 1) searched, unnest(searched.ids, searched.scores) AS x(id, score))
+            FROM (SELECT ids, scores FROM bm25_search ORDER BY step DESC LIMIT 1) searched, unnest(searched.ids, searched.scores) AS x(id, score)
+            WHERE NOT (SELECT read_all FROM bm25_plan)
+            UNION ALL
+            (SELECT id, score FROM bm25_all WHERE (SELECT read_all FROM bm25_plan) ORDER BY score DESC, id LIMIT {depth}))
+        """;
+
+    /// <summary>
+    /// Postings per result row asked for up to which the keyword search reads every posting of the query's terms instead of
+    /// walking them (<see cref="Bm25"/>): reading a posting in index order costs a small fraction of the index probe the walk
+    /// pays for each later term of each document it scores, so below this many the plain sum is the cheaper of two exact
+    /// answers. A cost constant, like the planner's, set from latencies at 106,216 passages (docs/benchmarks.md); the
+    /// results do not depend on it. <see cref="ReadAllSetting"/> overrides it for a session.
+    /// </summary>
+    public const int ReadAllPostingsPerRow = 500;
+
+    /// <summary>The session setting that overrides <see cref="ReadAllPostingsPerRow"/> (0: always walk).</summary>
+    public const string ReadAllSetting = "pgvector_module.bm25_read_all_per_row";
+
+    /// <summary>
+    /// The other exact plan: <c>bm25_plan</c> decides from the terms' document frequencies (already summed for the idf)
+    /// whether the postings are few enough to read them all (at most <see cref="ReadAllPostingsPerRow"/> per row asked
+    /// for, or k1 and b outside the bounds, where the walk reads everything anyway), and <c>bm25_all</c> is BM25 over every
+    /// posting. <see cref="Bm25"/> runs one of the two: the other branch stands behind a one-time filter, so it never runs.
+    /// </summary>
+    private static string Bm25ReadAll(string depth) => $"""
+        bm25_plan AS (
+            SELECT NOT c.bounded OR coalesce(sum(b.df), 0) <= {depth} * coalesce(
+                       nullif(current_setting('{ReadAllSetting}', true), '')::float8, {ReadAllPostingsPerRow}) AS read_all
+            FROM corpus c LEFT JOIN bm25_bounds b ON true
+            GROUP BY c.bounded),
+        bm25_all AS (
+            SELECT p.document_id AS id, sum({Weight("q", "p")}) AS score
+            FROM bm25_terms q JOIN document_terms p ON p.lexeme = q.lexeme, corpus c
+            WHERE @source::text IS NULL OR p.source = @source
+            GROUP BY p.document_id)
         """;
 
     /// <summary>
     /// What the keyword search did for a query (parameters as <see cref="Keyword"/>, @limit the depth): how many postings
-    /// it read and how many documents it scored in full. An exhaustive BM25 reads every posting of every query term and
-    /// scores every document holding one; <c>bench scale</c> sets the two side by side.
+    /// it read, how many documents it scored in full, and whether it read every posting of the query's terms (few enough:
+    /// <see cref="ReadAllPostingsPerRow"/>) rather than walking them. An exhaustive BM25 reads every posting of every query
+    /// term and scores every document holding one; <c>bench scale</c> sets the two side by side.
     /// </summary>
     public static readonly string KeywordWork = $"""
-        WITH RECURSIVE {Bm25Search("@limit")}
-        SELECT postings_read, documents_scored FROM bm25_search ORDER BY step DESC LIMIT 1
+        WITH RECURSIVE {Bm25Search("@limit")},
+        {Bm25ReadAll("@limit")}
+        (SELECT postings_read, documents_scored, false AS read_all FROM bm25_search
+         WHERE NOT (SELECT read_all FROM bm25_plan) ORDER BY step DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT coalesce(sum(df), 0)::bigint FROM bm25_bounds), (SELECT count(*) FROM bm25_all), true
+        WHERE (SELECT read_all FROM bm25_plan)
         """;
 
     /// <summary>A posting's BM25 weight: idf (of <paramref name="term"/>) x tf (k1 + 1) / (tf + k1 (1 - b + b x length / average length)).</summary>
@@ -74,13 +119,13 @@ public static class SearchSql
                    @k1 >= 0 AND @b >= 0 AND @b <= 1 AS bounded
             FROM bm25_corpus),
         bm25_bounds AS MATERIALIZED (
-            SELECT f.lexeme, f.idf,
+            SELECT f.lexeme, f.idf, f.df,
                    CASE WHEN c.bounded
                         THEN f.idf * (@k1 + 1) / (1 + @k1 * @b / c.average_length * (
                             SELECT t.length_per_occurrence FROM document_terms t WHERE t.lexeme = f.lexeme
                             ORDER BY t.length_per_occurrence LIMIT 1))
                         ELSE 'Infinity' END AS most
-            FROM (SELECT d.lexeme, ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+            FROM (SELECT d.lexeme, d.df, ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5)) AS idf
                   FROM (SELECT lexeme, sum(change)::float8 AS df FROM bm25_document_frequencies
                         WHERE lexeme IN ({QueryLexemes}) GROUP BY lexeme) d, corpus c
                   WHERE d.df > 0) f, corpus c),

@@ -17,11 +17,37 @@ public sealed class ZipfCorpus(PostgresServer server) : IAsyncLifetime
 
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
+    /// <summary>Sessions where the keyword search always walks the postings (never reads them all).</summary>
+    public NpgsqlDataSource Walking { get; private set; } = null!;
+
+    /// <summary>Sessions where the keyword search always reads every posting of the query's terms.</summary>
+    public NpgsqlDataSource ReadingAll { get; private set; } = null!;
+
+    /// <summary>The plan a search runs in: as chosen, always the walk, or always every posting.</summary>
+    public NpgsqlDataSource For(string plan) => plan switch
+    {
+        "chosen" => DataSource,
+        "walk" => Walking,
+        "read all" => ReadingAll,
+        _ => throw new ArgumentOutOfRangeException(nameof(plan), plan, null),
+    };
+
+    private NpgsqlDataSource WithReadAllPerRow(string value)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(_database.ConnectionString.ConnectionString)
+        {
+            Options = $"-c {SearchSql.ReadAllSetting}={value}",
+        };
+        return ModuleDataSource.Create(builder, "zipf");
+    }
+
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
         await _database.InitializeAsync();
         DataSource = ModuleDataSource.Create(_database.ConnectionString, "zipf");
+        Walking = WithReadAllPerRow("0");
+        ReadingAll = WithReadAllPerRow("1e12");
         await using (var create = DataSource.CreateCommand("CREATE SCHEMA zipf"))
         {
             await create.ExecuteNonQueryAsync(ct);
@@ -55,6 +81,8 @@ public sealed class ZipfCorpus(PostgresServer server) : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await DataSource.DisposeAsync();
+        await Walking.DisposeAsync();
+        await ReadingAll.DisposeAsync();
         await _database.DisposeAsync();
     }
 }
@@ -86,11 +114,14 @@ public class Bm25SearchTests(ZipfCorpus corpus) : IClassFixture<ZipfCorpus>
     [MemberData(nameof(Queries))]
     public async Task The_best_documents_and_their_scores_are_those_of_BM25_over_every_posting(string query)
     {
-        foreach (var limit in new[] { 1, 10, 100 })
+        foreach (var plan in new[] { "chosen", "walk", "read all" })
         {
-            foreach (var source in new[] { null, "even" })
+            foreach (var limit in new[] { 1, 10, 100 })
             {
-                await AssertExactAsync(query, limit, source, Bm25Parameters.Default);
+                foreach (var source in new[] { null, "even" })
+                {
+                    await AssertExactAsync(plan, query, limit, source, Bm25Parameters.Default);
+                }
             }
         }
     }
@@ -99,11 +130,57 @@ public class Bm25SearchTests(ZipfCorpus corpus) : IClassFixture<ZipfCorpus>
     [MemberData(nameof(Parameters))]
     public async Task Exact_whatever_k1_and_b(double k1, double b)
     {
-        foreach (var query in new[] { "w1 w2 w3 w4 w5 w6", "w2 w30 w200" })
+        foreach (var plan in new[] { "walk", "read all" })
         {
-            await AssertExactAsync(query, 10, null, new Bm25Parameters(k1, b));
-            await AssertExactAsync(query, 100, "odd", new Bm25Parameters(k1, b));
+            foreach (var query in new[] { "w1 w2 w3 w4 w5 w6", "w2 w30 w200" })
+            {
+                await AssertExactAsync(plan, query, 10, null, new Bm25Parameters(k1, b));
+                await AssertExactAsync(plan, query, 100, "odd", new Bm25Parameters(k1, b));
+            }
         }
+    }
+
+    [Theory]
+    [InlineData("w1 w2 w3 w4 w5 w6", 1)]
+    [InlineData("w1 w2 w3 w4 w5 w6", 100)]
+    [InlineData("w150 w299", 10)]
+    public async Task It_reads_every_posting_only_when_they_are_few_for_the_rows_asked_for_and_then_never_walks(string query, int limit)
+    {
+        await using var all = corpus.DataSource.CreateCommand($"SELECT count(*) FROM document_terms WHERE lexeme IN ({SearchSql.QueryLexemes})");
+        all.Parameters.AddWithValue("query", query);
+        var postings = (long)(await all.ExecuteScalarAsync(Ct))!;
+        var readAll = postings <= (long)limit * SearchSql.ReadAllPostingsPerRow;
+
+        await using var work = corpus.DataSource.CreateCommand(SearchSql.KeywordWork);
+        work.Parameters.AddWithValue("query", query);
+        work.Parameters.AddWithValue("limit", limit);
+        work.Parameters.AddWithValue("k1", Bm25Parameters.DefaultK1);
+        work.Parameters.AddWithValue("b", Bm25Parameters.DefaultB);
+        work.Parameters.Add(new NpgsqlParameter("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+        await using (var reader = await work.ExecuteReaderAsync(Ct))
+        {
+            Assert.True(await reader.ReadAsync(Ct));
+            Assert.Equal(readAll, reader.GetBoolean(2));
+            var read = reader.GetInt64(0);
+            if (readAll)
+            {
+                Assert.Equal(postings, read);
+            }
+            else
+            {
+                Assert.InRange(read, 1, postings);
+            }
+
+            Assert.False(await reader.ReadAsync(Ct), "one plan's row, not both");
+        }
+
+        // Only the chosen plan runs: the other stands behind a one-time filter, which the plan shows as never executed.
+        var plan = await HybridSearch.ExplainAsync(corpus.DataSource, SearchMethod.Keyword, query, null, limit, cancellationToken: Ct);
+        var walk = plan.Single(l => l.Contains("Recursive Union", StringComparison.Ordinal));
+        Assert.Equal(readAll, walk.Contains("never executed", StringComparison.Ordinal));
+        Assert.Contains(plan, l => l.Contains("One-Time Filter", StringComparison.Ordinal));
+        // Reading all is the cheap case only for few postings: the test's common query must exercise both ways.
+        Assert.True(query != "w1 w2 w3 w4 w5 w6" || readAll == (limit == 100), $"'{query}' top {limit}: {postings} postings");
     }
 
     [Theory]
@@ -117,8 +194,9 @@ public class Bm25SearchTests(ZipfCorpus corpus) : IClassFixture<ZipfCorpus>
         all.Parameters.AddWithValue("query", query);
         var postings = (long)(await all.ExecuteScalarAsync(Ct))!;
 
-        // The rows the keyword search's scans of the postings index returned, from the plan as it ran.
-        var plan = await HybridSearch.ExplainAsync(corpus.DataSource, SearchMethod.Keyword, query, null, limit, cancellationToken: Ct);
+        // The rows the keyword search's scans of the postings index returned, from the plan as it ran (the walk forced:
+        // with as few postings as these for the top 100 it would read them all, which the test above covers).
+        var plan = await HybridSearch.ExplainAsync(corpus.Walking, SearchMethod.Keyword, query, null, limit, cancellationToken: Ct);
         var read = plan.Select(l => System.Text.RegularExpressions.Regex.Match(l,
                 $@"Index Only Scan using {DocumentTermConfiguration.LexemeIndex} on document_terms \w+ \(actual rows=(\d+)(?:\.\d+)? loops=(\d+)\)"))
             .Where(m => m.Success)
@@ -128,11 +206,11 @@ public class Bm25SearchTests(ZipfCorpus corpus) : IClassFixture<ZipfCorpus>
         Assert.InRange(read, 1, postings / 4);
     }
 
-    private async Task AssertExactAsync(string query, int limit, string? source, Bm25Parameters parameters)
+    private async Task AssertExactAsync(string plan, string query, int limit, string? source, Bm25Parameters parameters)
     {
         var expected = await ExhaustiveAsync(query, limit, source, parameters);
-        var hits = await HybridSearch.KeywordAsync(corpus.DataSource, query, limit, source, parameters, Ct);
-        var context = $"'{query}', top {limit}, source {source ?? "any"}, k1 {parameters.K1}, b {parameters.B}";
+        var hits = await HybridSearch.KeywordAsync(corpus.For(plan), query, limit, source, parameters, Ct);
+        var context = $"{plan}: '{query}', top {limit}, source {source ?? "any"}, k1 {parameters.K1}, b {parameters.B}";
 
         Assert.True(expected.Count == hits.Count, $"{context}: {hits.Count} hits, {expected.Count} expected");
         for (var i = 0; i < hits.Count; i++)
