@@ -28,7 +28,7 @@ public sealed partial class OperationsLesson
     {
         lesson.Step("Tracing: where a hybrid search's time goes",
             "OpenTelemetry collects spans from any ActivitySource you name: the library's (one span per search, and per stage in the staged form) and " +
-            "Npgsql's (AddNpgsql: one span per command sent). The staged search runs each leg as a statement of its own and fuses in C#, with the same hits " +
+            "Npgsql's (AddNpgsql: one span per command sent). The staged search runs each leg as a statement of its own, then the same fusion SQL over the legs' ids and values, with the same hits " +
             "as the one statement; the one statement is one round trip, so its trace has one database span.");
 
         // Once untraced: the first search of a process also pays for JIT compilation and the statements' first planning.
@@ -85,7 +85,7 @@ public sealed partial class OperationsLesson
         lesson.Say(string.Create(CultureInfo.InvariantCulture,
             $"Staged search: [bold]{staged.Duration.TotalMilliseconds:N1} ms[/] = embed {Ms(staged, SearchTelemetry.EmbedSpan):N1} + vector leg {Ms(staged, SearchTelemetry.VectorLegSpan):N1} + " +
             $"keyword leg {Ms(staged, SearchTelemetry.KeywordLegSpan):N1} + fuse {Ms(staged, SearchTelemetry.FuseSpan):N2} ms; one statement: [bold]{oneStatement.Duration.TotalMilliseconds:N1} ms[/]."));
-        lesson.Say($"Npgsql's command spans: {DatabaseSpansUnder(staged)} under the staged search's stages (one per leg), " +
+        lesson.Say($"Npgsql's command spans: {DatabaseSpansUnder(staged)} under the staged search's stages (one per leg and one for the fusion), " +
                    $"{trace.Count(s => s.Source.Name == "Npgsql" && s.ParentSpanId == oneStatement.SpanId)} right under the one statement's search span.");
     }
 }

@@ -67,9 +67,14 @@ public static class HybridSearch
         await using var batch = Prepare(connection, method, query, embedding, limit, source, options, explain: null);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         SearchTelemetry.SettingsApplied(activity, await ReadSettingsAsync(reader, batch, cancellationToken));
+        return await ReadHitsAsync(reader, method, cancellationToken);
+    }
 
+    /// <summary>A search's rows as hits: id, title, source, score, and for the fused searches each leg's rank.</summary>
+    internal static async Task<IReadOnlyList<SearchHit>> ReadHitsAsync(NpgsqlDataReader reader, SearchMethod method, CancellationToken cancellationToken)
+    {
         var hits = new List<SearchHit>();
-        var ranks = reader.FieldCount >= 6;
+        var ranks = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
         while (await reader.ReadAsync(cancellationToken))
         {
             hits.Add(new SearchHit(
@@ -185,19 +190,27 @@ public static class HybridSearch
         {
             parameters.AddWithValue("embedding", embedding!);
             parameters.AddWithValue("candidates", options.Candidates);
-        }
-
-        if (method == SearchMethod.Weighted)
-        {
-            parameters.AddWithValue("vector_weight", options.VectorWeight);
-        }
-        else if (method == SearchMethod.ReciprocalRankFusion)
-        {
-            parameters.AddWithValue("k", options.RrfK);
+            AddFusionParameters(parameters, method, options);
         }
 
         batch.BatchCommands.Add(search);
         return batch;
+    }
+
+    /// <summary>The fusion's own parameters: the vector weight or RRF's k. The one statement and the staged fusion bind them here.</summary>
+    internal static void AddFusionParameters(NpgsqlParameterCollection parameters, SearchMethod method, HybridOptions options)
+    {
+        switch (method)
+        {
+            case SearchMethod.Weighted:
+                parameters.AddWithValue("vector_weight", options.VectorWeight);
+                break;
+            case SearchMethod.ReciprocalRankFusion:
+                parameters.AddWithValue("k", options.RrfK);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(method), method, "Only the hybrid searches fuse two legs.");
+        }
     }
 
     /// <summary>

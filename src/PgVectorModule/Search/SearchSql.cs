@@ -221,14 +221,11 @@ public static class SearchSql
         """;
 
     /// <summary>
-    /// The fused queries' vector leg as a statement of its own (<see cref="StagedHybridSearch"/>): the same candidates,
-    /// with their titles, so the C# fusion needs no further round trip. Under a filter the iterative scan's relaxed order
-    /// comes back as it is; the fusion ranks by distance, then id, as row_number() does in the fused queries.
+    /// The fused queries' vector leg as a statement of its own (<see cref="StagedHybridSearch"/>): the same candidates, id
+    /// and distance. Under a filter the iterative scan's relaxed order comes back as it is; the fusion ranks by distance,
+    /// then id (<see cref="FuseLegs"/>).
     /// </summary>
-    public const string VectorLeg = $"""
-        SELECT id, title, source, embedding <=> @embedding AS distance
-                  {NearestRows}
-        """;
+    public const string VectorLeg = NearestCandidates;
 
     /// <summary>The best @limit of a CTE <c>fused(id, score, vector_rank, keyword_rank)</c>, with titles: the only rows read from the table.</summary>
     private const string TopFused = """
@@ -266,15 +263,55 @@ public static class SearchSql
     /// @vector_weight * vector + (1 - @vector_weight) * keyword; a document missing from one list gets 0 there.
     /// </summary>
     public static readonly string Weighted = $"""
-        WITH RECURSIVE vector AS (
+        WITH RECURSIVE {WeightedVector($"({NearestCandidates})")},
+        {Bm25("@candidates")},
+        {WeightedFusion("bm25")}
+        """;
+
+    /// <summary>
+    /// Reciprocal rank fusion: only ranks count, 1 / (@k + rank) from each list, summed. Nothing to normalize; k keeps
+    /// one list's first place from drowning everything else.
+    /// </summary>
+    public static readonly string ReciprocalRankFusion = $"""
+        WITH RECURSIVE {RrfVector($"({NearestCandidates})")},
+        {Bm25("@candidates")},
+        {RrfFusion("bm25")}
+        """;
+
+    /// <summary>
+    /// The fusion of legs that ran as statements of their own (<see cref="StagedHybridSearch"/>): the same fusion as
+    /// <see cref="Weighted"/> or <see cref="ReciprocalRankFusion"/>, over the legs' ids and values sent back as arrays
+    /// (@vector_ids and @vector_distances, @keyword_ids and @keyword_scores) instead of the legs' subqueries.
+    /// </summary>
+    public static string FuseLegs(SearchMethod method)
+    {
+        const string Vector = "(SELECT * FROM unnest(@vector_ids::int[], @vector_distances::float8[]) AS v(id, distance))";
+        const string Keyword = "(SELECT * FROM unnest(@keyword_ids::int[], @keyword_scores::float8[]) AS k(id, score)) keyword_leg";
+        return method switch
+        {
+            SearchMethod.Weighted => $"WITH {WeightedVector(Vector)},\n{WeightedFusion(Keyword)}",
+            SearchMethod.ReciprocalRankFusion => $"WITH {RrfVector(Vector)},\n{RrfFusion(Keyword)}",
+            _ => throw new ArgumentOutOfRangeException(nameof(method), method, "Only the hybrid searches fuse two legs."),
+        };
+    }
+
+    /// <summary>The weighted fusion's vector leg, ranked and normalized: <paramref name="nearest"/> is a subquery of id and distance.</summary>
+    private static string WeightedVector(string nearest) => $"""
+        vector AS (
             SELECT id, row_number() OVER ({ByDistance}) AS rank,
                    coalesce((max(distance) OVER () - distance) / nullif(max(distance) OVER () - min(distance) OVER (), 0), 1) AS normalized
-            FROM ({NearestCandidates}) nearest),
-        {Bm25("@candidates")},
+            FROM {nearest} nearest)
+        """;
+
+    /// <summary>
+    /// The rest of the weighted fusion, after <see cref="WeightedVector"/>: the keyword leg (<paramref name="keywordRows"/>,
+    /// rows of id and score) ranked and normalized, the fused score, the best rows.
+    /// </summary>
+    private static string WeightedFusion(string keywordRows) => $"""
         keyword AS (
             SELECT id, rank, coalesce((score - min(score) OVER ()) / nullif(max(score) OVER () - min(score) OVER (), 0), 1) AS normalized
             FROM (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank
-                  FROM bm25 ORDER BY score DESC, id LIMIT @candidates) best_keyword),
+                  FROM {keywordRows} ORDER BY score DESC, id LIMIT @candidates) best_keyword),
         fused AS (
             SELECT coalesce(v.id, k.id) AS id,
                    @vector_weight * coalesce(v.normalized, 0) + (1 - @vector_weight) * coalesce(k.normalized, 0) AS score,
@@ -283,18 +320,18 @@ public static class SearchSql
         {TopFused}
         """;
 
-    /// <summary>
-    /// Reciprocal rank fusion: only ranks count, 1 / (@k + rank) from each list, summed. Nothing to normalize; k keeps
-    /// one list's first place from drowning everything else.
-    /// </summary>
-    public static readonly string ReciprocalRankFusion = $"""
-        WITH RECURSIVE vector AS (
+    /// <summary>Reciprocal rank fusion's vector leg, ranked: <paramref name="nearest"/> is a subquery of id and distance.</summary>
+    private static string RrfVector(string nearest) => $"""
+        vector AS (
             SELECT id, row_number() OVER ({ByDistance}) AS rank
-            FROM ({NearestCandidates}) nearest),
-        {Bm25("@candidates")},
+            FROM {nearest} nearest)
+        """;
+
+    /// <summary>The rest of reciprocal rank fusion, after <see cref="RrfVector"/>, as <see cref="WeightedFusion"/>.</summary>
+    private static string RrfFusion(string keywordRows) => $"""
         keyword AS (
             SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
-            FROM bm25 ORDER BY score DESC, id LIMIT @candidates),
+            FROM {keywordRows} ORDER BY score DESC, id LIMIT @candidates),
         fused AS (
             SELECT coalesce(v.id, k.id) AS id,
                    coalesce(1.0 / (@k + v.rank), 0.0) + coalesce(1.0 / (@k + k.rank), 0.0) AS score,

@@ -6,10 +6,11 @@ namespace PgVectorModule.Search;
 /// <summary>
 /// The hybrid searches in stages, each with a span of its own (<see cref="SearchTelemetry"/>): embed the question, the
 /// vector leg (<see cref="SearchSql.VectorLeg"/>, with the same HNSW settings as the fused statement), the keyword leg
-/// (<see cref="SearchSql.Keyword"/> at the candidate count), then the fusion in C# (<see cref="HybridFusion"/>). It
-/// returns the same hits as <see cref="HybridSearch"/>'s one statement; what it costs is a second round trip and the
-/// candidates' titles on the wire. It is the form to trace when the question is where a search's time goes; the one
-/// statement stays the form to serve searches with.
+/// (<see cref="SearchSql.Keyword"/> at the candidate count), then the fusion (<see cref="SearchSql.FuseLegs"/>: the one
+/// statement's own fusion SQL, over the legs' ids and values sent back as arrays). It returns the same hits as
+/// <see cref="HybridSearch"/>'s one statement; what it costs is two more round trips and the candidates on the wire. It
+/// is the form to trace when the question is where a search's time goes; the one statement stays the form to serve
+/// searches with.
 /// </summary>
 public static class StagedHybridSearch
 {
@@ -49,7 +50,7 @@ public static class StagedHybridSearch
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
             var nearest = await VectorLegAsync(connection, vector, source, settings, cancellationToken);
             var keyword = await KeywordLegAsync(connection, query, source, settings, cancellationToken);
-            return Fuse(method, nearest, keyword, limit, settings);
+            return await FuseAsync(connection, method, nearest, keyword, limit, settings, cancellationToken);
         });
     }
 
@@ -80,7 +81,7 @@ public static class StagedHybridSearch
 
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
             SearchTelemetry.SettingsApplied(activity, await HybridSearch.ReadSettingsAsync(reader, batch, cancellationToken));
-            return await ReadCandidatesAsync(reader, activity, cancellationToken);
+            return await ReadCandidatesAsync(reader, valueColumn: 1, activity, cancellationToken);
         }
         catch (Exception e)
         {
@@ -105,7 +106,7 @@ public static class StagedHybridSearch
             command.Parameters.AddWithValue("k1", options.Bm25.K1);
             command.Parameters.AddWithValue("b", options.Bm25.B);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            return await ReadCandidatesAsync(reader, activity, cancellationToken);
+            return await ReadCandidatesAsync(reader, valueColumn: 3, activity, cancellationToken);
         }
         catch (Exception e)
         {
@@ -114,22 +115,27 @@ public static class StagedHybridSearch
         }
     }
 
-    /// <summary>A leg's rows (id, title, source, score), counted on the leg's span.</summary>
-    private static async Task<List<LegCandidate>> ReadCandidatesAsync(NpgsqlDataReader reader, Activity? activity, CancellationToken cancellationToken)
+    /// <summary>A leg's rows: the id (first column) and the distance or score (<paramref name="valueColumn"/>), counted on the leg's span.</summary>
+    private static async Task<List<LegCandidate>> ReadCandidatesAsync(NpgsqlDataReader reader, int valueColumn, Activity? activity,
+        CancellationToken cancellationToken)
     {
         var rows = new List<LegCandidate>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            rows.Add(new LegCandidate(reader.GetInt32(0), reader.GetString(1),
-                await reader.IsDBNullAsync(2, cancellationToken) ? null : reader.GetString(2), reader.GetDouble(3)));
+            rows.Add(new LegCandidate(reader.GetInt32(0), reader.GetDouble(valueColumn)));
         }
 
         activity?.SetTag(SearchTelemetry.RowsTag, rows.Count);
         return rows;
     }
 
-    /// <summary>The fusion, timed on its own: the one stage that never waits for the database.</summary>
-    private static IReadOnlyList<SearchHit> Fuse(SearchMethod method, List<LegCandidate> nearest, List<LegCandidate> keyword, int limit, HybridOptions options)
+    /// <summary>
+    /// The fusion, timed on its own: the fused statement's own fusion SQL over the legs' ids and values, with the same
+    /// fusion parameters bound the same way (<see cref="HybridSearch.AddFusionParameters"/>), so a change to fusion is
+    /// made in one place.
+    /// </summary>
+    private static async Task<IReadOnlyList<SearchHit>> FuseAsync(NpgsqlConnection connection, SearchMethod method, List<LegCandidate> nearest,
+        List<LegCandidate> keyword, int limit, HybridOptions options, CancellationToken cancellationToken)
     {
         using var activity = SearchTelemetry.Source.StartActivity(SearchTelemetry.FuseSpan);
         if (activity is { IsAllDataRequested: true })
@@ -146,9 +152,26 @@ public static class StagedHybridSearch
             }
         }
 
-        var hits = HybridFusion.Fuse(method, nearest, keyword, limit, options);
-        activity?.SetTag(SearchTelemetry.RowsTag, hits.Count);
-        return hits;
+        try
+        {
+            await using var command = new NpgsqlCommand(SearchSql.FuseLegs(method), connection);
+            command.Parameters.AddWithValue("vector_ids", nearest.Select(c => c.Id).ToArray());
+            command.Parameters.AddWithValue("vector_distances", nearest.Select(c => c.Value).ToArray());
+            command.Parameters.AddWithValue("keyword_ids", keyword.Select(c => c.Id).ToArray());
+            command.Parameters.AddWithValue("keyword_scores", keyword.Select(c => c.Value).ToArray());
+            command.Parameters.AddWithValue("limit", limit);
+            command.Parameters.AddWithValue("candidates", options.Candidates);
+            HybridSearch.AddFusionParameters(command.Parameters, method, options);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            var hits = await HybridSearch.ReadHitsAsync(reader, method, cancellationToken);
+            activity?.SetTag(SearchTelemetry.RowsTag, hits.Count);
+            return hits;
+        }
+        catch (Exception e)
+        {
+            SearchTelemetry.Failed(activity, e);
+            throw;
+        }
     }
 
     private static NpgsqlParameter Source(string? source) =>

@@ -507,7 +507,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         foreach (var pair in new[]
                  {
                      ("search (staged)", "two searches"), ("embed question", "search (staged)"), ("vector leg", "search (staged)"),
-                     ("Npgsql command", "vector leg"), ("keyword leg", "search (staged)"), ("Npgsql command", "keyword leg"), ("fuse", "search (staged)"),
+                     ("Npgsql command", "vector leg"), ("keyword leg", "search (staged)"), ("Npgsql command", "keyword leg"), ("fuse", "search (staged)"), ("Npgsql command", "fuse"),
                      ("search (one statement)", "two searches"), ("embed question", "search (one statement)"), ("Npgsql command", "search (one statement)"),
                  })
         {
@@ -519,7 +519,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 
-    private const string TracedSpans = "Npgsql's command spans: 2 under the staged search's stages (one per leg), 1 right under the one statement's search span.";
+    private const string TracedSpans = "Npgsql's command spans: 3 under the staged search's stages (one per leg and one for the fusion), 1 right under the one statement's search span.";
 
     private static async Task<(int Port, bool InRecovery)> WhoAsync(NpgsqlDataSource source)
     {

@@ -169,7 +169,7 @@ public partial class RelaxedOrderTests(RelaxedOrderCorpus corpus) : IClassFixtur
         var distances = new List<double>();
         while (await reader.ReadAsync(Ct))
         {
-            distances.Add(reader.GetDouble(3));
+            distances.Add(reader.GetDouble(1));
         }
 
         return distances;

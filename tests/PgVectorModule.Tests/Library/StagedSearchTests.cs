@@ -90,25 +90,6 @@ public class StagedSearchTests(SampleCorpusSearch corpus) : IClassFixture<Sample
     }
 
     [Fact]
-    public async Task Reciprocal_is_PostgreSQLs_numeric_one_over_n_digit_for_digit_from_1_to_20000()
-    {
-        await using var command = corpus.DataSource.CreateCommand("SELECT n, 1.0 / n FROM generate_series(1, 20000) AS n");
-        await using var reader = await command.ExecuteReaderAsync(Ct);
-        var checkedCount = 0;
-        while (await reader.ReadAsync(Ct))
-        {
-            var n = reader.GetInt32(0);
-            var server = reader.GetDecimal(1);
-            var ours = HybridFusion.Reciprocal(0, n);
-            Assert.True(server == ours && server.Scale == ours.Scale, $"1.0 / {n}: PostgreSQL {server}, C# {ours}");
-            Assert.Equal(Convert.ToDouble(server), (double)ours);
-            checkedCount++;
-        }
-
-        Assert.Equal(20_000, checkedCount);
-    }
-
-    [Fact]
     public async Task Only_the_hybrid_searches_have_legs_to_stage()
     {
         var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
@@ -138,15 +119,18 @@ public class StagedSearchTests(SampleCorpusSearch corpus) : IClassFixture<Sample
         Assert.All(Children(inTrace, search), s => Assert.Equal(SearchTelemetry.SourceName, s.Source.Name));
         var (embed, vectorLeg, keywordLeg, fuse) = (Child(inTrace, search, 0), Child(inTrace, search, 1), Child(inTrace, search, 2), Child(inTrace, search, 3));
 
-        // Npgsql's spans: one statement's under each leg, none under embedding or fusion, nothing else in the trace.
+        // Npgsql's spans: one statement's under each leg and under the fusion, none under embedding, nothing else in the trace.
         var vectorStatement = Assert.Single(Children(inTrace, vectorLeg));
         var keywordStatement = Assert.Single(Children(inTrace, keywordLeg));
+        var fuseStatement = Assert.Single(Children(inTrace, fuse));
         Assert.Empty(Children(inTrace, embed));
-        Assert.Empty(Children(inTrace, fuse));
         Assert.Empty(Children(inTrace, vectorStatement));
         Assert.Empty(Children(inTrace, keywordStatement));
-        Assert.Equal(1 + 5 + 2, inTrace.Count); // the test's own span, the search's five, Npgsql's two: nothing else
-        Assert.All([vectorStatement, keywordStatement], s => Assert.Equal(("Npgsql", ActivityKind.Client), (s.Source.Name, s.Kind)));
+        Assert.Empty(Children(inTrace, fuseStatement));
+        Assert.Equal(1 + 5 + 3, inTrace.Count); // the test's own span, the search's five, Npgsql's three: nothing else
+        Assert.All([vectorStatement, keywordStatement, fuseStatement], s => Assert.Equal(("Npgsql", ActivityKind.Client), (s.Source.Name, s.Kind)));
+        // The fusion is the one statement's own SQL over the legs' arrays: one fusion, written once.
+        Assert.Equal(SearchSql.FuseLegs(SearchMethod.ReciprocalRankFusion).Trim(), Tag<string>(fuseStatement, "db.query.text").Trim());
         var vectorSql = Tag<string>(vectorStatement, "db.query.text");
         Assert.Contains("set_config('hnsw.ef_search'", vectorSql, StringComparison.Ordinal);
         Assert.Contains(SearchSql.VectorLeg.Trim(), vectorSql, StringComparison.Ordinal);
