@@ -157,32 +157,25 @@ public sealed partial class SearchToAnswersLesson
             IChatClient chat = new OpenAI.Chat.ChatClient("{settings.ChatModel}", apiKey).AsIChatClient();   // ChatAnswers.Create(settings.Answers)
             List<ChatMessage> messages = [new(ChatRole.System, Instructions), new(ChatRole.User, Prompt(question, passages))];
             await foreach (var update in chat.GetStreamingResponseAsync(messages, new ChatOptions {"{"} Temperature = 0 {"}"}))
-                Console.Write(update.Text);
+                Console.Write(update.Text);                                  // each piece as it arrives
             """);
         lesson.Code(Instructions, "instructions");
         lesson.Code(Prompt(question, passages), "prompt");
         using var chat = ChatAnswers.Create(settings);
         List<ChatMessage> messages = [new(ChatRole.System, Instructions), new(ChatRole.User, Prompt(question, passages))];
-        var answer = new StringBuilder();
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        limit.CancelAfter(settings.ChatTimeout);
         lesson.Say($"[bold]Answer[/] [grey](written by {Markup.Escape(settings.ChatModel)} from the passages below, streamed)[/]:");
+        // ChatAnswers.StreamAsync is the loop above, within OPENAI_TIMEOUT_SECONDS, its failures turned into one sentence each.
+        string answer;
         try
         {
-            await foreach (var update in chat.GetStreamingResponseAsync(messages, new ChatOptions { Temperature = 0 }, limit.Token))
-            {
-                lesson.Console.Write(update.Text);
-                answer.Append(update.Text);
-            }
+            answer = await ChatAnswers.StreamAsync(chat, messages, settings, text => lesson.Console.Write(new Text(text)), cancellationToken);
         }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested && ChatAnswers.Explain(e, settings, limit.IsCancellationRequested) is { } problem)
+        finally
         {
             lesson.Console.WriteLine();
-            throw problem;
         }
 
-        lesson.Console.WriteLine();
-        return answer.ToString().Trim();
+        return answer;
     }
 
     /// <summary>The passage numbers a sentence cites: every [n] in it.</summary>

@@ -28,9 +28,9 @@ public static class ChunksCommand
     public static IReadOnlyList<ChunkSettings> Chunkings { get; } =
     [
         new(ChunkStrategy.Sentences, 128),
-        new(ChunkStrategy.Windows, 128, 32),
-        new(ChunkStrategy.Windows, 256, 64),
         new(ChunkStrategy.Windows, 64, 16),
+        new(ChunkStrategy.Windows, 256, 64),
+        new(ChunkStrategy.Windows, 128, 32),
         new(ChunkStrategy.Windows, 128),
         new(ChunkStrategy.Windows, 256),
         new(ChunkStrategy.Windows, 64),
@@ -43,6 +43,7 @@ public static class ChunksCommand
         BenchOptions.Text("--dataset", "DIR", "a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)"),
         BenchOptions.Text("--qrels", "FILE", "the judgments to score against (default: the folder's test split)"),
         BenchOptions.Text("--cache", "DIR", EmbeddedTexts.CacheHelp),
+        BenchOptions.Count("--chunkings", int.MaxValue, "measure only the first N chunkings of the list (sentences up to 128; windows of 64, 256 and 128 with a quarter's overlap; windows of 128, 256 and 64)"),
         BenchOptions.Flag("--index-sizes", "also load each chunking into PostgreSQL and build its HNSW index, for rows and index size"),
     };
 
@@ -67,6 +68,7 @@ public static class ChunksCommand
             Configuration.ExitCodes.InvalidInput);
         var cacheFolder = args.GetValue<string?>("--cache");
         var indexSizes = args.GetValue<bool>("--index-sizes");
+        var chunkings = Chunkings.Take(args.GetValue<int>("--chunkings")).ToList();
         var console = context.Console;
         var dataset = BeirDataset.Read(folder, args.GetValue<string?>("--qrels"));
         var queries = dataset.Queries.Where(q => dataset.Judgments.ContainsKey(q.Id)).ToList();
@@ -98,7 +100,7 @@ public static class ChunksCommand
             return n;
         }
 
-        IReadOnlyList<float[]> documentVectors = [], queryVectors = [], arcticQueries = [];
+        IReadOnlyList<float[]> documentVectors = [], queryVectors = [], arcticQueries = [], arcticDocuments = [];
         EmbeddingRun documentRun = default!;
         var chunked = new List<Chunked>();
         await context.Progress().StartAsync(async progress =>
@@ -107,7 +109,7 @@ public static class ChunksCommand
                 progress.AddTask("documents, one averaged vector each", maxValue: documents.Count), cancellationToken);
             (queryVectors, _) = await CachedEmbedder.EmbedAsync(documentEmbedder, queries.Select(q => q.Text).ToList(), asQueries: true,
                 progress.AddTask("queries", maxValue: queries.Count), cancellationToken);
-            foreach (var settings in Chunkings)
+            foreach (var settings in chunkings)
             {
                 var documentOf = new List<int>();
                 var texts = new List<string>();
@@ -125,6 +127,12 @@ public static class ChunksCommand
                 var (vectors, run) = await CachedEmbedder.EmbedAsync(chunkEmbedder, texts, asQueries: false,
                     progress.AddTask($"chunks: {settings} ({texts.Count:N0})", maxValue: texts.Count), cancellationToken);
                 chunked.Add(new Chunked(settings, documentOf, texts, vectors, pieces, run));
+                if (chunked.Count == 1)
+                {
+                    // The second stage's documents early: a run stopped part-way keeps them in the cache.
+                    (arcticDocuments, _) = await CachedEmbedder.EmbedAsync(arctic, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false,
+                        progress.AddTask("documents, second stage (arctic-embed-xs)", maxValue: documents.Count), cancellationToken);
+                }
             }
 
             (arcticQueries, _) = await CachedEmbedder.EmbedAsync(arctic, queries.Select(q => q.Text).ToList(), asQueries: true,
@@ -200,10 +208,6 @@ public static class ChunksCommand
 
         // Second stage over the best 50: arctic-embed-xs's score of the document (its averaged vector, as eval embeds it), alone
         // or added to the first stage's (both min-max scaled over the 50), the weight chosen on the tuning half.
-        IReadOnlyList<float[]> arcticDocuments = [];
-        await context.Progress().StartAsync(async progress =>
-            (arcticDocuments, _) = await CachedEmbedder.EmbedAsync(arctic, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false,
-                progress.AddTask("documents, second stage (arctic-embed-xs)", maxValue: documents.Count), cancellationToken));
         var positionOf = ids.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i, StringComparer.Ordinal);
         Func<int, Ranking> Second(Func<int, Ranking> first, double weight) => Cache(queries.Count, q =>
         {

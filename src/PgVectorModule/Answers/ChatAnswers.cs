@@ -40,6 +40,37 @@ public static class ChatAnswers
     }
 
     /// <summary>
+    /// Streams the answer to <paramref name="messages"/>, handing each piece of text to <paramref name="write"/> as it
+    /// arrives, within <see cref="AnswerSettings.ChatTimeout"/> (retries and the whole stream included); returns the
+    /// whole text. A server that fails ends in <see cref="Explain"/>'s sentence.
+    /// </summary>
+    public static async Task<string> StreamAsync(IChatClient chat, IList<ChatMessage> messages, AnswerSettings settings, Action<string> write,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(chat);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(write);
+        var answer = new System.Text.StringBuilder();
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(settings.ChatTimeout);
+        try
+        {
+            // Temperature 0: the same passages give the same answer, as near as the model allows.
+            await foreach (var update in chat.GetStreamingResponseAsync(messages, new ChatOptions { Temperature = 0 }, limit.Token))
+            {
+                write(update.Text);
+                answer.Append(update.Text);
+            }
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && Explain(e, settings, limit.IsCancellationRequested) is { } problem)
+        {
+            throw problem;
+        }
+
+        return answer.ToString().Trim();
+    }
+
+    /// <summary>
     /// The sentence for a chat request that failed, or null when the failure is not the server's (a bug keeps its trace).
     /// <paramref name="timedOut"/>: the request's own limit (OPENAI_TIMEOUT_SECONDS) ran out.
     /// </summary>
