@@ -96,11 +96,11 @@ public static class ChatAnswers
             ClientResultException { Status: 404 } => new SetupException(
                 $"The chat API at {endpoint} answered 404 for model {settings.ChatModel}: check OPENAI_CHAT_MODEL and OPENAI_BASE_URL (the API's root, ending in /v1), {Offline}.",
                 ExitCodes.EmbeddingProviderFailed, exception),
-            ClientResultException result => new SetupException(
-                $"The chat API at {endpoint} answered {result.Status} for model {settings.ChatModel}: {result.Message.Split('\n')[0].TrimEnd('.')}. Check OPENAI_CHAT_MODEL and OPENAI_BASE_URL, {Offline}.",
-                ExitCodes.EmbeddingProviderFailed, exception),
             _ when OpenAIBatchingEmbeddingGenerator.NetworkFailure(exception, endpoint) is { } reason => new SetupException(
                 $"The chat API at {endpoint} could not be reached: {reason}. Check your network and OPENAI_BASE_URL, {Offline}.", ExitCodes.EmbeddingProviderFailed, exception),
+            ClientResultException { Status: > 0 } result => new SetupException(
+                $"The chat API at {endpoint} answered {result.Status} for model {settings.ChatModel}: {result.Message.Split('\n')[0].TrimEnd('.')}. Check OPENAI_CHAT_MODEL and OPENAI_BASE_URL, {Offline}.",
+                ExitCodes.EmbeddingProviderFailed, exception),
             System.Text.Json.JsonException or FormatException => new SetupException(
                 $"The server at {endpoint} answered, but not as the chat completions API does ({failure.Message.Split('.')[0]}): check OPENAI_BASE_URL (the API's root, ending in /v1), {Offline}.",
                 ExitCodes.EmbeddingProviderFailed, exception),

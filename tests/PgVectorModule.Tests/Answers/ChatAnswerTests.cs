@@ -98,7 +98,7 @@ public class ChatAnswerTests(TestDatabase database) : IClassFixture<TestDatabase
         var messages = request["messages"]!.AsArray();
         Assert.Equal(SearchToAnswersLesson.Instructions, messages[0]!["content"]!.GetValue<string>());
         var prompt = messages[1]!["content"]!.GetValue<string>();
-        var passages = Assert.Single(step.Tables, t => t.Columns.Contains("passage")).Rows;
+        var passages = Assert.Single(step.Tables, t => t.Columns.Contains("n")).Rows;
         Assert.Equal(SearchToAnswersLesson.AnswerPassages, passages.Count);
         Assert.All(passages, p => Assert.Contains($"{p["n"]} {p["title"]}: {p["passage"]}", prompt, StringComparison.Ordinal));
         Assert.EndsWith($"Question: {SearchToAnswersLesson.DefaultQuestion}", prompt, StringComparison.Ordinal);
