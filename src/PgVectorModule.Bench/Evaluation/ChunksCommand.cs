@@ -43,7 +43,8 @@ public static class ChunksCommand
         BenchOptions.Text("--dataset", "DIR", "a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)"),
         BenchOptions.Text("--qrels", "FILE", "the judgments to score against (default: the folder's test split)"),
         BenchOptions.Text("--cache", "DIR", EmbeddedTexts.CacheHelp),
-        BenchOptions.Count("--chunkings", int.MaxValue, "measure only the first N chunkings of the list (sentences up to 128; windows of 64, 256 and 128 with a quarter's overlap; windows of 128, 256 and 64)"),
+        BenchOptions.Count("--chunkings", int.MaxValue, min: 0, description: "measure only the first N chunkings of the list (sentences up to 128; windows of 64, 256 and 128 with a quarter's overlap; windows of 128, 256 and 64)"),
+        BenchOptions.Flag("--no-second-stage", "skip the second stage (it embeds every document with snowflake-arctic-embed-xs once)"),
         BenchOptions.Flag("--index-sizes", "also load each chunking into PostgreSQL and build its HNSW index, for rows and index size"),
     };
 
@@ -69,6 +70,7 @@ public static class ChunksCommand
         var cacheFolder = args.GetValue<string?>("--cache");
         var indexSizes = args.GetValue<bool>("--index-sizes");
         var chunkings = Chunkings.Take(args.GetValue<int>("--chunkings")).ToList();
+        var secondStage = !args.GetValue<bool>("--no-second-stage");
         var console = context.Console;
         var dataset = BeirDataset.Read(folder, args.GetValue<string?>("--qrels"));
         var queries = dataset.Queries.Where(q => dataset.Judgments.ContainsKey(q.Id)).ToList();
@@ -127,7 +129,7 @@ public static class ChunksCommand
                 var (vectors, run) = await CachedEmbedder.EmbedAsync(chunkEmbedder, texts, asQueries: false,
                     progress.AddTask($"chunks: {settings} ({texts.Count:N0})", maxValue: texts.Count), cancellationToken);
                 chunked.Add(new Chunked(settings, documentOf, texts, vectors, pieces, run));
-                if (chunked.Count == 1)
+                if (chunked.Count == 1 && secondStage)
                 {
                     // The second stage's documents early: a run stopped part-way keeps them in the cache.
                     (arcticDocuments, _) = await CachedEmbedder.EmbedAsync(arctic, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false,
@@ -135,8 +137,17 @@ public static class ChunksCommand
                 }
             }
 
-            (arcticQueries, _) = await CachedEmbedder.EmbedAsync(arctic, queries.Select(q => q.Text).ToList(), asQueries: true,
-                progress.AddTask("queries, second stage (arctic-embed-xs)", maxValue: queries.Count), cancellationToken);
+            if (secondStage)
+            {
+                if (chunked.Count == 0)
+                {
+                    (arcticDocuments, _) = await CachedEmbedder.EmbedAsync(arctic, documents.Select(d => d.TextToEmbed).ToList(), asQueries: false,
+                        progress.AddTask("documents, second stage (arctic-embed-xs)", maxValue: documents.Count), cancellationToken);
+                }
+
+                (arcticQueries, _) = await CachedEmbedder.EmbedAsync(arctic, queries.Select(q => q.Text).ToList(), asQueries: true,
+                    progress.AddTask("queries, second stage (arctic-embed-xs)", maxValue: queries.Count), cancellationToken);
+            }
         });
 
         // BM25 from the library's keyword search over the documents, in PostgreSQL.
@@ -170,23 +181,23 @@ public static class ChunksCommand
 
         // First stage, vector only: one averaged vector per document, then each chunking by best chunk and by best two.
         var documentRankings = Cache(queries.Count, q => Exact(queryVectors[q], documentVectors, Enumerable.Range(0, documents.Count).ToList(), ids, 1));
-        Score("documents, one averaged vector (eval's vector exact)", documentRankings);
-        var best = (Row: (Row?)null, Rank: (Func<int, Ranking>?)null, Chunks: (Chunked?)null);
+        var documentRow = Score("documents, one averaged vector (eval's vector exact)", documentRankings);
+        var best = (Row: documentRow, Rank: documentRankings, Chunks: (Chunked?)null);
         foreach (var c in chunked)
         {
             foreach (var (take, label) in new[] { (1, "best chunk"), (2, "sum of the best two") })
             {
                 var ranking = Cache(queries.Count, q => Exact(queryVectors[q], c.Vectors, c.DocumentOf, ids, take));
                 var row = Score($"chunks, {c.Settings}: {label}", ranking);
-                if (best.Row is null || row.TuneNdcg > best.Row.TuneNdcg)
+                if (row.TuneNdcg > best.Row.TuneNdcg)
                 {
                     best = (row, ranking, c);
                 }
             }
         }
 
-        chosen["first stage, vector"] = best.Row!.Method;
-        var vectorBest = best.Rank!;
+        chosen["first stage, vector"] = best.Row.Method;
+        var vectorBest = best.Rank;
         var keywordRank = (Func<int, Ranking>)(q => keyword[q]);
         Score("keyword (BM25)", keywordRank);
 
@@ -220,23 +231,35 @@ public static class ChunksCommand
             return new Ranking([.. order.Select(i => top.Ids[i]), .. top.Ids.Skip(n)], [.. order.Select(i => weight * b[i] + (1 - weight) * a[i]), .. top.Scores.Skip(n).Select(_ => 0.0)]);
         });
         var stageRows = new List<(double Weight, Row Row, Func<int, Ranking> Rank)>();
-        foreach (var w in new[] { 0.3, 0.5, 0.7, 1.0 })
+        if (!secondStage)
+        {
+            stageRows.Add((0, fused.Row, fused.f.Rank));
+        }
+
+        foreach (var w in secondStage ? new[] { 0.3, 0.5, 0.7, 1.0 } : [])
         {
             var rank = Second(fused.f.Rank, w);
             stageRows.Add((w, Score($"second stage over the hybrid's best {SecondStageDepth}: {w:0.0} x arctic-embed-xs + {1 - w:0.0} x first stage", rank), rank));
         }
 
         var stage = stageRows.MaxBy(s => s.Row.TuneNdcg);
-        chosen["second stage"] = stage.Row.Method;
-        Score($"second stage ({stage.Weight:0.0}) over documents, one averaged vector", Second(documentRankings, stage.Weight));
-        Score($"second stage ({stage.Weight:0.0}) over {best.Row.Method}", Second(vectorBest, stage.Weight));
+        if (secondStage)
+        {
+            chosen["second stage"] = stage.Row.Method;
+            Score($"second stage ({stage.Weight:0.0}) over documents, one averaged vector", Second(documentRankings, stage.Weight));
+            Score($"second stage ({stage.Weight:0.0}) over {best.Row.Method}", Second(vectorBest, stage.Weight));
+        }
 
         // Citations of the extractive answer over the final ranking: the best chunk of each of the first 3 documents, its
         // sentences scored against the question, those at 0.3 or more (at most 3) cited, else the closest one.
-        var (tunePrecision, tuneRecall) = await CitationsAsync(context, documentEmbedder, best.Chunks!, stage.Rank, queries, tune, queryVectors, dataset, ids, cancellationToken);
-        var (heldPrecision, heldRecall) = await CitationsAsync(context, documentEmbedder, best.Chunks!, stage.Rank, queries, heldOut, queryVectors, dataset, ids, cancellationToken);
-        rows.Add(new Row("citations of the extractive answer: precision (in nDCG columns), recall of relevant documents (in Recall columns)", tunePrecision, tuneRecall, heldPrecision, heldRecall));
-        console.MarkupLine($"citations: precision tune {tunePrecision:F3}, held out {heldPrecision:F3}; recall tune {tuneRecall:F3}, held out {heldRecall:F3}");
+        // (A run without chunkings has no chunks to cite.)
+        if ((best.Chunks ?? chunked.FirstOrDefault()) is { } cited)
+        {
+            var (tunePrecision, tuneRecall) = await CitationsAsync(context, documentEmbedder, cited, stage.Rank, queries, tune, queryVectors, dataset, ids, cancellationToken);
+            var (heldPrecision, heldRecall) = await CitationsAsync(context, documentEmbedder, cited, stage.Rank, queries, heldOut, queryVectors, dataset, ids, cancellationToken);
+            rows.Add(new Row("citations of the extractive answer: precision (in nDCG columns), recall of relevant documents (in Recall columns)", tunePrecision, tuneRecall, heldPrecision, heldRecall));
+            console.MarkupLine($"citations: precision tune {tunePrecision:F3}, held out {heldPrecision:F3}; recall tune {tuneRecall:F3}, held out {heldRecall:F3}");
+        }
 
         var costs = new List<ChunkingCost> { new("documents, one averaged vector", documents.Count, 0, documentRun.Embedded, documentRun.Seconds, null) };
         foreach (var c in chunked)
