@@ -56,6 +56,7 @@ public static class BenchApp
             return name switch
             {
                 EvalCommand.Name => await EvalCommand.RunAsync(context, parsed, cancellation.Token),
+                ChunksCommand.Name => await ChunksCommand.RunAsync(context, parsed, cancellation.Token),
                 IngestCommand.Name => await IngestCommand.RunAsync(context, parsed, cancellation.Token),
                 AnnCommand.Name => await AnnCommand.RunAsync(context, parsed, cancellation.Token),
                 WritesCommand.Name => await WritesCommand.RunAsync(context, parsed, cancellation.Token),

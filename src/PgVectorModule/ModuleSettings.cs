@@ -51,6 +51,9 @@ public sealed record ModuleSettings
     /// <summary>The servers lessons 08 and 09 start or use (STANDBY_URL, PG_BINDIR, PGBOUNCER, CITUS_URL...).</summary>
     public OperationsSettings Operations { get; init; } = new();
 
+    /// <summary>How lesson 10 re-ranks and answers (RERANK_URL, OPENAI_CHAT_MODEL...).</summary>
+    public PgVectorModule.Answers.AnswerSettings Answers { get; init; } = new();
+
     /// <summary>
     /// A copy of DATABASE_URL's Npgsql connection string, for the caller to change (a timeout, a search path);
     /// throws <see cref="SetupException"/> when DATABASE_URL cannot be parsed.
@@ -80,6 +83,7 @@ public sealed record ModuleSettings
             DatabaseUrlSource = string.IsNullOrWhiteSpace(url) ? FromDefault : source,
             Embeddings = EmbeddingSettings.From(lookup),
             Operations = OperationsSettings.From(lookup),
+            Answers = PgVectorModule.Answers.AnswerSettings.From(lookup),
         };
     }
 }

@@ -24,6 +24,7 @@ public static class BenchCommandLine
             "Every command works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output.")
         {
             EvalCommand.Definition(),
+            ChunksCommand.Definition(),
             IngestCommand.Definition(),
             AnnCommand.Definition(),
             ScaleCommand.Definition(),

@@ -23,6 +23,7 @@ public static class LessonCatalog
         new("07", "07-Production", "Production checklist: pooling, bulk load, smaller vectors, maintenance, security", "README: performance, best practices, security, monitoring", "lesson07", NeedsVector: true),
         new("08", "08-Operations", "Operations: a read replica, pgBouncer, backup and point-in-time recovery", "README: production readiness (replication, pooling, backups)", "lesson08", NeedsVector: true),
         new("09", "09-Tenants", "Tenants: row-level security, search under a tenant filter", "README: security (access control)", "lesson09", NeedsVector: true),
+        new("10", "10-SearchToAnswers", "From search to answers: chunks and parent documents, a second stage, answers with citations", "README: RAG (chunking, retrieval, generation)", "lesson10", NeedsVector: true, TakesQuestion: true),
         new("11", "11-ScaleOut", "Scale out with Citus: distributed vector and hybrid search, shards moved while searching", "README: comparison table (scalability), partitioning, replication", "lesson11", NeedsVector: false),
     ];
 

@@ -25,7 +25,7 @@ public sealed class BenchCommandLineTests
     {
         var (exit, output) = await BenchAsync(args);
         Assert.Equal(ExitCodes.Success, exit);
-        foreach (var command in new[] { "eval", "ingest", "ann", "scale", "writes" })
+        foreach (var command in new[] { "eval", "chunks", "ingest", "ann", "scale", "writes" })
         {
             Assert.Matches($@"(?m)^\s+{command}\s+\S", output);
         }
@@ -37,6 +37,7 @@ public sealed class BenchCommandLineTests
     [InlineData("ann", "--ef-construction <N>", "[default: 64]")]
     [InlineData("ingest", "--maintenance-work-mem <SIZE>", "[default: 512MB]")]
     [InlineData("eval", "--dataset <DIR>", "--sweep")]
+    [InlineData("chunks", "--chunkings <N>", "--index-sizes")]
     public async Task A_commands_help_shows_its_options_and_defaults(string command, string option, string more)
     {
         foreach (var args in new[] { new[] { "help", command }, [command, "--help"] })
@@ -50,8 +51,8 @@ public sealed class BenchCommandLineTests
     }
 
     [Theory]
-    [InlineData("evaluate", "Unknown command 'evaluate'; the commands are eval, ingest, ann, scale and writes.")]
-    [InlineData("--rows 5", "A command comes first; the commands are eval, ingest, ann, scale and writes")]
+    [InlineData("evaluate", "Unknown command 'evaluate'; the commands are eval, chunks, ingest, ann, scale and writes.")]
+    [InlineData("--rows 5", "A command comes first; the commands are eval, chunks, ingest, ann, scale and writes")]
     [InlineData("ann --rows", "--rows needs a value.")]
     [InlineData("ann --rows 0", "--rows is '0'; it must be a whole number of at least 1.")]
     [InlineData("ann --m=1", "--m is '1'; it must be a whole number of at least 2.")]

@@ -123,7 +123,29 @@ internal static class WrongAnswers
         })),
         ["09.2 a WHERE on tenant_id, no tenant set"] = ("09.2", (Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>)((ds, tenant, query, k) =>
             IdsAsync(ds, null, "SELECT id FROM tenant_docs WHERE tenant_id = $3 ORDER BY embedding <=> $1 LIMIT $2", query, k, tenant))),
+        ["10.1 a document whose chunks block its deletion"] = ("10.1", Solution10Chunks.Replace(" ON DELETE CASCADE", "", StringComparison.Ordinal)),
+        ["10.1 two chunks at one position"] = ("10.1", Solution10Chunks.Replace(",\n    UNIQUE (doc_id, position)", "", StringComparison.Ordinal)),
+        ["10.1 the L2 operator class"] = ("10.1", Solution10Chunks.Replace("vector_cosine_ops", "vector_l2_ops", StringComparison.Ordinal)),
+        ["10.2 every chunk, a document several times"] = ("10.2", "SELECT doc_id, id AS chunk_id, embedding <=> $1 AS distance FROM chunks ORDER BY distance, doc_id LIMIT $2"),
+        ["10.2 the first chunk of each document, not its best"] = ("10.2", """
+            SELECT doc_id, chunk_id, distance FROM (
+                SELECT DISTINCT ON (doc_id) doc_id, id AS chunk_id, embedding <=> $1 AS distance FROM chunks ORDER BY doc_id, position
+            ) first ORDER BY distance, doc_id LIMIT $2
+            """),
     };
+
+    private const string Solution10Chunks = """
+        CREATE TABLE chunks (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            doc_id bigint NOT NULL REFERENCES docs (id) ON DELETE CASCADE,
+            position int NOT NULL,
+            body text NOT NULL,
+            token_count int NOT NULL,
+            embedding vector(8) NOT NULL,
+            UNIQUE (doc_id, position)
+        );
+        CREATE INDEX ON chunks USING hnsw (embedding vector_cosine_ops);
+        """;
 
     /// <summary>What each wrong answer's failure says: it fails for its own mistake.</summary>
     public static IReadOnlyDictionary<string, string> Says { get; } = new Dictionary<string, string>
@@ -175,6 +197,11 @@ internal static class WrongAnswers
         ["09.1 current_setting that fails when no tenant is set"] = "no rows and no error",
         ["09.2 the tenant set for the whole session"] = "stays on it",
         ["09.2 a WHERE on tenant_id, no tenant set"] = "got: []",
+        ["10.1 a document whose chunks block its deletion"] = "its chunks with it (ON DELETE CASCADE) got: the DELETE was refused (23503)",
+        ["10.1 two chunks at one position"] = "a second chunk at position 1 of document 1 refused",
+        ["10.1 the L2 operator class"] = "an HNSW index with vector_cosine_ops",
+        ["10.2 every chunk, a document several times"] = "expected: doc ",
+        ["10.2 the first chunk of each document, not its best"] = "expected: doc ",
     };
 
     private const string Solution06Rrf = """
