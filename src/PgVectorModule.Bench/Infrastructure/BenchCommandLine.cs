@@ -28,6 +28,7 @@ public static class BenchCommandLine
             AnnCommand.Definition(),
             ScaleCommand.Definition(),
             WritesCommand.Definition(),
+            LearnersCommand.Definition(),
         };
         root.Options.Add(new HelpOption());
         var output = BenchOptions.Text(OutputOption, "DIR", "the folder the results go to", DefaultOutput);
