@@ -80,7 +80,7 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
                     await database.ExecuteAsync($"GRANT CREATE ON DATABASE \"{database.Name}\" TO {learners[^1].Name}");
                 }
 
-                var checks = await Task.WhenAll(learners.Select(learner => RunAsync(root, learner.DatabaseUrl, "bash", "scripts/check.sh", "05")));
+                var checks = await Task.WhenAll(learners.Select(learner => RunAsAsync(root, learner.DatabaseUrl, "bash", "scripts/check.sh", "05")));
                 foreach (var (learner, check) in learners.Zip(checks))
                 {
                     Assert.True(check.ExitCode == 0, check.Output);
@@ -91,7 +91,7 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
 
                 // A learner whose role may not create schemas: one sentence with what the instructor grants, exit 10.
                 await using var denied = await TestRole.CreateAsync(database);
-                var refused = await RunAsync(root, denied.DatabaseUrl, "bash", "scripts/check.sh", "05");
+                var refused = await RunAsAsync(root, denied.DatabaseUrl, "bash", "scripts/check.sh", "05");
                 Assert.True(refused.ExitCode == 10, refused.Output);
                 Assert.Contains($"Role '{denied.Name}' may not create schemas in database {database.Name}", OneSentence.Flat(refused.Output), StringComparison.Ordinal);
                 Assert.Contains($"GRANT CREATE ON DATABASE {database.Name} TO {denied.Name}.", OneSentence.Flat(refused.Output), StringComparison.Ordinal);
@@ -140,9 +140,10 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
     }
 
     private Task<(int ExitCode, string Output)> RunAsync(string folder, string file, params string[] args) =>
-        RunAsync(folder, database.ConnectionString.ConnectionString, file, args);
+        RunAsAsync(folder, database.ConnectionString.ConnectionString, file, args);
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(string folder, string databaseUrl, string file, params string[] args)
+    /// <summary>Runs a program in the copy with <paramref name="databaseUrl"/> (a learner's login) as DATABASE_URL.</summary>
+    private static async Task<(int ExitCode, string Output)> RunAsAsync(string folder, string databaseUrl, string file, params string[] args)
     {
         var start = new ProcessStartInfo(file)
         {
