@@ -52,6 +52,7 @@ public static class LessonHost
                 console.MarkupLine($"[bold]Lesson {info.Number}: {Markup.Escape(info.Title)}[/]");
                 console.MarkupLine($"Usage: {Markup.Escape(LessonArguments.Usage(info))}");
                 console.MarkupLine("  --step               pause before each step (for walking a class through it; ignored when input is redirected)");
+                console.MarkupLine("  --verbose            show everything in full: whole scripts and function bodies, whole plans, every row");
                 if (info.TakesQuestion)
                 {
                     console.MarkupLine("  \"your question\"      what to search for (default: the lesson's own question)");
@@ -79,7 +80,7 @@ public static class LessonHost
                 console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
             }
 
-            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript);
+            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript, arguments.Verbose);
             await new TLesson().RunAsync(lesson, cancellation.Token);
             transcript.Completed = true;
 
