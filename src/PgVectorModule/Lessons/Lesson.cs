@@ -248,9 +248,10 @@ public sealed partial class Lesson
             rows = await QueryAsync(explain + " " + sql, connection, parameters.Select(p => p.Clone()).ToList(), cancellationToken);
         }
 
-        // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
+        // A vector parameter appears in the plan as its full literal (a bit string of one digit per dimension when
+        // quantized): shorten it so the plan stays readable.
         var plan = System.Text.RegularExpressions.Regex.Replace(
-            string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'", "'[...]'");
+            string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'|'[01]{40,}'", "'[...]'");
         Console.Write(new Panel(new Text(Verbose ? plan : KeyPlanLines(plan, ShownPlanLines), new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
         Transcript.Add(new PlanEntry { Sql = sql.Trim(), Plan = plan });
         return plan;
