@@ -1,10 +1,12 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using PgVectorModule.Configuration;
+using PgVectorModule.Data;
 
 namespace PgVectorModule.Exercises.Check;
 
 /// <summary>
-/// The room one check of one exercise works in: a schema of its own (<c>check_0501_1a2b3c4d</c>), never a lesson's,
+/// The room one check of one exercise works in: a schema of its own (<c>alice_check_0501_1a2b3c4d</c>), never a lesson's,
 /// holding only the data the check sets up; roles the check creates are named after it. Everything goes when the room
 /// is disposed: the schema, the roles, the connections. Two checks, or two learners, never share a room.
 /// </summary>
@@ -32,17 +34,34 @@ public sealed class CheckRoom : IAsyncDisposable
     /// <summary>The check's own connections (DATABASE_URL's role), with the room's schema first on the search path.</summary>
     public NpgsqlDataSource Admin { get; }
 
-    public static async Task<CheckRoom> OpenAsync(NpgsqlConnectionStringBuilder connectionString, string exerciseId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a room for one check of <paramref name="exerciseId"/>, named for <paramref name="learner"/> (null: the login
+    /// role's, see <see cref="Learner"/>): <c>alice_check_0501_1a2b3c4d</c>, or <c>check_0501_1a2b3c4d</c> for a superuser.
+    /// </summary>
+    public static async Task<CheckRoom> OpenAsync(NpgsqlConnectionStringBuilder connectionString, string exerciseId, Learner? learner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connectionString);
         ArgumentNullException.ThrowIfNull(exerciseId);
         var tag = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var schema = $"check_{exerciseId.Replace(".", "", StringComparison.Ordinal)}_{tag}";
+        string schema;
         await using (var connection = new NpgsqlConnection(connectionString.ConnectionString))
         {
             await connection.OpenAsync(cancellationToken);
+            learner ??= await Learner.ResolveAsync(connection, setting: null, cancellationToken);
+            schema = learner.Schema($"check_{exerciseId.Replace(".", "", StringComparison.Ordinal)}_{tag}");
             await using var command = new NpgsqlCommand($"CREATE SCHEMA {schema}", connection);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            try
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+            {
+                var database = DatabaseProblems.Identifier(connection.Database);
+                throw new SetupException(
+                    $"Role '{learner.Role}' may not create schemas in database {database} ({e.MessageText}), and each check works in a " +
+                    $"schema of its own that it drops afterwards: ask an administrator to run GRANT CREATE ON DATABASE {database} TO {DatabaseProblems.Identifier(learner.Role)}.",
+                    ExitCodes.PermissionDenied, e);
+            }
         }
 
         return new CheckRoom(connectionString, schema, tag);

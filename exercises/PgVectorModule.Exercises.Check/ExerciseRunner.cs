@@ -1,4 +1,5 @@
 using System.Reflection;
+using PgVectorModule.Data;
 
 namespace PgVectorModule.Exercises.Check;
 
@@ -12,8 +13,11 @@ public static class ExerciseRunner
     /// <summary>A check that takes longer than this (a learner's endless loop, say) counts as not passing.</summary>
     public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(90);
 
-    /// <summary>The answer the learner (or the reference solution) wrote in <paramref name="assembly"/>, checked.</summary>
-    public static Task<CheckResult> RunAsync(Exercise exercise, Assembly assembly, NpgsqlConnectionStringBuilder connectionString, CancellationToken cancellationToken)
+    /// <summary>
+    /// The answer the learner (or the reference solution) wrote in <paramref name="assembly"/>, checked in a room named for
+    /// <paramref name="learner"/> (null: the login role's).
+    /// </summary>
+    public static Task<CheckResult> RunAsync(Exercise exercise, Assembly assembly, NpgsqlConnectionStringBuilder connectionString, Learner? learner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(exercise);
         object answer;
@@ -26,11 +30,11 @@ public static class ExerciseRunner
             return Task.FromResult(CheckResult.Fail($"the answer in {exercise.Where}", e.Message));
         }
 
-        return RunAsync(exercise, answer, connectionString, cancellationToken);
+        return RunAsync(exercise, answer, connectionString, learner, cancellationToken);
     }
 
     /// <summary>Checks <paramref name="answer"/>: a SQL string, or a delegate of the exercise's <see cref="Exercise.AnswerType"/>.</summary>
-    public static async Task<CheckResult> RunAsync(Exercise exercise, object answer, NpgsqlConnectionStringBuilder connectionString, CancellationToken cancellationToken)
+    public static async Task<CheckResult> RunAsync(Exercise exercise, object answer, NpgsqlConnectionStringBuilder connectionString, Learner? learner, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(exercise);
         ArgumentNullException.ThrowIfNull(answer);
@@ -39,7 +43,7 @@ public static class ExerciseRunner
             return CheckResult.Fail($"the SQL in {exercise.Where}", "not written yet: the string still says TODO");
         }
 
-        await using var room = await CheckRoom.OpenAsync(connectionString, exercise.Id, cancellationToken);
+        await using var room = await CheckRoom.OpenAsync(connectionString, exercise.Id, learner, cancellationToken);
         try
         {
             return await exercise.CheckAsync(room, answer, cancellationToken).WaitAsync(TimeLimit, cancellationToken);

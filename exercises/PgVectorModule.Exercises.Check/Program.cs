@@ -25,6 +25,9 @@ try
     await DatabaseProblems.PreflightAsync(settings, needsVector: true, cancellation.Token);
     var connectionString = settings.ConnectionString();
     await CheckSetup.EnsureVectorAsync(connectionString, cancellation.Token);
+    // A class shares one database: each learner's checks work in schemas named for them (Learner), side by side.
+    var learner = await Learner.ResolveAsync(connectionString, settings.Learner, cancellation.Token);
+    Console.WriteLine($"Each exercise is checked in a schema of its own, {learner.Schema("check_<exercise>_<random>")}, dropped when its check ends.");
     var assembly = Assembly.Load("PgVectorModule.Exercises");
     var passed = 0;
     foreach (var lesson in exercises.GroupBy(e => e.Lesson))
@@ -32,7 +35,7 @@ try
         Console.WriteLine($"Lesson {lesson.Key}");
         foreach (var exercise in lesson)
         {
-            var result = await ExerciseRunner.RunAsync(exercise, assembly, connectionString, cancellation.Token);
+            var result = await ExerciseRunner.RunAsync(exercise, assembly, connectionString, learner, cancellation.Token);
             Console.Write(CheckReport.Line(exercise, result));
             passed += result.Passed ? 1 : 0;
         }

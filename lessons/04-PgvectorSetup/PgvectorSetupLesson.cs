@@ -77,7 +77,7 @@ public sealed class PgvectorSetupLesson : ILesson
             }
         }
 
-        lesson.Say($"[grey]Then {Bm25Index.InstallStatements.Count} statements (not shown) install the triggers that keep lesson 06's BM25 postings in document_terms in step with every write to vector_documents.[/]");
+        lesson.Say($"[grey]Then {Bm25Index.InstallStatements.Count} statements (not shown) install the triggers that keep lesson 06's keyword index (document_terms: which document holds which word, and how often) in step with every write to vector_documents.[/]");
 
         lesson.Step("Embed the corpus",
             $"{corpus.Count} documents from {corpus.Select(d => d.Source).Distinct().Count()} sources, embedded by {embedder.Identity} in batches. Each vector has unit length, so cosine distance and inner product rank alike.");
@@ -136,7 +136,7 @@ public sealed class PgvectorSetupLesson : ILesson
 
         lesson.Step("Build the indexes: a migration",
             $"In production the indexes ship as an EF Core migration (AddVectorIndexes, below the lesson): CREATE EXTENSION IF NOT EXISTS, then HNSW (m = {shape.HnswM}, ef_construction = {shape.HnswEfConstruction}), " +
-            $"IVFFlat (lists = {shape.IvfFlatLists}: rows / 1000, at least 1), GIN, a B-tree on source and the postings' two B-trees. MigrateAsync applies what __EFMigrationsHistory does not list yet; run again, it does nothing.");
+            $"IVFFlat (lists = {shape.IvfFlatLists}: rows / 1000, at least 1), GIN, a B-tree on source and two B-trees on lesson 06's keyword index. MigrateAsync applies what __EFMigrationsHistory does not list yet; run again, it does nothing.");
         // What `dotnet ef migrations script` prints for it; MigrateAsync then sends the same, plus its own bookkeeping (a lock, the history checks).
         lesson.Sql(db.GetService<IMigrator>().GenerateScript());
         using (lesson.QuietSql())
@@ -256,8 +256,8 @@ public sealed class PgvectorSetupLesson : ILesson
         ("cost", "no licence; the server you already pay for", "a subscription or a cluster of its own", ""),
         ("data", "vectors, rows, joins, constraints and full-text in one SQL query", "vectors with metadata; joins happen in your code", "dedicated databases added keyword and hybrid search"),
         ("consistency", "ACID: a vector commits with its row or not at all", "often eventually consistent between write and search", ""),
-        ("indexes", "HNSW and IVFFlat; halfvec, bit and sparsevec types", "their own ANN indexes, often disk-based or sharded", "HNSW (pgvector 0.5.0, 2023) is now the usual first choice; halfvec, bit and sparsevec came in 0.7.0, iterative scans for filtered search in 0.8.0"),
-        ("scale", "what one server's memory and disk hold: millions of vectors, more with halfvec or binary quantization (lesson 07)", "billions of vectors spread over many machines", "read replicas (lesson 08) and partitioning (lesson 07) go further before a second system pays"),
+        ("indexes", "two approximate indexes, HNSW and IVFFlat (step 7); smaller vector types for big tables (lesson 07)", "their own ANN indexes, often disk-based or sharded", "HNSW (pgvector 0.5.0, 2023) is now the usual first choice; 0.7.0 added the smaller and sparse vector types, 0.8.0 filtered searches that keep using the index (lesson 05)"),
+        ("scale", "what one server's memory and disk hold: millions of vectors, more with vectors stored in fewer bytes (lesson 07)", "billions of vectors spread over many machines", "read replicas (lesson 08) and partitioning (lesson 07) go further before a second system pays"),
         ("choose it when", "vectors belong to data you already keep in PostgreSQL", "vector search is the workload and outgrows one server", ""),
     ];
 

@@ -50,6 +50,12 @@ public static class BenchApp
 
             var name = parsed.CommandResult.Command.Name;
             settings ??= ModuleSettings.Load();
+            if (name == LearnersCommand.Name)
+            {
+                // Not a benchmark: nothing to write to --output, no schema of its own.
+                return await LearnersCommand.RunAsync(console, settings, parsed, cancellation.Token);
+            }
+
             var context = new BenchContext(console, settings, parsed.GetValue<string>(BenchCommandLine.OutputOption) ?? BenchCommandLine.DefaultOutput);
             context.EnsureOutputWritable();
             console.Write(new Rule($"[bold green]bench {Markup.Escape(name)}[/]").LeftJustified().RuleStyle("green"));

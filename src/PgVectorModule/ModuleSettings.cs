@@ -48,6 +48,12 @@ public sealed record ModuleSettings
     /// <summary>The embedding provider and model (EMBEDDING_PROVIDER, OPENAI_*, LOCAL_EMBEDDING_MODEL...).</summary>
     public EmbeddingSettings Embeddings { get; init; } = new();
 
+    /// <summary>
+    /// LEARNER: whose schemas the lessons and checks work in (<see cref="Data.Learner"/>); null means the login role's,
+    /// or the plain schema names for a superuser.
+    /// </summary>
+    public string? Learner { get; init; }
+
     /// <summary>The servers lessons 08 and 09 start or use (STANDBY_URL, PG_BINDIR, PGBOUNCER, CITUS_URL...).</summary>
     public OperationsSettings Operations { get; init; } = new();
 
@@ -84,6 +90,7 @@ public sealed record ModuleSettings
             Embeddings = EmbeddingSettings.From(lookup),
             Operations = OperationsSettings.From(lookup),
             Answers = PgVectorModule.Answers.AnswerSettings.From(lookup),
+            Learner = lookup(Data.Learner.Variable) is { } learner && !string.IsNullOrWhiteSpace(learner) ? learner.Trim() : null,
         };
     }
 }

@@ -21,7 +21,7 @@ public static class BenchCommandLine
         // Not RootCommand: it names itself after the executable, which is testhost under the tests.
         var root = new Command("bench",
             "Benchmarks and retrieval-quality evaluation of the module's search. Run it with: dotnet run -c Release --project src/PgVectorModule.Bench -- <command> [options]. " +
-            "Every command works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output.")
+            "Every benchmark works in its own schema of DATABASE_URL's database and writes JSON and CSV to --output; learners, for an instructor, writes nothing.")
         {
             EvalCommand.Definition(),
             ChunksCommand.Definition(),
@@ -29,6 +29,7 @@ public static class BenchCommandLine
             AnnCommand.Definition(),
             ScaleCommand.Definition(),
             WritesCommand.Definition(),
+            LearnersCommand.Definition(),
         };
         root.Options.Add(new HelpOption());
         var output = BenchOptions.Text(OutputOption, "DIR", "the folder the results go to", DefaultOutput);

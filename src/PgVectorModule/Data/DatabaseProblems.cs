@@ -184,7 +184,7 @@ public static partial class DatabaseProblems
             ExitCodes.PermissionDenied, exception);
 
     /// <summary>A name as it can be pasted into SQL: plain when it is a lower-case identifier, else double-quoted.</summary>
-    internal static string Identifier(string name) =>
+    public static string Identifier(string name) =>
         PlainIdentifier().IsMatch(name) ? name : "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     [GeneratedRegex("^[a-z_][a-z0-9_$]*$")]

@@ -11,17 +11,30 @@ namespace PgVectorModule.Lessons;
 /// the console, and the narration helpers: numbered steps, the SQL that was sent, results as tables. Everything it
 /// shows is also recorded in <see cref="Transcript"/>.
 /// </summary>
-public sealed class Lesson
+public sealed partial class Lesson
 {
     /// <summary>Parameters shown under a statement; the rest are folded into one line (the transcript keeps them all).</summary>
     public const int ShownParameters = 8;
 
+    /// <summary>
+    /// Lines of a statement, script or code block shown by default; a longer one shows its start and how many lines
+    /// follow (<c>--verbose</c> shows it whole). Whole migration scripts, DDL and function bodies are for reading later.
+    /// </summary>
+    public const int ShownLines = 16;
+
+    /// <summary>Lines of a plan shown by default: its key nodes (scans, sorts, limits, joins, aggregates, hashes, CTEs).</summary>
+    public const int ShownPlanLines = 12;
+
+    /// <summary>Rows of a result table shown by default.</summary>
+    public const int ShownRows = 12;
+
     private readonly bool _pauseBeforeSteps;
+    private readonly HashSet<string> _rendered = new(StringComparer.Ordinal);
     private bool _echo = true;
     private int _quiet;
 
     internal Lesson(LessonInfo info, IAnsiConsole console, ModuleSettings settings, NpgsqlDataSource dataSource,
-        string? question, bool pauseBeforeSteps, LessonTranscript? transcript = null)
+        string? question, bool pauseBeforeSteps, LessonTranscript? transcript = null, bool verbose = false)
     {
         Info = info;
         Console = console;
@@ -29,6 +42,7 @@ public sealed class Lesson
         DataSource = dataSource;
         Question = question;
         _pauseBeforeSteps = pauseBeforeSteps;
+        Verbose = verbose;
         Transcript = transcript ?? new LessonTranscript();
         SqlEchoInterceptor = new SqlEcho(this);
     }
@@ -37,6 +51,12 @@ public sealed class Lesson
     public IAnsiConsole Console { get; }
     public ModuleSettings Settings { get; }
     public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>
+    /// Whether the console shows everything in full (<c>--verbose</c>); by default long statements, plans and tables are
+    /// shortened to what the step is about. The transcript records everything either way.
+    /// </summary>
+    public bool Verbose { get; }
 
     /// <summary>The schema this lesson owns; unqualified table names resolve to it.</summary>
     public string Schema => Info.Schema;
@@ -125,7 +145,7 @@ public sealed class Lesson
     public void Code(string code, string language = "C#")
     {
         ArgumentNullException.ThrowIfNull(code);
-        Console.Write(new Panel(new Text(code.Trim(), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        Console.Write(new Panel(new Text(Shorten(code.Trim(), ShownLines), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
         Transcript.Add(new CodeEntry { Language = language, Text = code.Trim() });
     }
 
@@ -153,12 +173,23 @@ public sealed class Lesson
         foreach (var row in rows)
         {
             var cells = columns.Select(c => Cell(c.Value(row))).ToArray();
-            table.AddRow(cells.Select(c => (IRenderable)new Text(c)).ToArray());
+            // A long result shows its first rows; the transcript keeps every one.
+            if (Verbose || recorded.Count < ShownRows)
+            {
+                table.AddRow(cells.Select(c => (IRenderable)new Text(c)).ToArray());
+            }
+
             recorded.Add(columns.Select((c, i) => (c.Header, cells[i])).ToDictionary(p => p.Header, p => p.Item2, StringComparer.Ordinal));
         }
 
         table.Caption($"[grey]{recorded.Count} row{(recorded.Count == 1 ? "" : "s")}[/]");
         Console.Write(table);
+        if (recorded.Count > table.Rows.Count)
+        {
+            // A line of its own: a caption is as narrow as the table and would wrap.
+            Console.MarkupLine($"[grey]... {recorded.Count - table.Rows.Count} more rows (--verbose)[/]");
+        }
+
         Transcript.Add(new TableEntry { Columns = columns.Select(c => c.Header).ToList(), Rows = recorded });
     }
 
@@ -217,10 +248,11 @@ public sealed class Lesson
             rows = await QueryAsync(explain + " " + sql, connection, parameters.Select(p => p.Clone()).ToList(), cancellationToken);
         }
 
-        // A vector parameter appears in the plan as its full literal: shorten it so the plan stays readable.
+        // A vector parameter appears in the plan as its full literal (a bit string of one digit per dimension when
+        // quantized): shorten it so the plan stays readable.
         var plan = System.Text.RegularExpressions.Regex.Replace(
-            string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'", "'[...]'");
-        Console.Write(new Panel(new Text(plan, new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+            string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'|'[01]{40,}'", "'[...]'");
+        Console.Write(new Panel(new Text(Verbose ? plan : KeyPlanLines(plan, ShownPlanLines), new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
         Transcript.Add(new PlanEntry { Sql = sql.Trim(), Plan = plan });
         return plan;
     }
@@ -255,7 +287,18 @@ public sealed class Lesson
 
     private void Render(string sql, IReadOnlyList<string> parameters)
     {
-        IRenderable body = new Text(sql.Trim(), new Style(Color.Aqua));
+        var text = sql.Trim();
+        bool again;
+        lock (_rendered)
+        {
+            again = !_rendered.Add(text);
+        }
+
+        // A statement sent again (the same check before and after a change) shows its first line; its parameters still show.
+        var shown = !Verbose && again && text.IndexOf('\n', StringComparison.Ordinal) is > 0 and var end
+            ? text[..end] + "\n... the same statement as above (--verbose)"
+            : Shorten(text, ShownLines);
+        IRenderable body = new Text(shown, new Style(Color.Aqua));
         if (parameters.Count > 0)
         {
             var lines = parameters.Count <= ShownParameters + 1
@@ -266,6 +309,40 @@ public sealed class Lesson
 
         Console.Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
     }
+
+    /// <summary>Text of more than <paramref name="lines"/> lines as its first ones and how many follow; whole with --verbose.</summary>
+    internal string Shorten(string text, int lines)
+    {
+        var all = text.Split('\n');
+        // Two more lines than the limit are shown whole: a note in their place would save nothing.
+        if (Verbose || all.Length <= lines + 2)
+        {
+            return text;
+        }
+
+        return string.Join('\n', all.Take(lines)) + $"\n... {all.Length - lines} more lines (--verbose)";
+    }
+
+    /// <summary>
+    /// A plan's key lines: the first, and the nodes that say how rows are found and ordered (scans, sorts, limits, joins,
+    /// aggregates, hashes, CTEs); their conditions and counters are left out, and how many lines were, said at the end.
+    /// </summary>
+    internal static string KeyPlanLines(string plan, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var all = plan.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        if (all.Count <= limit)
+        {
+            return plan;
+        }
+
+        var key = all.Where((line, i) => i == 0 || KeyPlanNode().IsMatch(line)).Take(limit).ToList();
+        return string.Join('\n', key) + $"\n... {all.Count - key.Count} more lines (--verbose)";
+    }
+
+    // A node line ("->  Index Scan using ..."), a CTE's or subplan's heading; never a node's detail ("Sort Key: ...").
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*->\s+[A-Za-z ]*(Scan|Sort|Limit|Join|Aggregate|Hash|Nested Loop|Append|Gather|WindowAgg|Unique|Materialize|Result)\b|^\s*CTE \w+\s*$|^\s*(InitPlan|SubPlan)\b")]
+    private static partial System.Text.RegularExpressions.Regex KeyPlanNode();
 
     /// <summary>A value as a table cell shows it: text in full (the table wraps it), numbers and vectors as the echo writes them.</summary>
     /// <summary>

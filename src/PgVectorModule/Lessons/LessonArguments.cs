@@ -4,11 +4,13 @@ using PgVectorModule.Input;
 namespace PgVectorModule.Lessons;
 
 /// <summary>
-/// A lesson's command line: <c>--step</c>, <c>--help</c>, and for the lessons that search, the question: the words
+/// A lesson's command line: <c>--step</c>, <c>--verbose</c>, <c>--help</c>, and for the lessons that search, the question: the words
 /// after the switches, or <c>--question-file PATH</c>, or <c>-</c> to read it from standard input. Read before the
 /// lesson touches the database or loads a model, so a command line that cannot work is refused at once.
 /// </summary>
-public sealed record LessonArguments(bool Step, bool Help, string? Question)
+/// <param name="Verbose">Show everything in full: whole statements and scripts, whole plans, every row (by default long
+/// ones are shortened on the console; the transcript always holds them whole).</param>
+public sealed record LessonArguments(bool Step, bool Help, string? Question, bool Verbose = false)
 {
     /// <summary>
     /// The most text read from a question file or standard input. A question is not a document: what is read is cut
@@ -21,8 +23,8 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
         ArgumentNullException.ThrowIfNull(info);
         var run = $"dotnet run --project lessons/{info.Folder} --";
         return info.TakesQuestion
-            ? $"{run} [--step] [\"your question\" | --question-file PATH | -]"
-            : $"{run} [--step]";
+            ? $"{run} [--step] [--verbose] [\"your question\" | --question-file PATH | -]"
+            : $"{run} [--step] [--verbose]";
     }
 
     public static async Task<LessonArguments> ParseAsync(IReadOnlyList<string> args, LessonInfo info, TextReader standardInput, CancellationToken cancellationToken)
@@ -30,7 +32,7 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(standardInput);
-        bool step = false, help = false, fromStandardInput = false;
+        bool step = false, help = false, verbose = false, fromStandardInput = false;
         string? file = null;
         var words = new List<string>();
         for (var i = 0; i < args.Count; i++)
@@ -39,6 +41,9 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
             {
                 case "--step":
                     step = true;
+                    break;
+                case "--verbose" or "-v":
+                    verbose = true;
                     break;
                 case "--help" or "-h":
                     help = true;
@@ -57,7 +62,7 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
 
         if (help)
         {
-            return new LessonArguments(step, Help: true, Question: null);
+            return new LessonArguments(step, Help: true, Question: null, verbose);
         }
 
         if (!info.TakesQuestion && words.Count > 0)
@@ -74,7 +79,7 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question)
             : file is not null ? await ReadFileAsync(file, cancellationToken)
             : fromStandardInput ? await ReadLimitedAsync(standardInput, "standard input", cancellationToken)
             : null;
-        return new LessonArguments(step, Help: false, question);
+        return new LessonArguments(step, Help: false, question, verbose);
     }
 
     private static async Task<string> ReadFileAsync(string path, CancellationToken cancellationToken)

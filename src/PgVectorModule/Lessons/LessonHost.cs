@@ -52,6 +52,7 @@ public static class LessonHost
                 console.MarkupLine($"[bold]Lesson {info.Number}: {Markup.Escape(info.Title)}[/]");
                 console.MarkupLine($"Usage: {Markup.Escape(LessonArguments.Usage(info))}");
                 console.MarkupLine("  --step               pause before each step (for walking a class through it; ignored when input is redirected)");
+                console.MarkupLine("  --verbose            show everything in full: whole scripts and function bodies, whole plans, every row");
                 if (info.TakesQuestion)
                 {
                     console.MarkupLine("  \"your question\"      what to search for (default: the lesson's own question)");
@@ -64,9 +65,13 @@ public static class LessonHost
 
             settings = options.Settings ?? ModuleSettings.Load();
             Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
-            console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#. Works in schema [bold]{info.Schema}[/] of {Markup.Escape(Where(settings))}.[/]");
+            console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#, against {Markup.Escape(Where(settings))}.[/]");
 
             await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);
+            // Each learner works in schemas of their own (alice_lesson05), so a class shares one database without sharing tables.
+            var learner = await Learner.ResolveAsync(settings.ConnectionString(), settings.Learner, cancellation.Token);
+            info = info with { Schema = learner.Schema(info.Schema) };
+            console.MarkupLine($"[grey]Works in schema [bold]{info.Schema}[/]{(learner.Name is null ? "" : $", learner {learner.Name} (role {Markup.Escape(learner.Role)})")}.[/]");
 
             await using var dataSource = ModuleDataSource.Create(settings.ConnectionString(), info.Schema);
             await using var schemaLock = await LockSchemaAsync(dataSource, info, console, cancellation.Token);
@@ -75,7 +80,7 @@ public static class LessonHost
                 console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
             }
 
-            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript);
+            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript, arguments.Verbose);
             await new TLesson().RunAsync(lesson, cancellation.Token);
             transcript.Completed = true;
 
@@ -138,7 +143,7 @@ public static class LessonHost
     }
 
     /// <summary>The advisory lock key of a lesson's schema (parameter @schema), so no other program's lock collides by chance.</summary>
-    internal const string SchemaLockKey = "hashtext('pgvector-module:' || @schema)";
+    internal const string SchemaLockKey = LearnerSchemas.LockKey;
 
     /// <summary>
     /// One run of a lesson at a time per database: a second copy (another terminal, a test run) would drop and

@@ -51,8 +51,8 @@ public sealed class BenchCommandLineTests
     }
 
     [Theory]
-    [InlineData("evaluate", "Unknown command 'evaluate'; the commands are eval, chunks, ingest, ann, scale and writes.")]
-    [InlineData("--rows 5", "A command comes first; the commands are eval, chunks, ingest, ann, scale and writes")]
+    [InlineData("evaluate", "Unknown command 'evaluate'; the commands are eval, chunks, ingest, ann, scale, writes and learners.")]
+    [InlineData("--rows 5", "A command comes first; the commands are eval, chunks, ingest, ann, scale, writes and learners")]
     [InlineData("ann --rows", "--rows needs a value.")]
     [InlineData("ann --rows 0", "--rows is '0'; it must be a whole number of at least 1.")]
     [InlineData("ann --m=1", "--m is '1'; it must be a whole number of at least 2.")]

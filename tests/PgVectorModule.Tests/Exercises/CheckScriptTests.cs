@@ -7,7 +7,9 @@ namespace PgVectorModule.Tests.Exercises;
 /// <summary>
 /// scripts/check.sh as a learner runs it, in a copy of the module (never the tracked files): the fresh exercises do not
 /// pass and say why; a compile error reads as the compiler's file:line; --reset brings the untouched file back; with the
-/// reference solutions copied over the exercises everything passes. One copy, built once, for the whole sequence.
+/// reference solutions copied over the exercises everything passes; then three learners (login roles) check at once, each
+/// in schemas of their own, and a role that may not create schemas is told what to ask for. One copy, built once, for the
+/// whole sequence.
 /// </summary>
 public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
@@ -66,6 +68,42 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
             Assert.True(solved.ExitCode == 0, solved.Output);
             Assert.Matches(@"All \d+ exercises pass\.", solved.Output);
             Assert.DoesNotContain("not yet", solved.Output, StringComparison.Ordinal);
+
+            // A class on one server: three learners (login roles) check lesson 05 at once, each in schemas named for them.
+            await database.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS vector");
+            var learners = new List<TestRole>();
+            try
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    learners.Add(await TestRole.CreateAsync(database));
+                    await database.ExecuteAsync($"GRANT CREATE ON DATABASE \"{database.Name}\" TO {learners[^1].Name}");
+                }
+
+                var checks = await Task.WhenAll(learners.Select(learner => RunAsAsync(root, learner.DatabaseUrl, "bash", "scripts/check.sh", "05")));
+                foreach (var (learner, check) in learners.Zip(checks))
+                {
+                    Assert.True(check.ExitCode == 0, check.Output);
+                    Assert.Contains($"checked in a schema of its own, {learner.Name}_check_<exercise>_<random>", check.Output, StringComparison.Ordinal);
+                    Assert.Matches(@"All \d+ exercises pass\.", check.Output);
+                    Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_namespace WHERE nspname LIKE '{learner.Name}\\_check\\_%'"));
+                }
+
+                // A learner whose role may not create schemas: one sentence with what the instructor grants, exit 10.
+                await using var denied = await TestRole.CreateAsync(database);
+                var refused = await RunAsAsync(root, denied.DatabaseUrl, "bash", "scripts/check.sh", "05");
+                Assert.True(refused.ExitCode == 10, refused.Output);
+                Assert.Contains($"Role '{denied.Name}' may not create schemas in database {database.Name}", OneSentence.Flat(refused.Output), StringComparison.Ordinal);
+                Assert.Contains($"GRANT CREATE ON DATABASE {database.Name} TO {denied.Name}.", OneSentence.Flat(refused.Output), StringComparison.Ordinal);
+                Assert.DoesNotContain("   at ", refused.Output, StringComparison.Ordinal);
+            }
+            finally
+            {
+                foreach (var learner in learners)
+                {
+                    await learner.DisposeAsync();
+                }
+            }
         }
         finally
         {
@@ -101,7 +139,11 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
         }
     }
 
-    private async Task<(int ExitCode, string Output)> RunAsync(string folder, string file, params string[] args)
+    private Task<(int ExitCode, string Output)> RunAsync(string folder, string file, params string[] args) =>
+        RunAsAsync(folder, database.ConnectionString.ConnectionString, file, args);
+
+    /// <summary>Runs a program in the copy with <paramref name="databaseUrl"/> (a learner's login) as DATABASE_URL.</summary>
+    private static async Task<(int ExitCode, string Output)> RunAsAsync(string folder, string databaseUrl, string file, params string[] args)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -121,7 +163,7 @@ public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabas
             start.Environment.Remove(name);
         }
 
-        start.Environment["DATABASE_URL"] = database.ConnectionString.ConnectionString;
+        start.Environment["DATABASE_URL"] = databaseUrl;
         using var process = Process.Start(start)!;
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);

@@ -41,7 +41,7 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     public async Task The_untouched_exercise_does_not_pass_and_says_why(string id)
     {
         var exercise = ExerciseCatalog.Get(id);
-        var result = await ExerciseRunner.RunAsync(exercise, Untouched, database.ConnectionString, Ct);
+        var result = await ExerciseRunner.RunAsync(exercise, Untouched, database.ConnectionString, null, Ct);
 
         Assert.False(result.Passed);
         Assert.Contains("not written yet", result.Got, StringComparison.Ordinal);
@@ -55,7 +55,7 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     public async Task The_reference_solution_passes(string id)
     {
         var exercise = ExerciseCatalog.Get(id);
-        var result = await ExerciseRunner.RunAsync(exercise, Solutions, database.ConnectionString, Ct);
+        var result = await ExerciseRunner.RunAsync(exercise, Solutions, database.ConnectionString, null, Ct);
 
         Assert.True(result.Passed, CheckReport.Line(exercise, result));
     }
@@ -66,7 +66,7 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     {
         var (id, answer) = WrongAnswers.All[name];
         var exercise = ExerciseCatalog.Get(id);
-        var result = await ExerciseRunner.RunAsync(exercise, answer, database.ConnectionString, Ct);
+        var result = await ExerciseRunner.RunAsync(exercise, answer, database.ConnectionString, null, Ct);
 
         Assert.False(result.Passed, $"{name} passed the check of {id}");
         // And for the reason the answer is wrong, not for another one.
@@ -110,7 +110,7 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
     [Fact]
     public async Task A_check_leaves_no_schema_and_no_role_behind()
     {
-        await ExerciseRunner.RunAsync(ExerciseCatalog.Get("05.1"), Solutions, database.ConnectionString, Ct);
+        await ExerciseRunner.RunAsync(ExerciseCatalog.Get("05.1"), Solutions, database.ConnectionString, null, Ct);
 
         Assert.Equal(0L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'check\\_%'"));
         Assert.Equal(0L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'check\\_%'"));

@@ -32,10 +32,10 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
         await using var role = await TestRole.CreateAsync(database);
         string[] sentence =
         [
-            $"Role '{role.Name}' may not create schema lesson01 in database {database.Name}",
+            $"Role '{role.Name}' may not create schema {role.Name}_lesson01 in database {database.Name}",
             $"(permission denied for database {database.Name})",
             $"GRANT CREATE ON DATABASE {database.Name} TO {role.Name}",
-            $"CREATE SCHEMA lesson01 AUTHORIZATION {role.Name}",
+            $"CREATE SCHEMA {role.Name}_lesson01 AUTHORIZATION {role.Name}",
         ];
 
         var inProcess = await LessonRunner.RunAsync<EfCoreBasicsLesson>(role.Settings);
@@ -44,7 +44,7 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
         AssertExplained(inProcess.ExitCode, inProcess.Output, sentence);
         AssertExplained(process.ExitCode, process.Output, sentence);
         Assert.DoesNotContain("Step 1", process.Output, StringComparison.Ordinal);
-        Assert.Null(await database.ScalarAsync<string>("SELECT to_regnamespace('lesson01')::text"));
+        Assert.Null(await database.ScalarAsync<string>($"SELECT to_regnamespace('{role.Name}_lesson01')::text"));
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
 
         AssertExplained(inProcess.ExitCode, inProcess.Output, sentence);
         AssertExplained(process.ExitCode, process.Output, sentence);
-        Assert.Null(await database.ScalarAsync<string>("SELECT to_regclass('lesson04.vector_documents')::text"));
+        Assert.Null(await database.ScalarAsync<string>($"SELECT to_regclass('{role.Name}_lesson04.vector_documents')::text"));
     }
 
     [Fact]
@@ -72,7 +72,7 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
     {
         await using var role = await TestRole.CreateAsync(database);
         await database.ExecuteAsync(
-            $"CREATE EXTENSION IF NOT EXISTS vector; CREATE SCHEMA lesson03 AUTHORIZATION {role.Name}; CREATE SCHEMA lesson04 AUTHORIZATION {role.Name}");
+            $"CREATE EXTENSION IF NOT EXISTS vector; CREATE SCHEMA {role.Name}_lesson03 AUTHORIZATION {role.Name}; CREATE SCHEMA {role.Name}_lesson04 AUTHORIZATION {role.Name}");
 
         var migrations = await LessonRunner.RunAsync<MigrationsLesson>(role.Settings);
         var again = await LessonRunner.RunAsync<MigrationsLesson>(role.Settings);
@@ -81,13 +81,13 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
         foreach (var (exit, output) in new[] { (migrations.ExitCode, migrations.Output), (again.ExitCode, again.Output), (setup.ExitCode, setup.Output) })
         {
             Assert.True(exit == ExitCodes.Success, output);
-            Assert.Contains($"Role '{role.Name}' may not create schemas in {database.Name}; it works in schema lesson0", OneSentence.Flat(output), StringComparison.Ordinal);
+            Assert.Contains($"Role '{role.Name}' may not create schemas in {database.Name}; it works in schema {role.Name}_lesson0", OneSentence.Flat(output), StringComparison.Ordinal);
             Assert.Contains("so CREATE SCHEMA was skipped.", OneSentence.Flat(output), StringComparison.Ordinal);
         }
 
-        Assert.Contains("so schema lesson03 (made for it) stays and only its tables are dropped", OneSentence.Flat(again.Output), StringComparison.Ordinal);
-        Assert.Equal(role.Name, await database.ScalarAsync<string>("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'lesson03'"));
-        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>("SELECT count(*) FROM lesson04.vector_documents"));
+        Assert.Contains($"so schema {role.Name}_lesson03 (made for it) stays and only its tables are dropped", OneSentence.Flat(again.Output), StringComparison.Ordinal);
+        Assert.Equal(role.Name, await database.ScalarAsync<string>($"SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = '{role.Name}_lesson03'"));
+        Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>($"SELECT count(*) FROM {role.Name}_lesson04.vector_documents"));
     }
 
     [Fact]
@@ -95,13 +95,15 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
     {
         await using var role = await TestRole.CreateAsync(database);
         var owner = database.ConnectionString.Username;
+        // The role's own schema name, made first by another role (the administrator, who ran LEARNER=<role> say).
+        var schema = $"{role.Name}_lesson01";
         await database.ExecuteAsync(
-            $"GRANT CREATE ON DATABASE \"{database.Name}\" TO {role.Name}; CREATE SCHEMA lesson01; CREATE TABLE lesson01.documents (id int); INSERT INTO lesson01.documents VALUES (1)");
+            $"GRANT CREATE ON DATABASE \"{database.Name}\" TO {role.Name}; CREATE SCHEMA {schema}; CREATE TABLE {schema}.documents (id int); INSERT INTO {schema}.documents VALUES (1)");
         string[] sentence =
         [
-            $"Schema lesson01 in database {database.Name}",
+            $"Schema {schema} in database {database.Name}",
             $"belongs to role {owner}, and role '{role.Name}' may not create tables in it: run this as {owner}",
-            "DROP SCHEMA lesson01 CASCADE",
+            $"DROP SCHEMA {schema} CASCADE",
         ];
 
         try
@@ -111,11 +113,11 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
 
             AssertExplained(inProcess.ExitCode, inProcess.Output, sentence);
             AssertExplained(process.ExitCode, process.Output, sentence);
-            Assert.Equal(1, await database.ScalarAsync<long>("SELECT count(*) FROM lesson01.documents"));
+            Assert.Equal(1, await database.ScalarAsync<long>($"SELECT count(*) FROM {schema}.documents"));
         }
         finally
         {
-            await database.ExecuteAsync("DROP SCHEMA lesson01 CASCADE");
+            await database.ExecuteAsync($"DROP SCHEMA {schema} CASCADE");
         }
     }
 
@@ -124,7 +126,8 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
     {
         await using var role = await TestRole.CreateAsync(database);
         // A schema the administrator shares with the role, holding a table the administrator made (it ran the lesson first).
-        await database.ExecuteAsync($"CREATE SCHEMA lesson02; GRANT USAGE, CREATE ON SCHEMA lesson02 TO {role.Name}; CREATE TABLE lesson02.documents (id int)");
+        var schema = $"{role.Name}_lesson02";
+        await database.ExecuteAsync($"CREATE SCHEMA {schema}; GRANT USAGE, CREATE ON SCHEMA {schema} TO {role.Name}; CREATE TABLE {schema}.documents (id int)");
         string[] sentence =
         [
             $"refused role '{role.Name}' (must be owner of table documents): the role lacks a privilege this step needs",
@@ -138,11 +141,11 @@ public class PermissionDeniedTests(TestDatabase database) : IClassFixture<TestDa
 
             AssertExplained(inProcess.ExitCode, inProcess.Output, sentence);
             AssertExplained(process.ExitCode, process.Output, sentence);
-            Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM lesson02.documents"));
+            Assert.Equal(0, await database.ScalarAsync<long>($"SELECT count(*) FROM {schema}.documents"));
         }
         finally
         {
-            await database.ExecuteAsync("DROP SCHEMA lesson02 CASCADE");
+            await database.ExecuteAsync($"DROP SCHEMA {schema} CASCADE");
         }
     }
 }
