@@ -273,7 +273,8 @@ public static class CourseCluster
         return await WritePasswordAsync(state, cancellationToken);
     }
 
-    private static async Task<string?> ReadPasswordAsync(string state, CancellationToken cancellationToken)
+    /// <summary>The generated password kept in <paramref name="state"/>, or null when there is none.</summary>
+    public static async Task<string?> ReadPasswordAsync(string state, CancellationToken cancellationToken)
     {
         var file = Path.Combine(state, PasswordFileName);
         return File.Exists(file) && (await File.ReadAllTextAsync(file, cancellationToken)).Trim() is { Length: > 0 } password ? password : null;

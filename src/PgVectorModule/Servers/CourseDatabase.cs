@@ -32,8 +32,12 @@ public static class CourseDatabase
         var server = await CourseCluster.FindRunningAsync(state, course, cancellationToken);
         if (server is null && course.Mode == "auto" && await AnswersAsync(settings.ConnectionString(), cancellationToken))
         {
-            // Something listens at the default URL (Homebrew's own server, a compose service): the preflight checks it as before.
-            return (settings, null);
+            // Something listens at the default URL (Homebrew's own server, scripts/db.sh's compose service): the preflight
+            // checks it as before, with the password scripts/db.sh generated into the state folder when there is one (it
+            // hands compose the same), else POSTGRES_PASSWORD or the old default.
+            return course.Password is null && await CourseCluster.ReadPasswordAsync(state, cancellationToken) is { } generated
+                ? (settings with { DatabaseUrl = new NpgsqlConnectionStringBuilder(settings.ConnectionString().ConnectionString) { Password = generated }.ConnectionString }, null)
+                : (settings, null);
         }
 
         server ??= await StartAsync(settings, course, state, cancellationToken);
@@ -45,7 +49,9 @@ public static class CourseDatabase
         var where = $"{settings.ConnectionString().Host}:{settings.ConnectionString().Port}";
         if (course.Mode != "local")
         {
-            async Task<string> Password() => course.Password ?? await PasswordForContainerAsync(state, cancellationToken);
+            // The container is given the state folder's generated password too, as scripts/db.sh gives compose.
+            async Task<string> Password() =>
+                course.Password ?? await CourseCluster.ReadPasswordAsync(state, cancellationToken) ?? await CourseCluster.NewPasswordAsync(state, cancellationToken);
             if (await CourseContainer.StartAsync(course, Password, cancellationToken) is { } container)
             {
                 return container;
@@ -87,18 +93,6 @@ public static class CourseDatabase
         }
 
         return await CourseCluster.StartAsync(installation, state, course, cancellationToken);
-    }
-
-    /// <summary>The container is given the state folder's generated password too, as scripts/db.sh gives compose.</summary>
-    private static async Task<string> PasswordForContainerAsync(string state, CancellationToken cancellationToken)
-    {
-        var file = Path.Combine(state, CourseCluster.PasswordFileName);
-        if (File.Exists(file) && (await File.ReadAllTextAsync(file, cancellationToken)).Trim() is { Length: > 0 } password)
-        {
-            return password;
-        }
-
-        return await CourseCluster.NewPasswordAsync(state, cancellationToken);
     }
 
     /// <summary>Whether something accepts connections at the URL's host and port (within 2 seconds).</summary>

@@ -101,6 +101,25 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
         Assert.False(Directory.Exists(_state), "A cluster was made although DATABASE_URL was set.");
     }
 
+    [Fact]
+    public async Task A_server_at_the_default_url_is_used_with_the_password_kept_in_the_state_folder()
+    {
+        // What scripts/db.sh's compose service is: a server on POSTGRES_PORT whose superuser has the generated password.
+        await using var cluster = await PrivateCluster.StartAsync(TestContext.Current.CancellationToken);
+        Directory.CreateDirectory(_state);
+        await File.WriteAllTextAsync(Path.Combine(_state, CourseCluster.PasswordFileName), cluster.Password + "\n", TestContext.Current.CancellationToken);
+        var settings = Unconfigured("auto");
+        settings["POSTGRES_PORT"] = cluster.Port.ToString(CultureInfo.InvariantCulture);
+        settings["POSTGRES_DB"] = "postgres";
+
+        var result = await LessonProcess.RunLessonAsync("01", settings);
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains($"Works in schema lesson01 of localhost:{cluster.Port}/postgres", result.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("private PostgreSQL cluster", result.Text, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_state, "data")), "A cluster was made although a server answered at the default URL.");
+    }
+
     [Theory]
     [InlineData("Linux", "scripts/db.sh up", "apt-get install postgresql postgresql-NN-pgvector")]
     [InlineData("OSX", "brew install postgresql@18 pgvector", "Docker Desktop")]
