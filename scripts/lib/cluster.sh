@@ -76,6 +76,9 @@ ensure_cluster_password() { # BINDIR PORT
 # The answer is worked out once per run (_local_state_dir, set by db.sh): asking the postgres user takes a process each time.
 local_state_dir() {
   [[ -z "${_local_state_dir:-}" ]] || { printf '%s' "$_local_state_dir"; return; }
+  # PGVECTOR_MODULE_STATE names the folder outright, for the scripts and the lessons alike (tests use a folder of their own).
+  local configured; configured="$(setting PGVECTOR_MODULE_STATE)"
+  [[ -z "$configured" ]] || { printf '%s' "$configured"; return; }
   local name=.pgdata; [[ -z "$POSTGRES_VERSION" ]] || name=".pgdata-$POSTGRES_VERSION"
   if [[ $EUID -eq 0 ]] && ! run_as_owner test -x "$ROOT" 2>/dev/null; then
     printf '/var/lib/postgresql/pgvector-module/%s%s' "$(path_hash "$ROOT")" "${name#.pgdata}"

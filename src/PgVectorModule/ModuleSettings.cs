@@ -60,6 +60,12 @@ public sealed record ModuleSettings
     /// <summary>How lesson 10 re-ranks and answers (RERANK_URL, OPENAI_CHAT_MODEL...).</summary>
     public PgVectorModule.Answers.AnswerSettings Answers { get; init; } = new();
 
+    /// <summary>The course database a lesson finds or starts when DATABASE_URL is not set (POSTGRES_*, DB_MODE, PGVECTOR_MODULE_STATE).</summary>
+    public CourseDatabaseSettings CourseDatabase { get; init; } = new();
+
+    /// <summary>Whether DATABASE_URL was set (environment or .env): then that server is used, or refused, never replaced.</summary>
+    public bool DatabaseUrlIsExplicit => DatabaseUrlSource != FromDefault;
+
     /// <summary>
     /// A copy of DATABASE_URL's Npgsql connection string, for the caller to change (a timeout, a search path);
     /// throws <see cref="SetupException"/> when DATABASE_URL cannot be parsed.
@@ -83,14 +89,32 @@ public sealed record ModuleSettings
     {
         ArgumentNullException.ThrowIfNull(lookup);
         var url = lookup("DATABASE_URL");
+        var courseDatabase = CourseDatabaseSettings.From(lookup);
         return new ModuleSettings
         {
-            DatabaseUrl = string.IsNullOrWhiteSpace(url) ? DefaultDatabaseUrl : url.Trim(),
+            DatabaseUrl = string.IsNullOrWhiteSpace(url) ? DefaultUrl(courseDatabase) : url.Trim(),
             DatabaseUrlSource = string.IsNullOrWhiteSpace(url) ? FromDefault : source,
             Embeddings = EmbeddingSettings.From(lookup),
             Operations = OperationsSettings.From(lookup),
             Answers = PgVectorModule.Answers.AnswerSettings.From(lookup),
             Learner = lookup(Data.Learner.Variable) is { } learner && !string.IsNullOrWhiteSpace(learner) ? learner.Trim() : null,
+            CourseDatabase = courseDatabase,
         };
+    }
+
+    /// <summary>
+    /// The URL used when DATABASE_URL is not set: localhost with scripts/db.sh's POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_PORT
+    /// and POSTGRES_DB; with none of them set, <see cref="DefaultDatabaseUrl"/>.
+    /// </summary>
+    private static string DefaultUrl(CourseDatabaseSettings course)
+    {
+        if (course is { User: CourseDatabaseSettings.DefaultUser, Password: null, Port: null, Database: CourseDatabaseSettings.DefaultDatabase })
+        {
+            return DefaultDatabaseUrl;
+        }
+
+        // A port that is not a number is reported by the starter, which reads the same setting.
+        var port = int.TryParse(course.Port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : CourseDatabaseSettings.DefaultPort;
+        return $"postgresql://{Uri.EscapeDataString(course.User)}:{Uri.EscapeDataString(course.Password ?? "postgres")}@localhost:{port}/{Uri.EscapeDataString(course.Database)}";
     }
 }

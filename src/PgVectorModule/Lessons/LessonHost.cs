@@ -1,6 +1,7 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Hosting;
+using PgVectorModule.Servers;
 using Spectre.Console;
 
 namespace PgVectorModule.Lessons;
@@ -65,6 +66,13 @@ public static class LessonHost
 
             settings = options.Settings ?? ModuleSettings.Load();
             Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
+            // DATABASE_URL unset: a server found or started on this machine (a private cluster, a pgvector container), said in one line.
+            (settings, var server) = await CourseDatabase.FindAsync(settings, cancellation.Token);
+            if (server is not null)
+            {
+                console.MarkupLine($"[grey]{Markup.Escape(server.Description)}[/]");
+            }
+
             console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#, against {Markup.Escape(Where(settings))}.[/]");
 
             await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);

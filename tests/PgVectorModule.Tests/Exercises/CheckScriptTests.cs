@@ -13,7 +13,8 @@ namespace PgVectorModule.Tests.Exercises;
 /// </summary>
 public class CheckScriptTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
-    private static readonly string[] Copied = ["Directory.Build.props", "Directory.Packages.props", "global.json", ".editorconfig", "scripts", "src/PgVectorModule", "exercises"];
+    // docker-compose.yml: the library builds the image it pins into itself (the lesson host's container).
+    private static readonly string[] Copied = ["Directory.Build.props", "Directory.Packages.props", "global.json", ".editorconfig", "docker-compose.yml", "scripts", "src/PgVectorModule", "exercises"];
 
     [Fact]
     public async Task A_learner_goes_from_failing_exercises_to_passing_ones()

@@ -126,16 +126,20 @@ public static class LessonProcess
         return new ProcessResult(process.ExitCode, await output + await errors, process.Id, transcript, mode, json);
     }
 
-    /// <summary>Sends SIGINT, what Ctrl+C at a terminal sends.</summary>
+    /// <summary>Sends SIGINT, what Ctrl+C at a terminal sends on Linux and macOS.</summary>
     public static Task InterruptAsync(Process process) => SignalAsync(process, "INT");
 
     /// <summary>
-    /// Sends a signal by name: TERM is what kill, an IDE's stop button, CI cancellation and docker stop send; HUP what a
-    /// closed terminal or a dropped SSH session sends.
+    /// Sends a POSIX signal by name with kill(1), the same on Linux and macOS: TERM is what kill, an IDE's stop button, CI
+    /// cancellation and docker stop send; HUP what a closed terminal or a dropped SSH session sends. Windows has no
+    /// signals: Ctrl+C is sent there with GenerateConsoleCtrlEvent, which reaches every process attached to the sender's
+    /// console (the test runner's own included), so a test that sends one is skipped on Windows, saying so.
     /// </summary>
     public static async Task SignalAsync(Process process, string signal)
     {
         ArgumentNullException.ThrowIfNull(process);
+        Assert.SkipWhen(OperatingSystem.IsWindows(),
+            $"SIG{signal} is a POSIX signal; on Windows Ctrl+C (GenerateConsoleCtrlEvent) would reach every process on the test runner's console, the runner included.");
         using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             ?? throw new InvalidOperationException("kill did not start.");
         await kill.WaitForExitAsync();

@@ -28,7 +28,8 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Create_and_read_show_one_batch_and_the_identity_map()
     {
         var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
-        var (sql, notes) = (run.SentSql(), run.AllNotes());
+        // EF Core ends SQL lines with the system's newline: compared with \n on every system.
+        var (sql, notes) = (run.SentSql().ReplaceLineEndings("\n"), run.AllNotes());
 
         Assert.Contains("6 rows saved in 1 round trip.", notes, StringComparison.Ordinal);
         Assert.Single(run.Step("Create a batch: AddRange, one SaveChanges").SqlSent);
@@ -44,7 +45,7 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Updates_send_only_the_changed_column_and_set_based_commands_load_nothing()
     {
         var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
-        var (sql, notes) = (run.SentSql(), run.AllNotes());
+        var (sql, notes) = (run.SentSql().ReplaceLineEndings("\n"), run.AllNotes());
 
         Assert.Contains("UPDATE documents SET title = @p0, updated_at = @p1\n", sql, StringComparison.Ordinal);
         Assert.Contains("WHERE id = @p2 AND xmin = @p3", sql, StringComparison.Ordinal);

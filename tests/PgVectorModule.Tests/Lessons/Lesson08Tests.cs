@@ -156,10 +156,12 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
             // A run folder as runs keep them, its record naming the bystander exactly as it runs (pid, start time, command line).
             var forged = Path.Combine(temp, $"pgvector-module-servers-{Environment.UserName}-lesson08-{gone.Id}-planted");
             Directory.CreateDirectory(Path.Combine(forged, "standby"));
+            // Read the way the lesson reads a process (ProcessIdentity: the system's own record on Linux, ps elsewhere).
+            var identity = await ProcessIdentity.OfAsync(bystander.Id) ?? throw new InvalidOperationException("The bystander is not running.");
             var record = new
             {
                 owner = new { pid = gone.Id, startTicks = 1L, commandLine = "dotnet Lesson08.Operations.dll" },
-                servers = new[] { new { kind = "postgres", pid = bystander.Id, startTicks = StartTicks(bystander.Id), commandLine = CommandLine(bystander.Id) } },
+                servers = new[] { new { kind = "postgres", pid = bystander.Id, startTicks = identity.StartTicks, commandLine = identity.CommandLine } },
             };
             await File.WriteAllTextAsync(Path.Combine(forged, "servers.json"), System.Text.Json.JsonSerializer.Serialize(record), Ct);
             foreach (var folder in new[] { planted, forged })
@@ -420,15 +422,6 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
             .ToList();
 
     private static string Mode(string path) => OperatingSystem.IsWindows() ? "" : File.GetUnixFileMode(path).ToString();
-
-    /// <summary>The process's start time in clock ticks since boot: field 22 of /proc/PID/stat.</summary>
-    private static long StartTicks(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        return long.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19], CultureInfo.InvariantCulture);
-    }
-
-    private static string CommandLine(int pid) => File.ReadAllText($"/proc/{pid}/cmdline").TrimEnd('\0').Replace('\0', ' ');
 
     private static async Task RunAsync(string program, params string[] arguments)
     {

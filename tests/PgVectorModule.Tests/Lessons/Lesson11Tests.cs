@@ -112,10 +112,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
             await Task.Delay(50, Ct);
         }
 
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync(Ct);
-        }
+        await LessonProcess.SignalAsync(process, "TERM");
 
         var result = await LessonProcess.WaitAsync(process, TimeSpan.FromSeconds(90));
         Assert.NotEqual(0, result.ExitCode);
