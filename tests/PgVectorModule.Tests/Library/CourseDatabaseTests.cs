@@ -52,7 +52,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
         var started = Started().Match(first.Text);
         Assert.True(started.Success, first.Text);
         var (port, pid) = (started.Groups["port"].Value, started.Groups["pid"].Value);
-        Assert.Contains($"Works in schema lesson01 of 127.0.0.1:{port}/agent_db", first.Text, StringComparison.Ordinal);
+        Assert.Contains($"in C#, against 127.0.0.1:{port}/agent_db", first.Text, StringComparison.Ordinal);
 
         Assert.True(second.ExitCode == 0, second.Output);
         Assert.Contains($"Using the private PostgreSQL cluster already running on 127.0.0.1:{port} (pid {pid}), its data in {_state}", second.Text, StringComparison.Ordinal);
@@ -115,7 +115,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
         var result = await LessonProcess.RunLessonAsync("01", settings);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains($"Works in schema lesson01 of localhost:{cluster.Port}/postgres", result.Text, StringComparison.Ordinal);
+        Assert.Contains($"in C#, against localhost:{cluster.Port}/postgres", result.Text, StringComparison.Ordinal);
         Assert.DoesNotContain("private PostgreSQL cluster", result.Text, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_state, "data")), "A cluster was made although a server answered at the default URL.");
     }
