@@ -44,7 +44,10 @@ public sealed partial record Learner
     public static async Task<Learner> ResolveAsync(NpgsqlConnectionStringBuilder connectionString, string? setting, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connectionString);
-        await using var connection = new NpgsqlConnection(connectionString.ConnectionString);
+        // Unpooled, as the preflight's: one question at startup, and no idle connection left in the process-wide pool,
+        // where it would outlive a server restart and hand the next caller with the same URL a dead session.
+        var unpooled = new NpgsqlConnectionStringBuilder(connectionString.ConnectionString) { Pooling = false };
+        await using var connection = new NpgsqlConnection(unpooled.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         return await ResolveAsync(connection, setting, cancellationToken);
     }
