@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using PgVectorModule.Configuration;
@@ -120,7 +118,7 @@ public static class CourseCluster
         }
 
         var port = await ConfiguredPortAsync(data, cancellationToken);
-        if (!IsFree(port))
+        if (!LocalServers.IsFree(port))
         {
             // Another server took the port since the cluster last ran: move it, as scripts/db.sh does.
             port = FirstFreePort(port);
@@ -386,7 +384,7 @@ public static class CourseCluster
     {
         for (var port = from; port < 65536; port++)
         {
-            if (IsFree(port))
+            if (LocalServers.IsFree(port))
             {
                 return port;
             }
@@ -395,19 +393,6 @@ public static class CourseCluster
         throw new SetupException($"No free port from {from} up on 127.0.0.1 for the private cluster: set POSTGRES_PORT to a lower one.", ExitCodes.PortInUse);
     }
 
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     /// <summary>Creates POSTGRES_DB on first use.</summary>
     private static async Task CreateDatabaseAsync(CourseDatabaseSettings settings, string password, int port, CancellationToken cancellationToken)

@@ -202,7 +202,8 @@ public sealed class LocalServers : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static bool IsFree(int port)
+    /// <summary>Whether a listener can bind <paramref name="port"/> on the loopback address: nothing listens there.</summary>
+    internal static bool IsFree(int port)
     {
         try
         {
