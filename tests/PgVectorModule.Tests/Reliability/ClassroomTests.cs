@@ -43,8 +43,15 @@ public class ClassroomTests(TestDatabase database) : IClassFixture<TestDatabase>
                 Assert.Equal(SampleCorpus.All.Count, await database.ScalarAsync<long>($"SELECT count(*) FROM {role.Name}_lesson05.vector_documents"));
             }
 
-            // The plain schema is nobody's here: no learner wrote into lesson05.
-            Assert.Null(await database.ScalarAsync<string>("SELECT to_regnamespace('lesson05')::text"));
+            // No learner wrote outside the schema named for them: not into the plain lesson05 (which another test of
+            // this class may have made), nor into anybody else's.
+            foreach (var role in roles)
+            {
+                Assert.Equal(0L, await database.ScalarAsync<long>($"""
+                    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relowner = '{role.Name}'::regrole AND n.nspname NOT IN ('{role.Name}_lesson05', 'pg_toast')
+                    """));
+            }
 
             // None sees another's tables: the schema is closed to the other roles, and a query into it is refused.
             foreach (var reader in roles)
