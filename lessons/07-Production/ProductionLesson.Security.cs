@@ -43,10 +43,10 @@ public sealed partial class ProductionLesson
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("A read-only role",
-            "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (roles are per server, so it is named after this database) and grants it what the Python module grants: " +
+            "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (roles are per server, so it is named after this schema and this database) and grants it what the Python module grants: " +
             "SELECT on all tables in the schema. That covers the tables there now; ALTER DEFAULT PRIVILEGES also covers the tables created later, which the module's GRANT alone would miss.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
-        var role = ReaderRole(database);
+        var role = ReaderRole(lesson.Schema, database);
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         try
         {
@@ -129,8 +129,12 @@ public sealed partial class ProductionLesson
         }
         finally
         {
-            // The role is the lesson's: it goes when the lesson is done (privileges first, or DROP ROLE refuses).
-            await lesson.ExecuteAsync($"DROP OWNED BY {role}", CancellationToken.None);
+            // The role is the lesson's: it goes when the lesson is done. DROP ROLE refuses while the role holds
+            // privileges, so each grant is taken back first, by the owner who gave it. (DROP OWNED BY does all of it in
+            // one statement, but only for a superuser or a member of the role, which the learner who created it is not.)
+            await lesson.ExecuteAsync($"REVOKE ALL ON ALL TABLES IN SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
+            await lesson.ExecuteAsync($"ALTER DEFAULT PRIVILEGES IN SCHEMA {lesson.Schema} REVOKE ALL ON TABLES FROM {role}", CancellationToken.None);
+            await lesson.ExecuteAsync($"REVOKE ALL ON SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
             await lesson.ExecuteAsync($"DROP ROLE IF EXISTS {role}", CancellationToken.None);
         }
     }
@@ -150,14 +154,8 @@ public sealed partial class ProductionLesson
         return $"SCRAM-SHA-256${iterations}:{Convert.ToBase64String(salt)}${Convert.ToBase64String(storedKey)}:{Convert.ToBase64String(serverKey)}";
     }
 
-    /// <summary>lesson07_reader_ plus the database name reduced to what an unquoted identifier may hold.</summary>
-    public static string ReaderRole(string database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        var safe = new string(database.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
-        var name = "lesson07_reader_" + safe;
-        return name.Length > 63 ? name[..63] : name;
-    }
+    /// <summary>The read-only role of this run's schema in this database: lesson07_reader_agent_db, alice_lesson07_reader_agent_db.</summary>
+    public static string ReaderRole(string schema, string database) => Learner.RoleName(schema, "reader", database);
 
     private static async Task ParametersAsync(Lesson lesson, NpgsqlDataSource source, CancellationToken cancellationToken)
     {

@@ -117,7 +117,7 @@ public sealed partial class TenantsLesson
             await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant ENABLE ROW LEVEL SECURITY", cancellationToken);
             await lesson.ExecuteAsync("ALTER TABLE tenant_documents_by_tenant FORCE ROW LEVEL SECURITY", cancellationToken);
             await lesson.ExecuteAsync($"CREATE POLICY tenant_isolation ON tenant_documents_by_tenant USING ({TenantCondition}) WITH CHECK ({TenantCondition})", cancellationToken);
-            await lesson.ExecuteAsync($"GRANT SELECT ON tenant_documents_by_tenant TO {AppRole((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!)}", cancellationToken);
+            await lesson.ExecuteAsync($"GRANT SELECT ON tenant_documents_by_tenant TO {AppRole(lesson.Schema, (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!)}", cancellationToken);
             await lesson.ExecuteAsync("ANALYZE tenant_documents, tenant_documents_by_tenant", cancellationToken);
         }
 

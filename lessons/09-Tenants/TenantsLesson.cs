@@ -43,7 +43,7 @@ public sealed partial class TenantsLesson : ILesson
         var question = await embedder.EmbedQueryAsync("how should I store secrets for each customer?", cancellationToken);
         var vectors = await TenantTableAsync(lesson, embedder.Dimensions, cancellationToken);
 
-        var role = AppRole((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!);
+        var role = AppRole(lesson.Schema, (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!);
         try
         {
             await using var app = await RowLevelSecurityAsync(lesson, role, cancellationToken);
@@ -53,7 +53,7 @@ public sealed partial class TenantsLesson : ILesson
         finally
         {
             // Roles belong to the whole server: the lesson's goes when the lesson is done (its privileges first).
-            await DropAppRoleAsync(lesson.DataSource, role);
+            await DropAppRoleAsync(lesson.DataSource, lesson.Schema, role);
         }
 
         lesson.Say("[grey]Past one machine: lesson 11 distributes tenants' documents over a Citus cluster by tenant_id, each tenant's search routed to the worker holding its rows.[/]");
@@ -124,14 +124,11 @@ public sealed partial class TenantsLesson : ILesson
 
     // ---------------------------------------------------------------- row-level security
 
-    /// <summary>lesson09_app_ plus the database name reduced to what an unquoted identifier may hold: roles are per server.</summary>
-    public static string AppRole(string database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        var safe = new string(database.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_').ToArray());
-        var name = "lesson09_app_" + safe;
-        return name.Length > 63 ? name[..63] : name;
-    }
+    /// <summary>
+    /// The application's role for this run's schema in this database (lesson09_app_agent_db, alice_lesson09_app_agent_db):
+    /// roles are per server, so two learners on one server each get their own.
+    /// </summary>
+    public static string AppRole(string schema, string database) => Learner.RoleName(schema, "app", database);
 
     /// <summary>The policy's condition: the row's tenant is the one this transaction set; no tenant set, no rows.</summary>
     public const string TenantCondition = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::int";
@@ -216,10 +213,14 @@ public sealed partial class TenantsLesson : ILesson
             await lesson.ExecuteAsync($"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$", cancellationToken);
             // Straight to the data source, not through the lesson: the transcript records every statement sent, and the password stays out of it.
             // The verifier, not the password: the server, its log and pg_stat_statements never see the password itself.
-            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{ScramVerifier.Create(password)}'"))
+            await using (var setPassword = lesson.DataSource.CreateCommand($"ALTER ROLE {role} WITH LOGIN PASSWORD '{ScramVerifier.Create(password)}'"))
             {
                 await setPassword.ExecuteNonQueryAsync(cancellationToken);
             }
+
+            // A role of this name left by someone with more rights could bypass the policy: only a superuser can have
+            // made it so, and only one may undo it (since PostgreSQL 16 a CREATEROLE role may not even name the attributes).
+            await lesson.ExecuteAsync($"DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}' AND (rolsuper OR rolbypassrls)) THEN ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS; END IF; END $$", cancellationToken);
 
             await lesson.ExecuteAsync($"GRANT USAGE ON SCHEMA {lesson.Schema} TO {role}", cancellationToken);
             await lesson.ExecuteAsync($"GRANT SELECT, INSERT ON tenant_documents TO {role}", cancellationToken);
@@ -232,12 +233,25 @@ public sealed partial class TenantsLesson : ILesson
         return ModuleDataSource.Create(cs, lesson.Schema);
     }
 
-    public static async Task DropAppRoleAsync(NpgsqlDataSource owner, string role)
+    /// <summary>
+    /// Drops the application's role: each grant taken back by the owner who gave it, then the role. (DROP OWNED BY would
+    /// do both, but only for a superuser or a member of the role, which a learner who merely created it is not.)
+    /// </summary>
+    public static async Task DropAppRoleAsync(NpgsqlDataSource owner, string schema, string role)
     {
         ArgumentNullException.ThrowIfNull(owner);
         NpgsqlConnection.ClearAllPools();
-        await using var command = owner.CreateCommand(
-            $"DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN DROP OWNED BY {role}; DROP ROLE {role}; END IF; END $$");
+        await using var command = owner.CreateCommand($"""
+            DO $$ BEGIN
+              IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                IF EXISTS (SELECT FROM pg_namespace WHERE nspname = '{schema}') THEN
+                  REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role};
+                  REVOKE ALL ON SCHEMA {schema} FROM {role};
+                END IF;
+                DROP ROLE {role};
+              END IF;
+            END $$
+            """);
         await command.ExecuteNonQueryAsync(CancellationToken.None);
     }
 

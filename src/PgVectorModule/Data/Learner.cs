@@ -77,6 +77,32 @@ public sealed partial record Learner
     }
 
     /// <summary>
+    /// The name of a role a lesson creates for one of its rooms. Roles belong to the whole server, not to a database
+    /// or a schema, so the name carries both the room's schema and the database: <c>lesson07_reader_agent_db</c> for a
+    /// superuser's run, <c>alice_lesson07_reader_agent_db</c> for Alice's, and two learners (or two databases) never
+    /// share a role or drop each other's. A name over PostgreSQL's 63 bytes is cut and given eight hex digits of its
+    /// hash, so cut names stay apart.
+    /// </summary>
+    /// <param name="schema">The room's schema (<see cref="Schema"/>), already safe in SQL.</param>
+    /// <param name="purpose">What the role is for: <c>reader</c>, <c>app</c>.</param>
+    /// <param name="database">The database's name, reduced here to what an unquoted identifier may hold.</param>
+    public static string RoleName(string schema, string purpose, string database)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(purpose);
+        ArgumentNullException.ThrowIfNull(database);
+        var name = $"{schema}_{purpose}_{NotPlain().Replace(database.ToLowerInvariant(), "_")}";
+        const int limit = 63;
+        if (name.Length <= limit)
+        {
+            return name;
+        }
+
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..8];
+        return $"{name[..(limit - hash.Length - 1)]}_{hash}";
+    }
+
+    /// <summary>
     /// A name as a schema may carry it. A plain lower-case name stays as it is (<c>alice</c>); any other is reduced to
     /// letters, digits and underscores and given eight hex digits of its hash (<c>Ann</c> becomes <c>ann_</c> plus a hash), so
     /// two names that read alike ("Ann" and "ann", "a.b" and "a_b") never share schemas, and nothing in a name can

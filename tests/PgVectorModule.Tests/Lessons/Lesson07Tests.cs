@@ -24,7 +24,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
 
         // The role is the lesson's: gone after each run, with its default privileges.
-        var role = ProductionLesson.ReaderRole(database.Name);
+        var role = ProductionLesson.ReaderRole("lesson07", database.Name);
         Assert.Equal(0, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'"));
         Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM pg_default_acl WHERE defaclnamespace = 'lesson07'::regnamespace"));
     }
@@ -139,8 +139,8 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains(run.Step("sslmode and where credentials come from").Code, c => c.Text.Contains("BaseSettings", StringComparison.Ordinal));
         Assert.StartsWith("tries plain text first", run.Step("sslmode and where credentials come from").Tables[0].Row("sslmode", "allow")["what it checks"], StringComparison.Ordinal);
         var reader = run.Step("A read-only role");
-        Assert.Contains(reader.SqlSent, s => s.Text == "GRANT SELECT ON ALL TABLES IN SCHEMA lesson07 TO " + ProductionLesson.ReaderRole(database.Name));
-        Assert.Contains(reader.SqlSent, s => s.Text == "ALTER DEFAULT PRIVILEGES IN SCHEMA lesson07 GRANT SELECT ON TABLES TO " + ProductionLesson.ReaderRole(database.Name));
+        Assert.Contains(reader.SqlSent, s => s.Text == "GRANT SELECT ON ALL TABLES IN SCHEMA lesson07 TO " + ProductionLesson.ReaderRole("lesson07", database.Name));
+        Assert.Contains(reader.SqlSent, s => s.Text == "ALTER DEFAULT PRIVILEGES IN SCHEMA lesson07 GRANT SELECT ON TABLES TO " + ProductionLesson.ReaderRole("lesson07", database.Name));
         Assert.Equal(3, reader.Tables[0].Rows.Count);
         Assert.Equal("release_notes, read as the reader: 3 rows.", reader.Note("release_notes, read as the reader"));
         Assert.Equal("Refused: 42501 permission denied for table vector_documents", reader.Note("Refused"));

@@ -49,7 +49,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal(["tenant_documents_tenant_id", "tenant_documents_hnsw", "tenant_documents_hnsw", $"tenant_documents_tenant_{current}_hnsw", $"tenant_documents_tenant_{current}_embedding_idx"],
             measured.Rows.Where(r => r["tenant (rows)"].StartsWith(current + " ", StringComparison.Ordinal)).Select(r => r["index in the plan"]));
 
-        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole("lesson09", database.Name)}'"));
 
         Assert.Equal(2L, await database.ScalarAsync<long>("SELECT count(*) FROM pg_policies WHERE schemaname = 'lesson09' AND policyname = 'tenant_isolation'"));
         Assert.True(await database.ScalarAsync<bool>("SELECT relforcerowsecurity FROM pg_class WHERE oid = 'lesson09.tenant_documents'::regclass"));
@@ -115,7 +115,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal(5, run.Steps.Count);
         Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held",
             run.Step("A tenant's search, and hostile text").Note("As a parameter"), StringComparison.Ordinal);
-        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole(database.Name)}'"));
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole("lesson09", database.Name)}'"));
     }
 
     private async Task ExecuteAsync(string sql)

@@ -77,6 +77,57 @@ public class ClassroomTests(TestDatabase database) : IClassFixture<TestDatabase>
         }
     }
 
+    /// <summary>
+    /// Lesson 09 creates a login role for its application, and roles belong to the whole server: each learner's run
+    /// gets its own (named for the learner's schema), so two learners who may create roles run it at once and neither
+    /// resets or drops the other's. Role rules changed in PostgreSQL 16 (a CREATEROLE role administers only the roles
+    /// it made), so this runs in the version-dependent lane too.
+    /// </summary>
+    [Fact]
+    [Trait(ServerLanes.Trait, ServerLanes.VersionDependent)]
+    public async Task Two_learners_who_may_create_roles_run_lesson_09_at_once_each_with_a_role_of_their_own()
+    {
+        await database.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS vector");
+        var roles = new List<TestRole>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var role = await TestRole.CreateAsync(database);
+                roles.Add(role);
+                await database.ExecuteAsync($"GRANT CREATE ON DATABASE \"{database.Name}\" TO {role.Name}; ALTER ROLE {role.Name} CREATEROLE");
+            }
+
+            var runs = await Task.WhenAll(roles.Select(role =>
+                LessonProcess.RunLessonAsync("09", new Dictionary<string, string> { ["DATABASE_URL"] = role.DatabaseUrl })));
+
+            foreach (var (role, run) in roles.Zip(runs))
+            {
+                Assert.True(run.ExitCode == ExitCodes.Success, run.Output);
+                var appRole = Learner.RoleName($"{role.Name}_lesson09", "app", database.Name);
+                Assert.Equal($"{role.Name}_lesson09_app_{database.Name}", appRole);
+                Assert.Contains($"Counting rows as {appRole}", run.Text, StringComparison.Ordinal);
+                Assert.Contains("Lesson 09 done", run.Output, StringComparison.Ordinal);
+                // Each run dropped its own role at the end, and only its own.
+                Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{appRole}'"));
+            }
+        }
+        finally
+        {
+            foreach (var role in roles)
+            {
+                await database.ExecuteAsync($"""
+                    DO $$ DECLARE r text; BEGIN
+                      FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE '{role.Name}\_lesson09\_app\_%' LOOP
+                        EXECUTE format('DROP OWNED BY %I CASCADE; DROP ROLE %I', r, r);
+                      END LOOP;
+                    END $$
+                    """);
+                await role.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task A_learner_who_may_not_create_schemas_is_told_what_the_instructor_grants_exit_10()
     {
@@ -214,5 +265,21 @@ public class LearnerNameTests
         Assert.NotEqual(Learner.SafeName("Ann"), Learner.SafeName("ann"));
         Assert.NotEqual(Learner.SafeName("a.b"), Learner.SafeName("a_b"));
         Assert.NotEqual(Learner.SafeName("a.b"), Learner.SafeName("a-b"));
+    }
+
+    [Fact]
+    public void A_lessons_role_is_named_for_the_schema_and_the_database_and_a_long_name_is_cut_apart()
+    {
+        // A superuser's run keeps the names the lessons always had; each learner's run gets its own.
+        Assert.Equal("lesson07_reader_agent_db", Learner.RoleName("lesson07", "reader", "agent_db"));
+        Assert.Equal("alice_lesson09_app_agent_db", Learner.RoleName(Learner.For("alice", superuser: false, setting: null).Schema("lesson09"), "app", "agent_db"));
+        Assert.Equal("lesson09_app_my_db_2", Learner.RoleName("lesson09", "app", "My-DB 2"));
+
+        // Two names that agree in their first 63 bytes stay apart, and neither is over PostgreSQL's limit.
+        var longSchema = Learner.For("postgres", superuser: true, new string('a', 60)).Schema("lesson07");
+        var one = Learner.RoleName(longSchema, "reader", "database_one");
+        var two = Learner.RoleName(longSchema, "reader", "database_two");
+        Assert.NotEqual(one, two);
+        Assert.All([one, two], name => Assert.Matches("^[a-z][a-z0-9_]{0,62}$", name));
     }
 }
