@@ -73,7 +73,15 @@ public static class CheckData
     }
 
     /// <summary>The ids of the exact nearest rows (no index: sequential scan and sort), for the checks to compare with.</summary>
-    public static async Task<List<long>> ExactIdsAsync(CheckRoom room, string sql, CancellationToken cancellationToken, params object?[] values)
+    public static Task<List<long>> ExactIdsAsync(CheckRoom room, string sql, CancellationToken cancellationToken, params object?[] values) =>
+        ExactIdsAsync(room, tenant: null, sql, cancellationToken, values);
+
+    /// <summary>
+    /// As <see cref="ExactIdsAsync(CheckRoom, string, CancellationToken, object?[])"/>, with <c>app.tenant_id</c> set to
+    /// <paramref name="tenant"/> for the query: where the check's login is not a superuser (a learner on a class
+    /// server), a forced row-level security policy applies to the check's own reads too.
+    /// </summary>
+    public static async Task<List<long>> ExactIdsAsync(CheckRoom room, int? tenant, string sql, CancellationToken cancellationToken, params object?[] values)
     {
         ArgumentNullException.ThrowIfNull(room);
         await using var connection = await room.Admin.OpenConnectionAsync(cancellationToken);
@@ -81,6 +89,13 @@ public static class CheckData
         await using (var exact = new NpgsqlCommand("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off", connection, transaction))
         {
             await exact.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        if (tenant is { } id)
+        {
+            await using var setTenant = new NpgsqlCommand("SELECT set_config('app.tenant_id', $1, true)", connection, transaction);
+            setTenant.Parameters.Add(new NpgsqlParameter { Value = id.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await setTenant.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await using var command = new NpgsqlCommand(sql, connection, transaction);

@@ -96,12 +96,28 @@ public sealed class CheckRoom : IAsyncDisposable
             configure?.Invoke(builder);
         });
 
-    /// <summary>Creates a role that cannot log in, named for this room (<c>check_1a2b3c4d_app</c>); dropped with the room.</summary>
+    /// <summary>
+    /// Creates a role that cannot log in, named for this room (<c>check_1a2b3c4d_app</c>), and makes the check's own
+    /// login a member of it, so the check can take it on with SET ROLE and drop what it owns afterwards: since
+    /// PostgreSQL 16 a role with CREATEROLE only administers the roles it makes, and may not become one until it grants
+    /// itself the membership. Dropped with the room.
+    /// </summary>
     public async Task<string> CreateRoleAsync(string suffix, CancellationToken cancellationToken)
     {
         var role = $"check_{_tag}_{suffix}";
-        await ExecuteAsync($"CREATE ROLE {role} NOLOGIN", cancellationToken);
+        try
+        {
+            await ExecuteAsync($"CREATE ROLE {role} NOLOGIN", cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new CheckCannotRunException(
+                $"this check runs your answer as a role of its own, and login {_connectionString.Username ?? "this role"} may not create roles ({e.MessageText}): " +
+                $"ask for ALTER ROLE {_connectionString.Username ?? "your_role"} CREATEROLE, or run the check as the local cluster's superuser");
+        }
+
         _roles.Add(role);
+        await ExecuteAsync($"GRANT {role} TO CURRENT_USER", cancellationToken);
         return role;
     }
 
@@ -208,3 +224,7 @@ public sealed class CheckRoom : IAsyncDisposable
 
     private static NpgsqlParameter Parameter(object? value) => new() { Value = value ?? DBNull.Value };
 }
+
+/// <summary>What keeps a check from running at all on this server (not the learner's answer): said as the result.</summary>
+public sealed class CheckCannotRunException(string message) : Exception(message);
+

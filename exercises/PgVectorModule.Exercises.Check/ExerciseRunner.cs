@@ -65,6 +65,7 @@ public static class ExerciseRunner
 
         return e switch
         {
+            CheckCannotRunException => CheckResult.Fail("a check that can run here", e.Message),
             NotImplementedException => CheckResult.Fail($"an answer in {exercise.Where}", $"not written yet ({e.Message})"),
             TimeoutException => CheckResult.Fail($"an answer within {TimeLimit.TotalSeconds:0} s", "still running: a loop that never ends, or a statement waiting on a lock?"),
             PostgresException pg => CheckResult.Fail("no error", $"PostgreSQL error {pg.SqlState}: {pg.MessageText}" + (pg.Position > 0 ? $" (at character {pg.Position})" : "")),

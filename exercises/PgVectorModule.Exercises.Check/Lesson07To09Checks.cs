@@ -187,8 +187,8 @@ internal static class Lesson07To09Checks
         var owner = await room.CreateRoleAsync("app", ct);
         await room.ExecuteAsync($"""
             CREATE TABLE tenant_docs (id bigint PRIMARY KEY, tenant_id int NOT NULL, body text NOT NULL, embedding vector(8) NOT NULL);
+            GRANT USAGE, CREATE ON SCHEMA {room.Schema} TO {owner};
             ALTER TABLE tenant_docs OWNER TO {owner};
-            GRANT USAGE ON SCHEMA {room.Schema} TO {owner};
             """, ct);
         var vectors = CheckData.Vectors(3 * rowsPerTenant, seed: 9);
         for (var i = 0; i < vectors.Length; i++)
@@ -275,7 +275,7 @@ internal static class Lesson07To09Checks
         var (_, asOwner) = await CreateTenantDocsAsync(room, 100, policy: true, ct);
         var query = CheckData.Query(90);
         var ids = await search(asOwner, 2, query, 5);
-        var exact = await CheckData.ExactIdsAsync(room, "SELECT id FROM tenant_docs WHERE tenant_id = 2 ORDER BY embedding <=> $1 LIMIT 5", ct, query);
+        var exact = await CheckData.ExactIdsAsync(room, tenant: 2, "SELECT id FROM tenant_docs WHERE tenant_id = 2 ORDER BY embedding <=> $1 LIMIT 5", ct, query);
         if (!ids.SequenceEqual(exact))
         {
             return CheckResult.Fail($"tenant 2's 5 nearest: {CheckData.Show(exact)}", CheckData.Show(ids));

@@ -1,4 +1,5 @@
 using System.Reflection;
+using PgVectorModule.Data;
 using PgVectorModule.Exercises.Check;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -105,6 +106,34 @@ public class ExerciseTests(TestDatabase database) : IClassFixture<TestDatabase>,
         var covered = WrongAnswers.All.Values.Select(w => w.Id).ToHashSet();
         var uncovered = ExerciseCatalog.All.Select(e => e.Id).Where(id => !covered.Contains(id)).ToList();
         Assert.True(uncovered.Count == 0, "Exercises without a wrong answer in the tests: " + string.Join(", ", uncovered));
+    }
+
+    /// <summary>
+    /// The checks of 07.3, 09.1 and 09.2 run the answer as a role of their own. A learner's login with CREATEROLE (and
+    /// CREATE on the database) is enough on every supported major, PostgreSQL 16's stricter role rules included; one
+    /// without CREATEROLE is told that the check cannot run and what to ask for, never shown a bare 42501.
+    /// </summary>
+    [Theory]
+    [InlineData("07.3")]
+    [InlineData("09.1")]
+    [InlineData("09.2")]
+    public async Task A_learner_runs_the_checks_that_need_a_role_of_their_own_or_is_told_what_to_ask_for(string id)
+    {
+        var exercise = ExerciseCatalog.Get(id);
+        await using var learner = await TestRole.CreateAsync(database);
+        await database.ExecuteAsync($"GRANT CREATE ON DATABASE \"{database.Name}\" TO {learner.Name}");
+        var connection = new NpgsqlConnectionStringBuilder(learner.DatabaseUrl);
+        var asLearner = Learner.For(learner.Name, superuser: false, setting: null);
+
+        var refused = await ExerciseRunner.RunAsync(exercise, Solutions, connection, asLearner, Ct);
+        Assert.False(refused.Passed);
+        Assert.Contains($"login {learner.Name} may not create roles", refused.Got, StringComparison.Ordinal);
+        Assert.Contains($"ALTER ROLE {learner.Name} CREATEROLE", refused.Got, StringComparison.Ordinal);
+
+        await database.ExecuteAsync($"ALTER ROLE {learner.Name} CREATEROLE");
+        var result = await ExerciseRunner.RunAsync(exercise, Solutions, connection, asLearner, Ct);
+        Assert.True(result.Passed, $"{id} as a learner with CREATEROLE: expected {result.Expected}, got {result.Got}");
+        Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname LIKE 'check\\_%' AND pg_has_role('{learner.Name}', oid, 'MEMBER')"));
     }
 
     [Fact]
