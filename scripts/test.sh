@@ -21,6 +21,20 @@ fi
 # source vendored beside the repository or CITUS_SOURCE; an existing build is found at once.
 scripts/db.sh citus build >/dev/null || say "Citus could not be built: lesson 11's tests will say what is missing"
 
+# A local cluster this run starts is stopped when the run ends, however it ends (its data is kept, so the next run
+# starts it again in seconds); one that was already running is left as it was. TEST_KEEP_DATABASE=1 keeps them all.
+started_versions=()
+start_local_cluster() { # VERSION ("" for the default major)
+  if ! POSTGRES_VERSION="$1" DB_MODE=local scripts/db.sh url >/dev/null 2>&1; then started_versions+=("$1"); fi
+}
+stop_started_clusters() {
+  [[ "$(setting TEST_KEEP_DATABASE)" != 1 ]] || return 0
+  local version
+  for version in "${started_versions[@]}"; do
+    POSTGRES_VERSION="$version" bash -c 'source scripts/lib/settings.sh; source scripts/lib/provision.sh; source scripts/lib/cluster.sh; local_down' || true
+  done
+}
+
 if [[ -n "$(setting TEST_DATABASE_URL)" ]]; then
   echo "[test] database: TEST_DATABASE_URL"
 elif [[ -n "$(setting DATABASE_URL)" ]]; then
@@ -30,6 +44,7 @@ elif [[ -n "$(setting DATABASE_URL)" ]]; then
 elif docker_answers; then
   echo "[test] database: Testcontainers ($(compose_image))"
 else
+  start_local_cluster ""
   TEST_DATABASE_URL="$(DB_MODE=local scripts/db.sh up)"
   export TEST_DATABASE_URL
   echo "[test] database: local cluster ($(redact_url "$TEST_DATABASE_URL"))"
@@ -37,7 +52,8 @@ fi
 
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+trap 'exit 130' INT TERM HUP
+trap 'rm -f "$log"; stop_started_clusters' EXIT
 total_passed=0 total_failed=0 total_skipped=0 final_status=0
 
 # One run of dotnet test; adds its counts to the totals and prints them as one line with LABEL.
@@ -68,6 +84,7 @@ run_lane "the whole suite" "$@"
 # per machine (scripts/db.sh with POSTGRES_VERSION) and its programs serve the tests' private clusters and lesson 08.
 also="$(setting TEST_ALSO_ON_POSTGRES)"
 if [[ -n "$also" ]]; then
+  start_local_cluster "$also"
   if second_url="$(POSTGRES_VERSION="$also" DB_MODE=local scripts/db.sh up)" &&
      second_bin="$(POSTGRES_VERSION="$also" bash -c 'source scripts/lib/settings.sh; source scripts/lib/provision.sh; pg_bindir')"; then
     echo "[test] database for PostgreSQL $also: local cluster ($(redact_url "$second_url"))"
