@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -23,22 +22,9 @@ public sealed record RecordedRequest(
 /// records each request's JSON shape, answers deterministic unit vectors (base64 float32 when the client asks,
 /// as the OpenAI SDK always does), and can answer 429 a given number of times first.
 /// </summary>
-public sealed class FakeOpenAIServer : IAsyncDisposable
+public sealed class FakeOpenAIServer(string validApiKey) : LoopbackHttpServer
 {
-    private readonly HttpListener _listener;
-    private readonly Task _loop;
-    private readonly CancellationTokenSource _stop = new();
-    private int _pending429;
-
-    public FakeOpenAIServer(string validApiKey)
-    {
-        ValidApiKey = validApiKey;
-        (_listener, Port) = StartOnFreePort();
-        _loop = Task.Run(AcceptLoopAsync);
-    }
-
-    public string ValidApiKey { get; }
-    public int Port { get; }
+    public string ValidApiKey { get; } = validApiKey;
     /// <summary>What to pass as OpenAIClientOptions.Endpoint.</summary>
     public Uri Endpoint => new($"http://127.0.0.1:{Port}/v1");
     public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
@@ -47,8 +33,6 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
 
     /// <summary>When set, vectors of this length come back whatever was asked (a misbehaving server).</summary>
     public int? OverrideDimensions { get; set; }
-
-    public void RespondWith429(int times) => Interlocked.Exchange(ref _pending429, times);
 
     /// <summary>The vector this server returns for <paramref name="text"/>: seeded by SHA-256 of the text, unit length.</summary>
     public static float[] VectorFor(string text, int dimensions)
@@ -67,137 +51,74 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         return v;
     }
 
-    private static (HttpListener, int) StartOnFreePort()
+    protected override async Task HandleAsync(HttpListenerContext context, HttpListenerResponse res)
     {
-        for (int attempt = 0; ; attempt++)
+        HttpListenerRequest req = context.Request;
+        if (req.HttpMethod != "POST" || req.Url?.AbsolutePath != "/v1/embeddings")
         {
-            // Ask the OS for a free port, then hand it to HttpListener (tiny race; retry on conflict).
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                listener.Start();
-                return (listener, port);
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-                listener.Close();
-            }
+            await WriteJsonAsync(res, 404, Error("Not found", "invalid_request_error", null));
+            return;
         }
-    }
+        string auth = req.Headers["Authorization"] ?? "";
+        string body = await ReadBodyAsync(req);
 
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
+        JsonNode? json = JsonNode.Parse(body);
+        string? model = json?["model"]?.GetValue<string>();
+        int? dims = json?["dimensions"]?.GetValue<int>();
+        string? format = json?["encoding_format"]?.GetValue<string>();
+        JsonNode? input = json?["input"];
+        bool isStringArray = input is JsonArray arr && arr.All(n => n?.GetValueKind() == JsonValueKind.String);
+        List<string>? inputs = isStringArray ? ((JsonArray)input!).Select(n => n!.GetValue<string>()).ToList() : null;
+
+        int status;
+        JsonNode reply;
+        if (auth != "Bearer " + ValidApiKey)
         {
-            HttpListenerContext ctx;
-            try { ctx = await _listener.GetContextAsync(); }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening) { return; }
-            _ = Task.Run(() => HandleAsync(ctx));
+            status = 401;
+            reply = Error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key");
         }
-    }
-
-    private async Task HandleAsync(HttpListenerContext ctx)
-    {
-        HttpListenerRequest req = ctx.Request;
-        using HttpListenerResponse res = ctx.Response;
-        try
+        else if (TakeRateLimit())
         {
-            if (req.HttpMethod != "POST" || req.Url?.AbsolutePath != "/v1/embeddings")
+            status = 429;
+            foreach (var (k, v) in RateLimitHeaders)
             {
-                await WriteJsonAsync(res, 404, Error("Not found", "invalid_request_error", null));
-                return;
-            }
-            string auth = req.Headers["Authorization"] ?? "";
-            string body;
-            using (var reader = new StreamReader(req.InputStream, Encoding.UTF8))
-            {
-                body = await reader.ReadToEndAsync();
+                res.AddHeader(k, v);
             }
 
-            JsonNode? json = JsonNode.Parse(body);
-            string? model = json?["model"]?.GetValue<string>();
-            int? dims = json?["dimensions"]?.GetValue<int>();
-            string? format = json?["encoding_format"]?.GetValue<string>();
-            JsonNode? input = json?["input"];
-            bool isStringArray = input is JsonArray arr && arr.All(n => n?.GetValueKind() == JsonValueKind.String);
-            List<string>? inputs = isStringArray ? ((JsonArray)input!).Select(n => n!.GetValue<string>()).ToList() : null;
-
-            int status;
-            JsonNode reply;
-            if (auth != "Bearer " + ValidApiKey)
-            {
-                status = 401;
-                reply = Error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key");
-            }
-            else if (TryTake429())
-            {
-                status = 429;
-                foreach (var (k, v) in RateLimitHeaders)
-                {
-                    res.AddHeader(k, v);
-                }
-
-                reply = Error("Rate limit reached.", "requests", "rate_limit_exceeded");
-            }
-            else if (model is null || inputs is null || inputs.Count == 0 || inputs.Any(string.IsNullOrEmpty))
-            {
-                status = 400;
-                reply = Error("'input' must be a non-empty array of non-empty strings.", "invalid_request_error", null);
-            }
-            else
-            {
-                status = 200;
-                int d = OverrideDimensions ?? dims ?? 1536;
-                var data = new JsonArray();
-                int tokens = 0;
-                for (int i = 0; i < inputs.Count; i++)
-                {
-                    float[] v = VectorFor(inputs[i], d);
-                    JsonNode emb = format == "base64"
-                        ? JsonValue.Create(Convert.ToBase64String(MemoryMarshalBytes(v)))
-                        : new JsonArray(v.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray());
-                    data.Add(new JsonObject { ["object"] = "embedding", ["index"] = i, ["embedding"] = emb });
-                    tokens += inputs[i].Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
-                }
-                var payload = new JsonObject
-                {
-                    ["object"] = "list",
-                    ["data"] = data,
-                    ["model"] = model,
-                    ["usage"] = new JsonObject { ["prompt_tokens"] = tokens, ["total_tokens"] = tokens },
-                };
-                reply = payload;
-            }
-            // Recorded before answering, so a client that has its answer always finds its request here.
-            Requests.Enqueue(new RecordedRequest(auth, model, dims, format, inputs, isStringArray, status));
-            await WriteJsonAsync(res, status, reply);
+            reply = Error("Rate limit reached.", "requests", "rate_limit_exceeded");
         }
-        catch (Exception ex)
+        else if (model is null || inputs is null || inputs.Count == 0 || inputs.Any(string.IsNullOrEmpty))
         {
-            try { await WriteJsonAsync(res, 500, Error(ex.Message, "server_error", null)); } catch { /* client gone */ }
+            status = 400;
+            reply = Error("'input' must be a non-empty array of non-empty strings.", "invalid_request_error", null);
         }
-    }
-
-    private bool TryTake429()
-    {
-        while (true)
+        else
         {
-            int current = Volatile.Read(ref _pending429);
-            if (current <= 0)
+            status = 200;
+            int d = OverrideDimensions ?? dims ?? 1536;
+            var data = new JsonArray();
+            int tokens = 0;
+            for (int i = 0; i < inputs.Count; i++)
             {
-                return false;
+                float[] v = VectorFor(inputs[i], d);
+                JsonNode emb = format == "base64"
+                    ? JsonValue.Create(Convert.ToBase64String(MemoryMarshalBytes(v)))
+                    : new JsonArray(v.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray());
+                data.Add(new JsonObject { ["object"] = "embedding", ["index"] = i, ["embedding"] = emb });
+                tokens += inputs[i].Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
             }
-
-            if (Interlocked.CompareExchange(ref _pending429, current - 1, current) == current)
+            var payload = new JsonObject
             {
-                return true;
-            }
+                ["object"] = "list",
+                ["data"] = data,
+                ["model"] = model,
+                ["usage"] = new JsonObject { ["prompt_tokens"] = tokens, ["total_tokens"] = tokens },
+            };
+            reply = payload;
         }
+        // Recorded before answering, so a client that has its answer always finds its request here.
+        Requests.Enqueue(new RecordedRequest(auth, model, dims, format, inputs, isStringArray, status));
+        await WriteJsonAsync(res, status, reply);
     }
 
     private static byte[] MemoryMarshalBytes(float[] v)
@@ -207,27 +128,8 @@ public sealed class FakeOpenAIServer : IAsyncDisposable
         return bytes;
     }
 
-    private static JsonObject Error(string message, string type, string? code) =>
-        new() { ["error"] = new JsonObject { ["message"] = message, ["type"] = type, ["param"] = null, ["code"] = code } };
+    private static JsonNode Error(string message, string type, string? code) => JsonNode.Parse(OpenAIError(message, type, code))!;
 
-    private static async Task WriteJsonAsync(HttpListenerResponse res, int status, JsonNode payload)
-    {
-        byte[] bytes = Encoding.UTF8.GetBytes(payload.ToJsonString());
-        res.StatusCode = status;
-        // HttpListener sometimes drops a kept-alive connection the client reuses at once (a quick retry then fails
-        // with "response ended prematurely"): one connection per request keeps the retry tests deterministic.
-        res.KeepAlive = false;
-        res.ContentType = "application/json";
-        res.ContentLength64 = bytes.Length;
-        await res.OutputStream.WriteAsync(bytes);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-        _listener.Close();
-        try { await _loop; } catch (ObjectDisposedException) { }
-        _stop.Dispose();
-    }
+    private static Task WriteJsonAsync(HttpListenerResponse res, int status, JsonNode payload) =>
+        LoopbackHttpServer.WriteJsonAsync(res, status, payload.ToJsonString());
 }

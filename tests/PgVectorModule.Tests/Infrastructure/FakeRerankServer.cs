@@ -1,8 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace PgVectorModule.Tests.Infrastructure;
@@ -13,43 +10,9 @@ namespace PgVectorModule.Tests.Infrastructure;
 /// comes back reversed and a test knows what moved. Checks a bearer key when given one (401 otherwise); answers 429 a
 /// given number of times first; or answers whatever body it is told to.
 /// </summary>
-public sealed class FakeRerankServer : IAsyncDisposable
+public sealed class FakeRerankServer(string? apiKey = null) : LoopbackHttpServer
 {
-    private readonly HttpListener _listener;
-    private readonly Task _loop;
-    private readonly CancellationTokenSource _stop = new();
-    private int _pending429;
-
-    public FakeRerankServer(string? apiKey = null)
-    {
-        ApiKey = apiKey;
-        for (var attempt = 0; ; attempt++)
-        {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
-            _listener = new HttpListener();
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            try
-            {
-                _listener.Start();
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-                _listener.Close();
-            }
-        }
-
-        _loop = Task.Run(AcceptLoopAsync);
-    }
-
-    public string? ApiKey { get; }
-    public int Port { get; }
-
-    /// <summary>What RERANK_URL is set to: the server's root.</summary>
-    public Uri Root => new($"http://127.0.0.1:{Port}");
+    public string? ApiKey { get; } = apiKey;
 
     /// <summary>The JSON bodies of the requests, in order.</summary>
     public ConcurrentQueue<JsonNode> Requests { get; } = new();
@@ -60,35 +23,9 @@ public sealed class FakeRerankServer : IAsyncDisposable
     /// <summary>When set, this body comes back with 200 instead of the scores (a server of another kind).</summary>
     public string? OverrideBody { get; set; }
 
-    public void RespondWith429(int times) => Interlocked.Exchange(ref _pending429, times);
-
-    private async Task AcceptLoopAsync()
+    protected override async Task HandleAsync(HttpListenerContext context, HttpListenerResponse response)
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
-        }
-    }
-
-    private async Task HandleAsync(HttpListenerContext context)
-    {
-        using var response = context.Response;
-        string body;
-        using (var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8))
-        {
-            body = await reader.ReadToEndAsync();
-        }
-
+        var body = await ReadBodyAsync(context.Request);
         int status;
         string reply;
         if (context.Request.HttpMethod != "POST" || context.Request.Url?.AbsolutePath != "/rerank")
@@ -99,7 +36,7 @@ public sealed class FakeRerankServer : IAsyncDisposable
         {
             (status, reply) = (401, """{"error":"Unauthorized","error_type":"Unauthorized"}""");
         }
-        else if (Interlocked.Decrement(ref _pending429) >= 0)
+        else if (TakeRateLimit())
         {
             response.AddHeader("Retry-After", "0");
             (status, reply) = (429, """{"error":"Model is overloaded","error_type":"overloaded"}""");
@@ -115,27 +52,6 @@ public sealed class FakeRerankServer : IAsyncDisposable
         }
 
         Statuses.Enqueue(status);
-        var bytes = Encoding.UTF8.GetBytes(reply);
-        response.StatusCode = status;
-        response.KeepAlive = false;
-        response.ContentType = "application/json";
-        response.ContentLength64 = bytes.Length;
-        await response.OutputStream.WriteAsync(bytes);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        _listener.Close();
-        try
-        {
-            await _loop;
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
-        _stop.Dispose();
+        await WriteJsonAsync(response, status, reply);
     }
 }
