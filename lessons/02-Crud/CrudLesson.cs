@@ -166,7 +166,7 @@ public sealed class CrudLesson : ILesson
         var imported = await db.Documents.CountAsync(d => d.Source == "import", cancellationToken);
         lesson.Say($"Rows of the import that stayed: [bold]{imported} rows[/].");
 
-        lesson.Step("Optimistic concurrency: two people edit the same row",
+        lesson.DeepDive("Optimistic concurrency: two people edit the same row",
             "Each UPDATE says WHERE xmin = <the version I read>. Alice saves first and the version moves on, so Bob's UPDATE matches no row and EF Core throws.");
         await using (var alice = lesson.NewDbContext())
         await using (var bob = lesson.NewDbContext())

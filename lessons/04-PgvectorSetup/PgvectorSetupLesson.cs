@@ -148,16 +148,22 @@ public sealed class PgvectorSetupLesson : ILesson
         await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms, bm25_document_frequencies", cancellationToken);
         var history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{HistoryTable}\"", cancellationToken);
         lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
-        var indexes = await lesson.QueryAsync(
-            """
-            SELECT i.tablename, i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,
-                   pg_size_pretty(pg_relation_size(c.oid)) AS size
-            FROM pg_indexes i
-            JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = to_regnamespace(i.schemaname)
-            JOIN pg_am am ON am.oid = c.relam
-            WHERE i.schemaname = current_schema() AND i.tablename IN ('vector_documents', 'document_terms', 'bm25_document_frequencies')
-            ORDER BY i.tablename DESC, i.indexname
-            """, cancellationToken);
+        // The catalog query behind the table: for reading later.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> indexes;
+        using (lesson.Detail())
+        {
+            indexes = await lesson.QueryAsync(
+                """
+                SELECT i.tablename, i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,
+                       pg_size_pretty(pg_relation_size(c.oid)) AS size
+                FROM pg_indexes i
+                JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = to_regnamespace(i.schemaname)
+                JOIN pg_am am ON am.oid = c.relam
+                WHERE i.schemaname = current_schema() AND i.tablename IN ('vector_documents', 'document_terms', 'bm25_document_frequencies')
+                ORDER BY i.tablename DESC, i.indexname
+                """, cancellationToken);
+        }
+
         lesson.Table(indexes, ("table", r => r["tablename"]), ("index", r => r["indexname"]), ("method", r => r["method"]), ("options", r => r["options"]), ("size", r => r["size"]));
         lesson.Say("[grey]On a table that already serves queries, build with CREATE INDEX CONCURRENTLY (migrationBuilder.Sql(..., suppressTransaction: true)): it does not block writes while it runs.[/]");
 

@@ -32,7 +32,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task RowCapAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
-        lesson.Step("hnsw.ef_search caps the rows",
+        lesson.DeepDive("hnsw.ef_search caps the rows",
             "ef_search is how many candidates the graph walk keeps (default 40). It is also the most rows one index scan returns: below the LIMIT, the query comes back short. " +
             "That cap comes on top of the approximation, not instead of it: on these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT 10", query, cancellationToken);
@@ -57,7 +57,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task ApproximateMissAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("A real approximate miss: recall against ef_search",
+        lesson.DeepDive("A real approximate miss: recall against ef_search",
             $"{GeneratedRows:N0} random {GeneratedDimensions}-dimension vectors, made in SQL with a fixed seed: the hardest case for an index (no clusters to follow; real embeddings are kinder). " +
             $"{GeneratedQueries} random queries, each answered exactly first, then through HNSW: recall@10 is the share of the true 10 nearest the index returns.");
         await lesson.ExecuteAsync(
@@ -107,7 +107,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task IvfFlatListsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("IVFFlat: how many lists",
+        lesson.DeepDive("IVFFlat: how many lists",
             $"IVFFlat splits the rows into lists (clusters) when it is built; a query reads the probes nearest lists (ivfflat.probes, default 1). Fewer lists: each is bigger, more rows are read, better recall, slower. More lists: the reverse. " +
             $"Measured on {GeneratedRows:N0} clustered vectors (50 centres with noise), the shape IVFFlat is made for.");
         await lesson.ExecuteAsync(
@@ -168,7 +168,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task IterativeScansAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("Filters and the index: iterative scans",
+        lesson.DeepDive("Filters and the index: iterative scans",
             "An index scan hands up ef_search candidates (HNSW) or the rows of its probed lists (IVFFlat); a WHERE then drops some, so a filtered query can come back short. pgvector 0.8 can keep scanning until the LIMIT is met: " +
             "strict_order keeps exact distance order; relaxed_order may return rows slightly out of order but finds more of the true nearest, and an outer ORDER BY distance + 0 over a MATERIALIZED CTE re-sorts them " +
             "(+ 0 because from PostgreSQL 17 the planner takes the CTE's order as given and drops a plain ORDER BY distance). hnsw.max_scan_tuples and ivfflat.max_probes bound the extra work.");
@@ -278,7 +278,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task PitfallsAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
-        lesson.Step("Pitfalls: query shapes that skip the index", "An index answers only \"the k nearest\": ORDER BY the distance operator itself, ascending, with a LIMIT. Each plan below has sequential scans discouraged, and still reads every row.");
+        lesson.DeepDive("Pitfalls: query shapes that skip the index", "An index answers only \"the k nearest\": ORDER BY the distance operator itself, ascending, with a LIMIT. Each plan below has sequential scans discouraged, and still reads every row.");
         await OnHnswOnlyAsync(lesson, async connection =>
         {
             await lesson.ExplainAsync("SELECT id FROM vector_documents ORDER BY embedding <=> @q DESC LIMIT 10", connection, [new NpgsqlParameter("q", query)], cancellationToken);

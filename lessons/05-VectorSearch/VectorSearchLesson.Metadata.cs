@@ -17,18 +17,22 @@ public sealed partial class VectorSearchLesson
             "The Python module's schema advice: normalize what is relational (a foreign key from passages to collections), keep loose attributes in JSONB, and filter both in the vector search. " +
             "EF maps the key as a navigation and the JSONB column as a string; EF.Functions.JsonContains becomes @>, which a GIN index answers.");
         await using var db = new PassagesContext(lesson, dimensions);
-        await db.Database.ExecuteSqlRawAsync("DROP TABLE IF EXISTS passages, collections", cancellationToken);
-        await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
-        // Passages are the corpus' documents with made-up metadata: a collection per source, a year and a review flag.
-        await db.Database.ExecuteSqlRawAsync(
-            """
-            INSERT INTO collections (name) VALUES ('handbook'), ('engineering blog'), ('papers');
-            INSERT INTO passages (id, collection_id, title, metadata, embedding)
-            SELECT d.id, c.id, d.title, jsonb_build_object('year', 2019 + d.id % 6, 'reviewed', d.id % 3 = 0), d.embedding
-            FROM vector_documents d
-            JOIN collections c ON c.name = CASE d.source WHEN 'docs' THEN 'handbook' WHEN 'blog' THEN 'engineering blog' ELSE 'papers' END;
-            ANALYZE collections, passages;
-            """, cancellationToken);
+        // The tables EF creates from the model (PassagesContext below), filled from the corpus: for reading later.
+        using (lesson.Detail())
+        {
+            await db.Database.ExecuteSqlRawAsync("DROP TABLE IF EXISTS passages, collections", cancellationToken);
+            await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
+            // Passages are the corpus' documents with made-up metadata: a collection per source, a year and a review flag.
+            await db.Database.ExecuteSqlRawAsync(
+                """
+                INSERT INTO collections (name) VALUES ('handbook'), ('engineering blog'), ('papers');
+                INSERT INTO passages (id, collection_id, title, metadata, embedding)
+                SELECT d.id, c.id, d.title, jsonb_build_object('year', 2019 + d.id % 6, 'reviewed', d.id % 3 = 0), d.embedding
+                FROM vector_documents d
+                JOIN collections c ON c.name = CASE d.source WHEN 'docs' THEN 'handbook' WHEN 'blog' THEN 'engineering blog' ELSE 'papers' END;
+                ANALYZE collections, passages;
+                """, cancellationToken);
+        }
 
         var collection = "handbook";
         var metadata = MetadataFilter;

@@ -107,8 +107,11 @@ public sealed partial class VectorSearchLesson : ILesson
 
         lesson.Say($"\"{OffTopicQuestion}\": [bold]{none.Count}[/] documents within the threshold.");
         lesson.Say("[grey]The plan of that SQL, on the HNSW index (IVFFlat dropped and sequential scans discouraged in a rolled-back transaction, as step 8 explains): the Limit sits on the index scan, the threshold filters above it.[/]");
-        await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(sent, connection,
-            [new NpgsqlParameter("vector", query), new NpgsqlParameter("p", 10), new NpgsqlParameter("maxDistance", maxDistance)], cancellationToken), cancellationToken);
+        using (lesson.Detail())
+        {
+            await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(sent, connection,
+                [new NpgsqlParameter("vector", query), new NpgsqlParameter("p", 10), new NpgsqlParameter("maxDistance", maxDistance)], cancellationToken), cancellationToken);
+        }
     }
 
     /// <summary>One search result as the lesson shows it.</summary>

@@ -117,22 +117,36 @@ public sealed partial class HybridSearchLesson
             "Its statistics: per lexeme, how many of the N documents hold it (df); per document, its length in lexemes; the corpus's average length.");
         var corpus = await lesson.QueryAsync("SELECT sum(document_count) AS n, round(sum(total_length) / sum(document_count), 1) AS average_length FROM bm25_corpus", cancellationToken);
         lesson.Say($"N = {corpus[0]["n"]} documents, average length {corpus[0]["average_length"]} lexemes.");
-        var terms = await lesson.QueryAsync(TermStatistics, null, [new NpgsqlParameter("query", question)], cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> terms;
+        using (lesson.Detail())
+        {
+            terms = await lesson.QueryAsync(TermStatistics, null, [new NpgsqlParameter("query", question)], cancellationToken);
+        }
+
         lesson.Say($"lexemes: {Spectre.Console.Markup.Escape(string.Join(' ', terms.Select(t => (string)t["lexeme"]!).Order(StringComparer.Ordinal)))}");
         lesson.Table(terms, ("lexeme", r => r["lexeme"]), ("df (documents holding it)", r => r["df"]), ("idf = ln(1 + (N - df + 0.5) / (df + 0.5))", r => Number(r["idf"], 3)));
         lesson.Say("[grey]idf: a term in few documents says much about them, one in most says little (never below zero in this form, Lucene's).[/]");
 
         // What k1 and b do to one term's weight (before idf), computed from the formula for a few cases.
         double Weight(int tf, double relativeLength) => tf * (k1 + 1) / (tf + k1 * (1 - b + b * relativeLength));
-        lesson.Table(new[] { 1, 2, 5, 20 },
-            ("tf", tf => tf),
-            ("half the average length", tf => Weight(tf, 0.5).ToString("0.00", CultureInfo.InvariantCulture)),
-            ("average length", tf => Weight(tf, 1).ToString("0.00", CultureInfo.InvariantCulture)),
-            ("twice the average length", tf => Weight(tf, 2).ToString("0.00", CultureInfo.InvariantCulture)));
+        using (lesson.Detail())
+        {
+            lesson.Table(new[] { 1, 2, 5, 20 },
+                ("tf", tf => tf),
+                ("half the average length", tf => Weight(tf, 0.5).ToString("0.00", CultureInfo.InvariantCulture)),
+                ("average length", tf => Weight(tf, 1).ToString("0.00", CultureInfo.InvariantCulture)),
+                ("twice the average length", tf => Weight(tf, 2).ToString("0.00", CultureInfo.InvariantCulture)));
+        }
+
         lesson.Say($"[grey]k1 = {k1} saturates repetition: the 2nd occurrence adds less than the 1st, and no count goes past k1 + 1 = {k1 + 1}. b = {b} normalizes length: the same count weighs more in a short document than in a long one (b = 0 would ignore length).[/]");
 
         var bm25 = await lesson.QueryAsync(Bm25, null, Bm25Arguments(question), cancellationToken);
-        var tsRank = await lesson.QueryAsync(TsRankAnyTerm, null, [new NpgsqlParameter("query", question)], cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> tsRank;
+        using (lesson.Detail())
+        {
+            tsRank = await lesson.QueryAsync(TsRankAnyTerm, null, [new NpgsqlParameter("query", question)], cancellationToken);
+        }
+
         var bm25Rank = bm25.Select((r, i) => (Id: (int)r["id"]!, Rank: i + 1, Score: Convert.ToDouble(r["bm25"], CultureInfo.InvariantCulture))).ToDictionary(r => r.Id);
         var tsRankRank = tsRank.Select((r, i) => (Id: (int)r["id"]!, Rank: i + 1, Score: Convert.ToDouble(r["ts_rank_cd"], CultureInfo.InvariantCulture))).ToDictionary(r => r.Id);
         var titles = bm25.Concat(tsRank).GroupBy(r => (int)r["id"]!).ToDictionary(g => g.Key, g => (string)g.First()["title"]!);
@@ -159,12 +173,16 @@ public sealed partial class HybridSearchLesson
                        "[grey]ts_rank_cd counts how often and how close the matched terms occur, but a common word counts as much as a rare one: with ORed terms, a document holding only common words ties with or beats the one holding the rare word the question is about. BM25's idf is the difference.[/]");
         }
 
-        lesson.Say("[grey]The library's SearchSql.Keyword computes the same scores without scoring every document that holds a query term: df is the sum of the term's rows in bm25_document_frequencies (kept by the triggers, as N is), each term's postings are read in the order they can weigh the most (length / tf, an index column), and reading stops where no unread posting can lift a document into the best ones (MaxScore); where the terms have few postings for the rows asked for, it reads them all instead, which is then cheaper and as exact (docs/benchmarks.md measures both). It also takes a source filter and joins only the best rows to the table. The step after next shows the two give the same scores.[/]");
+        // How the library does it faster: for reading later.
+        using (lesson.Detail())
+        {
+            lesson.Say("[grey]The library's SearchSql.Keyword computes the same scores without scoring every document that holds a query term: df is the sum of the term's rows in bm25_document_frequencies (kept by the triggers, as N is), each term's postings are read in the order they can weigh the most (length / tf, an index column), and reading stops where no unread posting can lift a document into the best ones (MaxScore); where the terms have few postings for the rows asked for, it reads them all instead, which is then cheaper and as exact (docs/benchmarks.md measures both). It also takes a source filter and joins only the best rows to the table. The step after next shows the two give the same scores.[/]");
+        }
     }
 
     private static async Task TriggersAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("The statistics follow every write",
+        lesson.DeepDive("The statistics follow every write",
             "Statement-level triggers on vector_documents keep the postings and bm25_corpus right on INSERT, UPDATE, DELETE and TRUNCATE, whoever writes: a COPY of 100,000 rows runs one INSERT ... SELECT into the postings, from the transition table of new rows. " +
             "Here a new document is inserted inside a transaction, found by BM25, then rolled back.");
         var triggers = await lesson.QueryAsync(
@@ -219,7 +237,7 @@ public sealed partial class HybridSearchLesson
 
     private static async Task SparseVectorsAsync(Lesson lesson, string question, CancellationToken cancellationToken)
     {
-        lesson.Step("The same scores as sparse vectors",
+        lesson.DeepDive("The same scores as sparse vectors",
             "pgvector's sparsevec stores only the non-zero dimensions. Number every lexeme of the corpus (a lexicon): a document becomes the sparse vector of its terms' BM25 weights (tf, k1 and b applied), the question the sparse vector of its terms' idf, and their inner product is the BM25 score. In temporary tables, in a transaction that is rolled back.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);

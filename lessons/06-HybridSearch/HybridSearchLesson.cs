@@ -134,7 +134,12 @@ public sealed partial class HybridSearchLesson : ILesson
             var rrf = await HybridSearch.ReciprocalRankFusionAsync(dataSource, question, embedding, options: options);
             var weighted = await HybridSearch.WeightedAsync(dataSource, question, embedding, options: options);
             """);
-        lesson.Sql(SearchSql.ReciprocalRankFusion, FusedParameters(question, "k", Fusion.RrfK.ToString(CultureInfo.InvariantCulture)));
+        // The library's whole statement (over 100 lines) is for reading later: the smallest search above shows its shape.
+        using (lesson.Detail())
+        {
+            lesson.Sql(SearchSql.ReciprocalRankFusion, FusedParameters(question, "k", Fusion.RrfK.ToString(CultureInfo.InvariantCulture)));
+        }
+
         ShowHits(lesson, await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
         lesson.Say($"[grey]k = {Fusion.RrfK}, not the literature's 60 (used in the smallest search above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).[/]");
         lesson.Say("Weighted: each leg's scores min-max scaled to 0..1 (cosine similarity and BM25 live on different scales), then summed by weight; only the fused CTE differs from RRF's SQL.");
@@ -189,12 +194,18 @@ public sealed partial class HybridSearchLesson : ILesson
             new("k1", Fusion.Bm25.K1), new("b", Fusion.Bm25.B), new("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value },
         ];
 
-        var plans = new List<(string Query, string Plan)>
+        // The three plans in full are for reading later: the table below says what each leg did.
+        List<(string Query, string Plan)> plans;
+        using (lesson.Detail())
         {
-            ("RRF", await lesson.ExplainAsync(SearchSql.ReciprocalRankFusion, connection, Parameters("k", Fusion.RrfK), cancellationToken)),
-            ("weighted", await lesson.ExplainAsync(SearchSql.Weighted, connection, Parameters("vector_weight", Fusion.VectorWeight), cancellationToken)),
-            ("RRF, inputs in a CTE", await lesson.ExplainAsync(InputsInCte(SearchSql.ReciprocalRankFusion), connection, Parameters("k", Fusion.RrfK), cancellationToken)),
-        };
+            plans =
+            [
+                ("RRF", await lesson.ExplainAsync(SearchSql.ReciprocalRankFusion, connection, Parameters("k", Fusion.RrfK), cancellationToken)),
+                ("weighted", await lesson.ExplainAsync(SearchSql.Weighted, connection, Parameters("vector_weight", Fusion.VectorWeight), cancellationToken)),
+                ("RRF, inputs in a CTE", await lesson.ExplainAsync(InputsInCte(SearchSql.ReciprocalRankFusion), connection, Parameters("k", Fusion.RrfK), cancellationToken)),
+            ];
+        }
+
         await transaction.RollbackAsync(cancellationToken);
 
         lesson.Table(plans,

@@ -119,7 +119,11 @@ public sealed partial class ProductionLesson
         else
         {
             var shown = progress.Count <= 8 ? progress : [.. progress.Take(4), .. progress.TakeLast(4)];
-            lesson.Table(shown, ("phase", r => r.Phase), ("tuples done", r => r.Done), ("tuples total", r => r.Total));
+            using (lesson.Detail())
+            {
+                lesson.Table(shown, ("phase", r => r.Phase), ("tuples done", r => r.Done), ("tuples total", r => r.Total));
+            }
+
             lesson.Say($"[grey]{progress.Count} distinct progress readings while the index was built.[/]");
         }
 
@@ -227,7 +231,7 @@ public sealed partial class ProductionLesson
 
     private static async Task SlowInsertsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
-        lesson.Step("Slow inserts with an index: keep it, or drop and rebuild?",
+        lesson.DeepDive("Slow inserts with an index: keep it, or drop and rebuild?",
             $"The Python module's fix for slow inserts: drop the index, bulk insert, recreate it. Measured here on the existing, indexed table: {BulkRows:N0} more rows copied in " +
             "with the HNSW index in place (each row is added to the graph as it lands), against dropping the index, copying the same rows, and rebuilding it over all of them.");
         var kept = await CopyAsync(lesson, vectors, BulkRows, BulkRows, cancellationToken);

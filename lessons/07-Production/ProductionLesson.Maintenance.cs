@@ -63,7 +63,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
 
-        lesson.Step("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
+        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
         string preload;
         try
         {
@@ -95,6 +95,10 @@ public sealed partial class ProductionLesson
                 LIMIT 5
                 """, cancellationToken);
             lesson.Table(top, ("calls", r => r["calls"]), ("total ms", r => r["total_ms"]), ("mean ms", r => r["mean_ms"]), ("query", r => r["query"]));
+            if (top.Count > 0)
+            {
+                lesson.Say($"The costliest statement shape on bulk_vectors so far: [bold]{top[0]["total_ms"]} ms[/] in {top[0]["calls"]} calls, {Markup.Escape((string)top[0]["query"]!)}");
+            }
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
@@ -108,7 +112,7 @@ public sealed partial class ProductionLesson
     public static async Task ExtensionVersionAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        lesson.Step(ExtensionStepTitle,
+        lesson.DeepDive(ExtensionStepTitle,
             "A newer pgvector package (apt, Homebrew, a new Docker image) replaces the library the server loads, but each database keeps the SQL objects " +
             "(types, operators, functions) of the version it was created or last updated with. ALTER EXTENSION vector UPDATE runs the package's upgrade scripts " +
             "from that version to default_version; run it in every database after upgrading the package. When the versions match it does nothing. " +

@@ -5,7 +5,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task WorkMemAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("work_mem or maintenance_work_mem?",
+        lesson.DeepDive("work_mem or maintenance_work_mem?",
             "The Python module answers \"out of memory\" with SET work_mem = '256MB'. Two settings are at play: maintenance_work_mem is what one index build may use (step 6); " +
             "work_mem is what each sort or hash step of each query may use before it spills to disk, so 256MB can be taken many times over by many connections at once. " +
             "A query that sorts every vector, with a small and a larger work_mem:");

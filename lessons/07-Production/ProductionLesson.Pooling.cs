@@ -44,7 +44,12 @@ public sealed partial class ProductionLesson
         lesson.Table([(Searchers * SearchesPerTask, results.Sum(), watch.ElapsedMilliseconds, connections)],
             ("searches", r => r.Item1), ("returned 5 rows", r => r.Item2), ("elapsed ms", r => r.Item3), ("server connections used", r => r.Item4));
         lesson.Say($"Every search got a connection; the pool never opened more than Max Pool Size = {SharedPoolSize}.");
-        lesson.Table(PoolKeywords, ("connection-string keyword", r => r.Keyword), ("default", r => r.Default), ("what it does", r => r.What), ("SQLAlchemy's create_engine", r => r.Python));
+        // The pool's keywords, one by one: a reference for later.
+        using (lesson.Detail())
+        {
+            lesson.Table(PoolKeywords, ("connection-string keyword", r => r.Keyword), ("default", r => r.Default), ("what it does", r => r.What), ("SQLAlchemy's create_engine", r => r.Python));
+        }
+
         lesson.Code("""
             # Python: 20 kept, 10 more when busy, wait 30 s for one
             engine = create_engine(url, pool_size=20, max_overflow=10, pool_timeout=30)

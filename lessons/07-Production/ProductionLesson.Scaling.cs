@@ -15,7 +15,7 @@ public sealed partial class ProductionLesson
             },
             ("approach", r => r.Item1), ("when", r => r.Item2), ("how", r => r.Item3));
 
-        lesson.Step("A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index. A query that names the source reads only its partition (partition pruning).");
+        lesson.DeepDive("A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index. A query that names the source reads only its partition (partition pruning).");
         await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents_by_source", cancellationToken);
         await lesson.ExecuteAsync($"CREATE TABLE documents_by_source (id integer, title text, source text NOT NULL, embedding vector({dims})) PARTITION BY LIST (source)", cancellationToken);
         foreach (var source in new[] { "docs", "blog", "research" })

@@ -42,7 +42,7 @@ public sealed partial class ProductionLesson
 
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("A read-only role",
+        lesson.DeepDive("A read-only role",
             "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (roles are per server, so it is named after this schema and this database) and grants it what the Python module grants: " +
             "SELECT on all tables in the schema. That covers the tables there now; ALTER DEFAULT PRIVILEGES also covers the tables created later, which the module's GRANT alone would miss.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;

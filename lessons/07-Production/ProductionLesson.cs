@@ -65,7 +65,12 @@ public sealed partial class ProductionLesson : ILesson
         // Performance: batch operations; best practices: index after bulk insert; common issues: slow inserts with an index.
         var vectors = await BulkLoadAsync(lesson, dims, cancellationToken);
         await IndexBuildAsync(lesson, cancellationToken);
-        await ParallelBuildAsync(lesson, dims, cancellationToken);
+        using (lesson.Detail())
+        {
+            // Parallel workers for the build: measured on this machine, for reading later.
+            await ParallelBuildAsync(lesson, dims, cancellationToken);
+        }
+
         await SlowInsertsAsync(lesson, dims, vectors, cancellationToken);
 
         // Common issues: out of memory (work_mem against maintenance_work_mem).

@@ -136,7 +136,7 @@ public sealed partial class OperationsLesson
 
     private static async Task PointInTimeRecoveryAsync(Lesson lesson, LocalServers servers, CancellationToken cancellationToken)
     {
-        lesson.Step("Point-in-time recovery from a WAL archive",
+        lesson.DeepDive("Point-in-time recovery from a WAL archive",
             "A dump is a snapshot; continuous archiving keeps every WAL segment, so a base backup can be replayed to any moment after it. archive_command needs a server restart to turn on, " +
             "which the course database should not get from a lesson, so this step runs on a small cluster of its own: archive on, a base backup, good writes, a restore point, a mistake, then recovery to the restore point.");
         var archive = await servers.NewFolderAsync("archive", cancellationToken);

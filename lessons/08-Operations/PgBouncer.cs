@@ -240,7 +240,7 @@ public sealed partial class OperationsLesson
 
     private static async Task WhatBreaksAsync(Lesson lesson, NpgsqlDataSource throughBouncer, NpgsqlConnectionStringBuilder bounced, bool tracksPrepared, CancellationToken cancellationToken)
     {
-        lesson.Step("What breaks, run through pgBouncer",
+        lesson.DeepDive("What breaks, run through pgBouncer",
             "Two clients, A and B, each with its own connection to pgBouncer. pgBouncer hands out the most recently released server connection first.");
         await using var a = await throughBouncer.OpenConnectionAsync(cancellationToken);
         await using var b = await throughBouncer.OpenConnectionAsync(cancellationToken);

@@ -269,7 +269,7 @@ public sealed partial class OperationsLesson
 
     private static async Task ReplicationLagAsync(Lesson lesson, Routing routing, CancellationToken cancellationToken)
     {
-        lesson.Step("Replication lag: pg_stat_replication",
+        lesson.DeepDive("Replication lag: pg_stat_replication",
             "The primary reports, per standby, how far it has sent, written, flushed and replayed the WAL (log sequence numbers, LSNs), and for how long the replay trails. Alert on these.");
         await lesson.ExecuteAsync("UPDATE vector_documents SET source = source WHERE id <= 50", cancellationToken);
         var lag = await lesson.QueryAsync("""
@@ -291,7 +291,7 @@ public sealed partial class OperationsLesson
 
     private static async Task ReadYourWritesAsync(Lesson lesson, Routing routing, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("Read your own writes",
+        lesson.DeepDive("Read your own writes",
             "A document written to the primary and searched for at once on the standby may not be there yet. To make the gap visible (it is microseconds here), the standby's replay is paused first, as a busy standby would lag.");
         var paused = false;
         try

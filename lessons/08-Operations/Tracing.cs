@@ -26,7 +26,7 @@ public sealed partial class OperationsLesson
 
     private static async Task TraceSearchAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken)
     {
-        lesson.Step("Tracing: where a hybrid search's time goes",
+        lesson.DeepDive("Tracing: where a hybrid search's time goes",
             "OpenTelemetry collects spans from any ActivitySource you name: the library's (one span per search, and per stage in the staged form) and " +
             "Npgsql's (AddNpgsql: one span per command sent). The staged search runs each leg as a statement of its own, then the same fusion SQL over the legs' ids and values, with the same hits " +
             "as the one statement; the one statement is one round trip, so its trace has one database span.");

@@ -97,9 +97,15 @@ public sealed partial class SearchToAnswersLesson
             "the vector leg is an index scan of the HNSW index and the keyword leg a bitmap scan of the GIN index. In a transaction that is rolled back.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
-        await lesson.ExecuteAsync($"SET LOCAL hnsw.ef_search = {Candidates}", connection, cancellationToken);
-        var plan = await lesson.ExplainAsync(ParentDocuments, connection, Parameters(question, embedding, Candidates), cancellationToken);
+        // The statement and its whole plan are for reading later: the table below says what each leg read.
+        string plan;
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+            await lesson.ExecuteAsync($"SET LOCAL hnsw.ef_search = {Candidates}", connection, cancellationToken);
+            plan = await lesson.ExplainAsync(ParentDocuments, connection, Parameters(question, embedding, Candidates), cancellationToken);
+        }
+
         await transaction.RollbackAsync(cancellationToken);
         lesson.Table(
             [

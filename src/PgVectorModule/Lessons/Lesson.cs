@@ -30,8 +30,11 @@ public sealed partial class Lesson
 
     private readonly bool _pauseBeforeSteps;
     private readonly HashSet<string> _rendered = new(StringComparer.Ordinal);
+    private readonly Lazy<(IAnsiConsole Console, LineCounter Lines)> _folded;
     private bool _echo = true;
     private int _quiet;
+    private int _details;
+    private bool _deepDive;
 
     internal Lesson(LessonInfo info, IAnsiConsole console, ModuleSettings settings, NpgsqlDataSource dataSource,
         string? question, bool pauseBeforeSteps, LessonTranscript? transcript = null, bool verbose = false)
@@ -45,6 +48,7 @@ public sealed partial class Lesson
         Verbose = verbose;
         Transcript = transcript ?? new LessonTranscript();
         SqlEchoInterceptor = new SqlEcho(this);
+        _folded = new(() => LineCounter.Console(console.Profile.Width));
     }
 
     public LessonInfo Info { get; }
@@ -114,13 +118,46 @@ public sealed partial class Lesson
         new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [SqlEchoInterceptor, .. interceptors]));
 
     /// <summary>Announces the next numbered step; with --step at a terminal, waits for Enter first.</summary>
-    public void Step(string title, string why)
+    public void Step(string title, string why) => Begin(title, why, deepDive: false);
+
+    /// <summary>
+    /// Announces the next numbered step as a deep dive: a step that goes further than the lesson's main line (index
+    /// internals, a second technique, the last details of a production setting). By default the console shows its
+    /// heading, its explanation and its narration (<see cref="Say"/>, which states what was found), and folds its SQL,
+    /// code, plans and tables into one line saying how many lines <c>--verbose</c> shows. The step runs the same either
+    /// way, and the transcript records all of it.
+    /// </summary>
+    public void DeepDive(string title, string why) => Begin(title, why, deepDive: true);
+
+    /// <summary>
+    /// Folds what is shown until the returned scope is disposed (SQL, code, plans, tables and narration alike) into one
+    /// line saying how many lines <c>--verbose</c> shows: <c>using (lesson.Detail()) { ... }</c>, for the part of an
+    /// ordinary step a first reading can skip. The transcript records it all.
+    /// </summary>
+    public IDisposable Detail()
+    {
+        Interlocked.Increment(ref _details);
+        return new DetailScope(this);
+    }
+
+    private void Begin(string title, string why, bool deepDive)
     {
         ArgumentNullException.ThrowIfNull(title);
         ArgumentNullException.ThrowIfNull(why);
-        Transcript.BeginStep(title, why);
+        EndStep();
+        Transcript.BeginStep(title, why, deepDive);
+        _deepDive = deepDive;
         Console.WriteLine();
-        Heading(Console, $"[bold yellow]Step {StepCount}[/]", $"Step {StepCount}", title, Style.Plain);
+        var label = $"Step {StepCount}";
+        if (deepDive)
+        {
+            Heading(Console, $"[bold yellow]{label}[/] [yellow](deep dive)[/]", label + " (deep dive)", title, Style.Plain);
+        }
+        else
+        {
+            Heading(Console, $"[bold yellow]{label}[/]", label, title, Style.Plain);
+        }
+
         Console.MarkupLine($"[grey]{Markup.Escape(why)}[/]");
         if (_pauseBeforeSteps)
         {
@@ -131,6 +168,38 @@ public sealed partial class Lesson
 
             Console.WriteLine();
         }
+    }
+
+    /// <summary>
+    /// Ends the current step: a deep dive says how many lines it folded. Called by the next step and, after the last,
+    /// by the host.
+    /// </summary>
+    internal void EndStep()
+    {
+        if (_deepDive)
+        {
+            SayFolded("of SQL, plans and tables in this deep dive");
+        }
+
+        _deepDive = false;
+    }
+
+    // Whether what is rendered now goes to the folded count instead of the console.
+    private bool Folding => !Verbose && (_deepDive || Volatile.Read(ref _details) > 0);
+
+    // Where a statement, code, plan or table goes now: the console, or the count of folded lines.
+    private IAnsiConsole Output => Folding ? _folded.Value.Console : Console;
+
+    // Says how many lines were folded since the last time, where they would have been.
+    private void SayFolded(string? what)
+    {
+        var lines = _folded.IsValueCreated ? _folded.Value.Lines.Take() : 0;
+        if (lines == 0)
+        {
+            return;
+        }
+
+        Console.MarkupLine($"[grey]... {lines} more line{(lines == 1 ? "" : "s")}{(what is null ? "" : " " + what)} (--verbose)[/]");
     }
 
     /// <summary>Shows a SQL statement (and its parameters) the way it is sent; the lesson sends it some other way.</summary>
@@ -145,15 +214,15 @@ public sealed partial class Lesson
     public void Code(string code, string language = "C#")
     {
         ArgumentNullException.ThrowIfNull(code);
-        Console.Write(new Panel(new Text(Shorten(code.Trim(), ShownLines), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        Output.Write(new Panel(new Text(Shorten(code.Trim(), ShownLines), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
         Transcript.Add(new CodeEntry { Language = language, Text = code.Trim() });
     }
 
-    /// <summary>A plain line of narration (Spectre markup allowed).</summary>
+    /// <summary>A plain line of narration (Spectre markup allowed); shown in a deep dive too, folded inside <see cref="Detail"/>.</summary>
     public void Say(string markup)
     {
         ArgumentNullException.ThrowIfNull(markup);
-        Console.MarkupLine(markup);
+        (!Verbose && Volatile.Read(ref _details) > 0 ? _folded.Value.Console : Console).MarkupLine(markup);
         Transcript.Add(new NoteEntry { Text = Markup.Remove(markup) });
     }
 
@@ -162,6 +231,7 @@ public sealed partial class Lesson
     {
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(columns);
+        var (output, whole) = (Output, Verbose || Folding);
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var (header, _) in columns)
         {
@@ -174,7 +244,7 @@ public sealed partial class Lesson
         {
             var cells = columns.Select(c => Cell(c.Value(row))).ToArray();
             // A long result shows its first rows; the transcript keeps every one.
-            if (Verbose || recorded.Count < ShownRows)
+            if (whole || recorded.Count < ShownRows)
             {
                 table.AddRow(cells.Select(c => (IRenderable)new Text(c)).ToArray());
             }
@@ -183,11 +253,11 @@ public sealed partial class Lesson
         }
 
         table.Caption($"[grey]{recorded.Count} row{(recorded.Count == 1 ? "" : "s")}[/]");
-        Console.Write(table);
+        output.Write(table);
         if (recorded.Count > table.Rows.Count)
         {
             // A line of its own: a caption is as narrow as the table and would wrap.
-            Console.MarkupLine($"[grey]... {recorded.Count - table.Rows.Count} more rows (--verbose)[/]");
+            output.MarkupLine($"[grey]... {recorded.Count - table.Rows.Count} more rows (--verbose)[/]");
         }
 
         Transcript.Add(new TableEntry { Columns = columns.Select(c => c.Header).ToList(), Rows = recorded });
@@ -252,7 +322,8 @@ public sealed partial class Lesson
         // quantized): shorten it so the plan stays readable.
         var plan = System.Text.RegularExpressions.Regex.Replace(
             string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'|'[01]{40,}'", "'[...]'");
-        Console.Write(new Panel(new Text(Verbose ? plan : KeyPlanLines(plan, ShownPlanLines), new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        var folding = Folding;
+        (folding ? _folded.Value.Console : Console).Write(new Panel(new Text(Verbose || folding ? plan : KeyPlanLines(plan, ShownPlanLines), new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
         Transcript.Add(new PlanEntry { Sql = sql.Trim(), Plan = plan });
         return plan;
     }
@@ -288,16 +359,21 @@ public sealed partial class Lesson
     private void Render(string sql, IReadOnlyList<string> parameters)
     {
         var text = sql.Trim();
-        bool again;
-        lock (_rendered)
+        var folding = Folding;
+        var again = false;
+        // A folded statement was not seen: shown later, it is shown whole.
+        if (!folding)
         {
-            again = !_rendered.Add(text);
+            lock (_rendered)
+            {
+                again = !_rendered.Add(text);
+            }
         }
 
         // A statement sent again (the same check before and after a change) shows its first line; its parameters still show.
-        var shown = !Verbose && again && text.IndexOf('\n', StringComparison.Ordinal) is > 0 and var end
+        var shown = !Verbose && !folding && again && text.IndexOf('\n', StringComparison.Ordinal) is > 0 and var end
             ? text[..end] + "\n... the same statement as above (--verbose)"
-            : Shorten(text, ShownLines);
+            : folding ? text : Shorten(text, ShownLines);
         IRenderable body = new Text(shown, new Style(Color.Aqua));
         if (parameters.Count > 0)
         {
@@ -307,7 +383,7 @@ public sealed partial class Lesson
             body = new Rows(body, new Text(string.Join(Environment.NewLine, lines), new Style(Color.Grey)));
         }
 
-        Console.Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        (folding ? _folded.Value.Console : Console).Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
     }
 
     /// <summary>Text of more than <paramref name="lines"/> lines as its first ones and how many follow; whole with --verbose.</summary>
@@ -315,7 +391,7 @@ public sealed partial class Lesson
     {
         var all = text.Split('\n');
         // Two more lines than the limit are shown whole: a note in their place would save nothing.
-        if (Verbose || all.Length <= lines + 2)
+        if (Verbose || Folding || all.Length <= lines + 2)
         {
             return text;
         }
@@ -367,6 +443,19 @@ public sealed partial class Lesson
         string s => s,
         _ => SqlEcho.Describe(value),
     };
+
+    private sealed class DetailScope(Lesson lesson) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref lesson._details) == 0 && !lesson._deepDive)
+            {
+                lesson.SayFolded(what: null);
+            }
+        }
+    }
 
     private sealed class QuietScope(Lesson lesson) : IDisposable
     {

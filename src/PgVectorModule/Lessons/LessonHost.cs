@@ -90,6 +90,7 @@ public static class LessonHost
 
             var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript, arguments.Verbose);
             await new TLesson().RunAsync(lesson, cancellation.Token);
+            lesson.EndStep();
             transcript.Completed = true;
 
             console.WriteLine();

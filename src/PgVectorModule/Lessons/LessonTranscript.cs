@@ -57,11 +57,11 @@ public sealed class LessonTranscript
         Steps.SingleOrDefault(s => s.Title == title)
         ?? throw new KeyNotFoundException($"No step is titled \"{title}\". The steps: {string.Join(" | ", Steps.Select(s => s.Title))}");
 
-    internal void BeginStep(string title, string why)
+    internal void BeginStep(string title, string why, bool deepDive = false)
     {
         lock (_gate)
         {
-            Steps.Add(new TranscriptStep { Number = Steps.Count + 1, Title = title, Why = why });
+            Steps.Add(new TranscriptStep { Number = Steps.Count + 1, Title = title, Why = why, DeepDive = deepDive });
         }
     }
 
@@ -86,6 +86,10 @@ public sealed class TranscriptStep
     public required int Number { get; init; }
     public required string Title { get; init; }
     public required string Why { get; init; }
+
+    /// <summary>Whether the step is a deep dive: by default the console folds its SQL, code, plans and tables (<c>--verbose</c> shows them).</summary>
+    public bool DeepDive { get; init; }
+
     public List<TranscriptEntry> Entries { get; init; } = [];
 
     [JsonIgnore]

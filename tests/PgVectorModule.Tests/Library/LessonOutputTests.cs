@@ -1,14 +1,17 @@
+using System.Text.RegularExpressions;
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
+using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Library;
 
 /// <summary>
-/// What a learner reads by default: long scripts, plans and tables shortened to what the step is about, with how much
-/// was left out and how to see it (--verbose); the transcript holds everything either way.
+/// What a learner reads by default: long scripts, plans and tables shortened to what the step is about, deep-dive steps
+/// folded to their narration, with how much was left out and how to see it (--verbose); the transcript holds everything
+/// either way.
 /// </summary>
-public class LessonOutputTests
+public partial class LessonOutputTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     private static readonly string Script = string.Join('\n', Enumerable.Range(1, 40).Select(i => $"CREATE INDEX ix_{i} ON t (c{i});"));
 
@@ -118,4 +121,94 @@ public class LessonOutputTests
         Assert.Contains("... 18 more rows (--verbose)", console.Output, StringComparison.Ordinal);
         Assert.Equal(30, lesson.Transcript.Step("A step").Table.Rows.Count);
     }
+
+    [Fact]
+    public void A_deep_dive_shows_its_narration_and_folds_the_rest_into_one_line()
+    {
+        var (lesson, console) = NewLesson(verbose: false);
+        lesson.DeepDive("A deeper step", "why it goes further");
+        lesson.Sql(Script);
+        lesson.Say("What the step found.");
+        lesson.Table(Enumerable.Range(1, 3), ("n", n => $"row-{n}"));
+        lesson.Step("The next step", "why");
+
+        var deep = Between(console.Output, "A deeper step", "The next step");
+        Assert.Contains("What the step found.", deep, StringComparison.Ordinal);
+        Assert.DoesNotContain("ix_1 ", deep, StringComparison.Ordinal);
+        Assert.DoesNotContain("row-1", deep, StringComparison.Ordinal);
+        Assert.Single(FoldedLines().Matches(deep));
+        Assert.True(lesson.Transcript.Step("A deeper step").DeepDive);
+        Assert.Equal(Script, lesson.Transcript.Step("A deeper step").Sql.Single().Text);
+        Assert.Equal(3, lesson.Transcript.Step("A deeper step").Table.Rows.Count);
+    }
+
+    [Fact]
+    public void A_detail_scope_folds_what_it_shows_narration_included_and_says_so_where_it_was()
+    {
+        var (lesson, console) = NewLesson(verbose: false);
+        lesson.Say("before");
+        using (lesson.Detail())
+        {
+            lesson.Table(Enumerable.Range(1, 3), ("n", n => $"row-{n}"));
+            lesson.Say("a side note");
+        }
+
+        lesson.Say("after");
+
+        Assert.DoesNotContain("row-1", console.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("a side note", console.Output, StringComparison.Ordinal);
+        Assert.Matches(@"before\s+\.\.\. \d+ more lines \(--verbose\)\s+after", console.Output);
+        Assert.Equal(new[] { "before", "a side note", "after" }, lesson.Transcript.Step("A step").Notes);
+    }
+
+    /// <summary>
+    /// As a learner runs it: lesson 02's deep dive (step 14, optimistic concurrency) shows its narration by default and
+    /// says how many lines it folded; with --verbose it shows exactly that many more, its SQL and table among them.
+    /// </summary>
+    [Fact]
+    public async Task A_deep_dive_is_folded_by_default_and_whole_with_verbose_by_exactly_the_lines_it_says()
+    {
+        var environment = new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString };
+        var folded = await LessonProcess.RunLessonAsync("02", environment);
+        var whole = await LessonProcess.RunLessonAsync("02", environment, "--verbose");
+
+        Assert.True(folded.ExitCode == 0, folded.Output);
+        Assert.True(whole.ExitCode == 0, whole.Output);
+        const string title = "Optimistic concurrency: two people edit the same row";
+        Assert.True(folded.Transcript!.Step(title).DeepDive);
+        var (foldedStep, wholeStep) = (StepLines(folded.Output, 14), StepLines(whole.Output, 14));
+        Assert.Contains("Step 14 (deep dive) " + title, foldedStep[0], StringComparison.Ordinal);
+        var shown = string.Join('\n', foldedStep);
+        Assert.Contains("DbUpdateConcurrencyException", shown, StringComparison.Ordinal);
+        Assert.Contains("Resolved", shown, StringComparison.Ordinal);
+        Assert.DoesNotContain("╭", shown, StringComparison.Ordinal);   // no SQL panel, no table
+        var count = int.Parse(Assert.Single(FoldedLines().Matches(shown)).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        var all = string.Join('\n', wholeStep);
+        Assert.Contains("WHERE id = @p3 AND xmin = @p4", all, StringComparison.Ordinal);
+        Assert.Contains("Bob's rewritten content.", all, StringComparison.Ordinal);
+        Assert.DoesNotMatch(FoldedLines(), all);
+        Assert.Equal(foldedStep.Count - 1 + count, wholeStep.Count);
+        // The same work either way: the transcript holds every statement of the step.
+        Assert.Equal(whole.Transcript!.Step(title).SqlSent.Count(), folded.Transcript.Step(title).SqlSent.Count());
+    }
+
+    private static string Between(string output, string from, string to)
+    {
+        var start = output.IndexOf(from, StringComparison.Ordinal);
+        return output[start..output.IndexOf(to, start, StringComparison.Ordinal)];
+    }
+
+    /// <summary>The lines of step <paramref name="number"/>, from its heading to the blank line before the next.</summary>
+    private static List<string> StepLines(string output, int number)
+    {
+        var lines = output.ReplaceLineEndings("\n").Split('\n').ToList();
+        var start = lines.FindIndex(l => l.StartsWith($"── Step {number} ", StringComparison.Ordinal));
+        var end = lines.FindIndex(start + 1, l => l.StartsWith($"── Step {number + 1} ", StringComparison.Ordinal));
+        Assert.True(start >= 0 && end > start, output);
+        return lines[start..(end - 1)];
+    }
+
+    [GeneratedRegex(@"\.\.\. (\d+) more lines of SQL, plans and tables in this deep dive \(--verbose\)")]
+    private static partial Regex FoldedLines();
 }
