@@ -22,10 +22,10 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question, boo
     /// </summary>
     public const int MaxQuestionFileCharacters = 1_000_000;
 
-    public const string StepOption = "--step";
-    public const string VerboseOption = "--verbose";
-    public const string QuestionFileOption = "--question-file";
-    public const string StandardInput = "-";
+    private const string StepOption = "--step";
+    private const string VerboseOption = "--verbose";
+    private const string QuestionFileOption = "--question-file";
+    private const string StandardInput = "-";
 
     /// <summary>
     /// No response files: a question such as "@mentions in PostgreSQL" is a question, not the name of a file of arguments.

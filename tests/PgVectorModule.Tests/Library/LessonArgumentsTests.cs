@@ -31,6 +31,7 @@ public sealed class LessonArgumentsTests
     [InlineData("how --step do -v indexes", true, true, "how do indexes")]
     [InlineData("--verbose", false, true, null)]
     [InlineData("@mentions in postgres", false, false, "@mentions in postgres")]
+    [InlineData("05 scripts/lesson.sh", false, false, "05 scripts/lesson.sh")]
     [InlineData("-- -5 degrees --step", false, false, "-5 degrees --step")]
     public async Task Switches_and_question_words_mix_in_any_order(string line, bool step, bool verbose, string? question)
     {
