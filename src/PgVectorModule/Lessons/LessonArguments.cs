@@ -1,12 +1,16 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
 using PgVectorModule.Configuration;
 using PgVectorModule.Input;
 
 namespace PgVectorModule.Lessons;
 
 /// <summary>
-/// A lesson's command line: <c>--step</c>, <c>--verbose</c>, <c>--help</c>, and for the lessons that search, the question: the words
-/// after the switches, or <c>--question-file PATH</c>, or <c>-</c> to read it from standard input. Read before the
-/// lesson touches the database or loads a model, so a command line that cannot work is refused at once.
+/// A lesson's command line, parsed by System.CommandLine: <c>--step</c>, <c>--verbose</c>, <c>--help</c>, and for the
+/// lessons that search, the question: the words after the switches, or <c>--question-file PATH</c>, or <c>-</c> to read
+/// it from standard input. Read before the lesson touches the database or loads a model, so a command line that cannot
+/// work is refused at once, in one sentence that ends with the usage and exit code <see cref="ExitCodes.Usage"/>.
 /// </summary>
 /// <param name="Verbose">Show everything in full: whole statements and scripts, whole plans, every row (by default long
 /// ones are shortened on the console; the transcript always holds them whole).</param>
@@ -18,6 +22,16 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question, boo
     /// </summary>
     public const int MaxQuestionFileCharacters = 1_000_000;
 
+    private const string StepOption = "--step";
+    private const string VerboseOption = "--verbose";
+    private const string QuestionFileOption = "--question-file";
+    private const string StandardInput = "-";
+
+    /// <summary>
+    /// No response files: a question such as "@mentions in PostgreSQL" is a question, not the name of a file of arguments.
+    /// </summary>
+    private static readonly ParserConfiguration Parser = new() { ResponseFileTokenReplacer = null };
+
     public static string Usage(LessonInfo info)
     {
         ArgumentNullException.ThrowIfNull(info);
@@ -27,59 +41,159 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question, boo
             : $"{run} [--step] [--verbose]";
     }
 
+    /// <summary>
+    /// The lesson's command, under a parent named after the script that runs it, so the help's usage line reads as the
+    /// learner types it (<c>scripts/lesson.sh 05 [&lt;question&gt;...] [options]</c>). A new tree per call: options carry no
+    /// state between parses, so tests run lessons side by side.
+    /// </summary>
+    private sealed class Grammar
+    {
+        public Grammar(LessonInfo info)
+        {
+            var lesson = new Command(info.Number,
+                $"Lesson {info.Number}: {info.Title}. It also runs as: dotnet run --project lessons/{info.Folder} -- [options]")
+            {
+                Step,
+                Verbose,
+                new HelpOption("--help", "-h"),
+            };
+            if (info.TakesQuestion)
+            {
+                Words = new Argument<string[]>("question")
+                {
+                    Description = "What to search for (default: the lesson's own question); - reads it from standard input; put -- before a question that starts with -.",
+                    Arity = ArgumentArity.ZeroOrMore,
+                };
+                File = new Option<string>(QuestionFileOption)
+                {
+                    Description = "Read the question from a file (for a long one).",
+                    HelpName = "PATH",
+                };
+                lesson.Arguments.Add(Words);
+                lesson.Options.Add(File);
+            }
+
+            Root = new Command("scripts/lesson.sh") { lesson };
+        }
+
+        public Command Root { get; }
+
+        public Option<bool> Step { get; } = new(StepOption)
+        {
+            Description = "Pause before each step (for walking a class through it; ignored when input is redirected).",
+            Arity = ArgumentArity.Zero,
+        };
+
+        public Option<bool> Verbose { get; } = new(VerboseOption, "-v")
+        {
+            Description = "Show everything in full: whole scripts and function bodies, whole plans, every row.",
+            Arity = ArgumentArity.Zero,
+        };
+
+        /// <summary>The words of the question; null for a lesson that takes none.</summary>
+        public Argument<string[]>? Words { get; }
+
+        public Option<string>? File { get; }
+
+        public ParseResult Parse(LessonInfo info, IEnumerable<string> args) => Root.Parse([info.Number, .. args], Parser);
+    }
+
+    /// <summary>The lesson's help, as System.CommandLine writes it, <paramref name="width"/> columns wide.</summary>
+    public static string HelpText(LessonInfo info, int width)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        var parse = new Grammar(info).Parse(info, ["--help"]);
+        if (parse.Action is HelpAction help)
+        {
+            help.MaxWidth = width;
+        }
+
+        using var writer = new StringWriter();
+        parse.Invoke(new InvocationConfiguration { Output = writer });
+        return writer.ToString();
+    }
+
     public static async Task<LessonArguments> ParseAsync(IReadOnlyList<string> args, LessonInfo info, TextReader standardInput, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(standardInput);
-        bool step = false, help = false, verbose = false, fromStandardInput = false;
-        string? file = null;
-        var words = new List<string>();
-        for (var i = 0; i < args.Count; i++)
-        {
-            switch (args[i])
-            {
-                case "--step":
-                    step = true;
-                    break;
-                case "--verbose" or "-v":
-                    verbose = true;
-                    break;
-                case "--help" or "-h":
-                    help = true;
-                    break;
-                case "--question-file" when info.TakesQuestion:
-                    file = i + 1 < args.Count ? args[++i] : throw Refuse(info, "--question-file needs a path after it");
-                    break;
-                case "-" when info.TakesQuestion:
-                    fromStandardInput = true;
-                    break;
-                default:
-                    words.Add(args[i]);
-                    break;
-            }
-        }
-
-        if (help)
+        var grammar = new Grammar(info);
+        var parse = grammar.Parse(info, args);
+        var step = parse.GetValue(grammar.Step);
+        var verbose = parse.GetValue(grammar.Verbose);
+        if (parse.Action is HelpAction)
         {
             return new LessonArguments(step, Help: true, Question: null, verbose);
         }
 
-        if (!info.TakesQuestion && words.Count > 0)
+        if (UnknownOption(parse) is { } unknown)
         {
-            throw Refuse(info, $"it takes no arguments, and was given {Describe(words)}");
+            throw Refuse(info, info.TakesQuestion
+                ? $"{Describe([unknown])} is not one of its options (a question that starts with - goes after --)"
+                : $"{Describe([unknown])} is not one of its options");
         }
 
-        if ((words.Count > 0 ? 1 : 0) + (file is null ? 0 : 1) + (fromStandardInput ? 1 : 0) > 1)
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            throw Refuse(info, $"it takes no arguments, and was given {Describe(parse.UnmatchedTokens)}");
+        }
+
+        if (parse.Errors.Count > 0)
+        {
+            throw Refuse(info, (grammar.File is null ? null : parse.GetResult(grammar.File)) switch
+            {
+                { Tokens.Count: 0 } => $"{QuestionFileOption} needs a path after it",
+                { Tokens.Count: > 1 } => $"{QuestionFileOption} takes one path",
+                _ => parse.Errors[0].Message.TrimEnd('.'),
+            });
+        }
+
+        if (grammar.Words is null || grammar.File is null)
+        {
+            return new LessonArguments(step, Help: false, Question: null, verbose);
+        }
+
+        var words = parse.GetValue(grammar.Words) ?? [];
+        var fromStandardInput = words.Contains(StandardInput);
+        words = [.. words.Where(w => w != StandardInput)];
+        var file = parse.GetValue(grammar.File);
+        if ((words.Length > 0 ? 1 : 0) + (file is null ? 0 : 1) + (fromStandardInput ? 1 : 0) > 1)
         {
             throw Refuse(info, "give the question one way only: as words, with --question-file, or on standard input with -");
         }
 
-        var question = words.Count > 0 ? string.Join(' ', words)
+        var question = words.Length > 0 ? string.Join(' ', words)
             : file is not null ? await ReadFileAsync(file, cancellationToken)
             : fromStandardInput ? await ReadLimitedAsync(standardInput, "standard input", cancellationToken)
             : null;
         return new LessonArguments(step, Help: false, question, verbose);
+    }
+
+    /// <summary>
+    /// The first word before <c>--</c> that looks like an option the lesson does not have (System.CommandLine would
+    /// take it as a word of the question), unless it is the path after <c>--question-file</c>.
+    /// </summary>
+    private static string? UnknownOption(ParseResult parse)
+    {
+        Token? previous = null;
+        foreach (var token in parse.Tokens)
+        {
+            if (token.Type == TokenType.DoubleDash)
+            {
+                return null;
+            }
+
+            if (token is { Type: TokenType.Argument, Value: ['-', _, ..] }
+                && previous is not { Type: TokenType.Option, Value: QuestionFileOption })
+            {
+                return token.Value;
+            }
+
+            previous = token;
+        }
+
+        return null;
     }
 
     private static async Task<string> ReadFileAsync(string path, CancellationToken cancellationToken)

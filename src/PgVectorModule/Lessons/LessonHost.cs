@@ -23,9 +23,9 @@ public sealed record LessonHostOptions
 }
 
 /// <summary>
-/// Runs a lesson the same way for <c>dotnet run</c> and for the tests: parse the switches, check the database,
-/// give the lesson its schema, and turn any failure a user can fix into one paragraph and an exit code
-/// (<see cref="UserProblems"/>); only a bug ends with a stack trace.
+/// Runs a lesson the same way for <c>dotnet run</c> and for the tests: parse the command line
+/// (<see cref="LessonArguments"/>), check the database, give the lesson its schema, and keep its transcript; stopping
+/// and failures a user can fix end as every program of the course ends them (<see cref="ConsoleHost"/>).
 /// </summary>
 public static class LessonHost
 {
@@ -38,76 +38,56 @@ public static class LessonHost
         var info = TLesson.Info;
         var interactive = options.Interactive ?? !System.Console.IsInputRedirected;
 
-        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        // Ctrl+C, SIGTERM and SIGHUP let the lesson unwind: transactions roll back, connections go back to the pool, and
-        // what it started on this machine (lesson 08's servers) is stopped.
-        using var signals = options.Console is null ? StopSignals.Cancel(cancellation) : null;
-
         ModuleSettings? settings = null;
         var transcript = options.Transcript ?? new LessonTranscript();
         try
         {
-            var arguments = await LessonArguments.ParseAsync(args, info, options.Input ?? System.Console.In, cancellation.Token);
-            if (arguments.Help)
-            {
-                console.MarkupLine($"[bold]Lesson {info.Number}: {Markup.Escape(info.Title)}[/]");
-                console.MarkupLine($"Usage: {Markup.Escape(LessonArguments.Usage(info))}");
-                console.MarkupLine("  --step               pause before each step (for walking a class through it; ignored when input is redirected)");
-                console.MarkupLine("  --verbose            show everything in full: whole scripts and function bodies, whole plans, every row");
-                if (info.TakesQuestion)
+            return await ConsoleHost.RunAsync(console, () => settings, async cancellation =>
                 {
-                    console.MarkupLine("  \"your question\"      what to search for (default: the lesson's own question)");
-                    console.MarkupLine("  --question-file PATH read the question from a file (for a long one)");
-                    console.MarkupLine("  -                    read the question from standard input");
-                }
+                    var arguments = await LessonArguments.ParseAsync(args, info, options.Input ?? System.Console.In, cancellation);
+                    if (arguments.Help)
+                    {
+                        console.Write(new Text(LessonArguments.HelpText(info, console.Profile.Width)));
+                        return ExitCodes.Success;
+                    }
 
-                return ExitCodes.Success;
-            }
+                    settings = options.Settings ?? ModuleSettings.Load();
+                    Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
+                    // DATABASE_URL unset: a server found or started on this machine (a private cluster, a pgvector container), said in one line.
+                    (settings, var server) = await CourseDatabase.FindAsync(settings, cancellation);
+                    if (server is not null)
+                    {
+                        console.MarkupLine($"[grey]{Markup.Escape(server.Description)}[/]");
+                    }
 
-            settings = options.Settings ?? ModuleSettings.Load();
-            Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
-            // DATABASE_URL unset: a server found or started on this machine (a private cluster, a pgvector container), said in one line.
-            (settings, var server) = await CourseDatabase.FindAsync(settings, cancellation.Token);
-            if (server is not null)
-            {
-                console.MarkupLine($"[grey]{Markup.Escape(server.Description)}[/]");
-            }
+                    console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#, against {Markup.Escape(Where(settings))}.[/]");
 
-            console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#, against {Markup.Escape(Where(settings))}.[/]");
+                    await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation);
+                    // Each learner works in schemas of their own (alice_lesson05), so a class shares one database without sharing tables.
+                    var learner = await Learner.ResolveAsync(settings.ConnectionString(), settings.Learner, cancellation);
+                    info = info with { Schema = learner.Schema(info.Schema) };
+                    console.MarkupLine($"[grey]Works in schema [bold]{info.Schema}[/]{(learner.Name is null ? "" : $", learner {learner.Name} (role {Markup.Escape(learner.Role)})")}.[/]");
 
-            await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation.Token);
-            // Each learner works in schemas of their own (alice_lesson05), so a class shares one database without sharing tables.
-            var learner = await Learner.ResolveAsync(settings.ConnectionString(), settings.Learner, cancellation.Token);
-            info = info with { Schema = learner.Schema(info.Schema) };
-            console.MarkupLine($"[grey]Works in schema [bold]{info.Schema}[/]{(learner.Name is null ? "" : $", learner {learner.Name} (role {Markup.Escape(learner.Role)})")}.[/]");
+                    await using var dataSource = ModuleDataSource.Create(settings.ConnectionString(), info.Schema);
+                    await using var schemaLock = await LockSchemaAsync(dataSource, info, console, cancellation);
+                    if (await SchemaAccess.EnsureAsync(dataSource, info.Schema, cancellation) is { } skipped)
+                    {
+                        console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
+                    }
 
-            await using var dataSource = ModuleDataSource.Create(settings.ConnectionString(), info.Schema);
-            await using var schemaLock = await LockSchemaAsync(dataSource, info, console, cancellation.Token);
-            if (await SchemaAccess.EnsureAsync(dataSource, info.Schema, cancellation.Token) is { } skipped)
-            {
-                console.MarkupLine($"[yellow]{Markup.Escape(skipped)}[/]");
-            }
+                    var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript, arguments.Verbose);
+                    await new TLesson().RunAsync(lesson, cancellation);
+                    lesson.EndStep();
+                    transcript.Completed = true;
 
-            var lesson = new Lesson(info, console, settings, dataSource, arguments.Question, pauseBeforeSteps: arguments.Step && interactive, transcript, arguments.Verbose);
-            await new TLesson().RunAsync(lesson, cancellation.Token);
-            lesson.EndStep();
-            transcript.Completed = true;
-
-            console.WriteLine();
-            console.MarkupLine($"[bold green]Lesson {info.Number} done[/] [grey]({lesson.StepCount} steps). Run it again: it resets only schema {info.Schema}.[/]");
-            return ExitCodes.Success;
-        }
-        catch (Exception) when (cancellation.IsCancellationRequested)
-        {
-            // Whatever the cancelled call threw (OperationCanceledException, or a client's wrapper of it), the user asked to stop.
-            console.MarkupLine("[yellow]Cancelled. Nothing half-done was committed.[/]");
-            return ExitCodes.Cancelled;
-        }
-        catch (Exception e) when (UserProblems.Explain(e, settings) is { } problem)
-        {
-            console.WriteLine();
-            console.MarkupLine($"[red]{Markup.Escape(problem.Message)}[/]");
-            return problem.ExitCode;
+                    console.WriteLine();
+                    console.MarkupLine($"[bold green]Lesson {info.Number} done[/] [grey]({lesson.StepCount} steps). Run it again: it resets only schema {info.Schema}.[/]");
+                    return ExitCodes.Success;
+                },
+                // Ctrl+C, SIGTERM and SIGHUP let the lesson unwind; a test that gives its own console keeps the signals its runner's.
+                hookSignals: options.Console is null,
+                cancelled: "Cancelled. Nothing half-done was committed.",
+                cancellationToken);
         }
         finally
         {
