@@ -31,7 +31,7 @@ stop_started_clusters() {
   [[ "$(setting TEST_KEEP_DATABASE)" != 1 ]] || return 0
   local version
   for version in "${started_versions[@]}"; do
-    POSTGRES_VERSION="$version" bash -c 'source scripts/lib/settings.sh; source scripts/lib/provision.sh; source scripts/lib/cluster.sh; local_down' || true
+    POSTGRES_VERSION="$version" SCRIPT_TAG=test bash -c 'source scripts/lib/settings.sh; source scripts/lib/provision.sh; source scripts/lib/cluster.sh; local_down' || true
   done
 }
 
