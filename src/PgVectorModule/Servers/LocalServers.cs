@@ -539,9 +539,10 @@ public sealed class LocalServers : IAsyncDisposable
     {
         foreach (var folder in Directory.EnumerateDirectories(Path.GetTempPath(), FolderPrefix + "*"))
         {
-            // A record written in an older format names no process this reads: its owner counts as gone, and nothing it
-            // names is signalled.
-            if (!await IsPrivateAsync(folder, user, cancellationToken) || await ReadRecordAsync(folder) is not { } record || record.Owner.IsRunning())
+            // A record written in an older format names its owner in a way this does not read: whether that run still
+            // goes cannot be told, so its folder is left as it is and nothing it names is signalled.
+            if (!await IsPrivateAsync(folder, user, cancellationToken) || await ReadRecordAsync(folder) is not { } record ||
+                record.Owner.Name is not { Length: > 0 } || record.Owner.IsRunning())
             {
                 continue;
             }
