@@ -69,7 +69,7 @@ public static class CourseCluster
     {
         ArgumentNullException.ThrowIfNull(settings);
         var data = Path.Combine(state, "data");
-        if (await RunningPostmasterAsync(data) is not { } running)
+        if (await PostgresCluster.RunningPostmasterAsync(data) is not { } running)
         {
             return null;
         }
@@ -83,7 +83,7 @@ public static class CourseCluster
         }
 
         return new CourseServer(Url(settings, password, running.Port), "a private cluster",
-            $"Using the private PostgreSQL cluster already running on 127.0.0.1:{running.Port} (pid {running.Pid}), its data in {state}; it stays up for the next lesson: {await StopHintAsync(state, cancellationToken)}.");
+            $"Using the private PostgreSQL cluster already running on 127.0.0.1:{running.Port} (pid {running.Process.Pid}), its data in {state}; it stays up for the next lesson: {await StopHintAsync(state, cancellationToken)}.");
     }
 
     /// <summary>
@@ -103,10 +103,11 @@ public static class CourseCluster
         }
 
         var data = Path.Combine(state, "data");
+        var cluster = new PostgresCluster(installation.BinFolder, data);
         var password = settings.Password ?? await ReadPasswordAsync(state, cancellationToken) ?? await WritePasswordAsync(state, cancellationToken);
         if (!File.Exists(Path.Combine(data, "PG_VERSION")))
         {
-            await InitAsync(installation, state, settings, password, cancellationToken);
+            await InitAsync(cluster, state, settings, password, cancellationToken);
         }
 
         var made = int.Parse((await File.ReadAllTextAsync(Path.Combine(data, "PG_VERSION"), cancellationToken)).Trim(), CultureInfo.InvariantCulture);
@@ -126,19 +127,13 @@ public static class CourseCluster
         }
 
         var log = Path.Combine(state, "postgres.log");
-        var start = await LocalServers.RunAsync(Path.Combine(installation.BinFolder, "pg_ctl"), ["-D", data, "-l", log, "-w", "-t", "60", "start"], asServerUser: true, password: null, cancellationToken);
-        if (start.ExitCode != 0)
-        {
-            var tail = File.Exists(log) ? (await File.ReadAllLinesAsync(log, CancellationToken.None)).TakeLast(30).ToList() : [];
-            var reason = tail.LastOrDefault(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("could not", StringComparison.Ordinal)) ?? start.Output.Trim();
-            throw new SetupException($"The private PostgreSQL cluster in {state} did not start ({reason.Trim()}); its log is {log}.", ExitCodes.LocalServerFailed);
-        }
-
-        var running = await RunningPostmasterAsync(data)
+        // The port and the rest are in postgresql.conf (InitAsync), as scripts/db.sh's own start reads them.
+        await cluster.StartAsync($"private PostgreSQL cluster in {state}", log, port: null, [], environment: null, cancellationToken);
+        var running = await PostgresCluster.RunningPostmasterAsync(data)
                       ?? throw new SetupException($"pg_ctl started the private cluster in {state}, but no postmaster runs there now; its log is {log}.", ExitCodes.LocalServerFailed);
         await CreateDatabaseAsync(settings, password, running.Port, cancellationToken);
         return new CourseServer(Url(settings, password, running.Port), "a private cluster",
-            $"Started a private PostgreSQL {installation.Major} cluster on 127.0.0.1:{running.Port} (pid {running.Pid}) with the programs in {installation.BinFolder}, its data in {state}; " +
+            $"Started a private PostgreSQL {installation.Major} cluster on 127.0.0.1:{running.Port} (pid {running.Process.Pid}) with the programs in {installation.BinFolder}, its data in {state}; " +
             $"it stays up for the next lesson: {await StopHintAsync(state, cancellationToken)}.");
     }
 
@@ -175,69 +170,15 @@ public static class CourseCluster
     private static string Url(CourseDatabaseSettings settings, string password, int port) =>
         $"postgresql://{Uri.EscapeDataString(settings.User)}:{Uri.EscapeDataString(password)}@127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/{Uri.EscapeDataString(settings.Database)}";
 
-    /// <summary>The postmaster of <paramref name="data"/> when it runs: the pid its postmaster.pid names, proven to be that data folder's server.</summary>
-    private static async Task<(int Pid, int Port)?> RunningPostmasterAsync(string data)
-    {
-        string[] lines;
-        try
-        {
-            var file = Path.Combine(data, "postmaster.pid");
-            if (!File.Exists(file))
-            {
-                return null;
-            }
-
-            lines = await File.ReadAllLinesAsync(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-
-        // postmaster.pid: the pid, the data folder, the start time, the port, ... (PostgreSQL's LOCK_FILE_LINE_* order).
-        return lines.Length > 3 &&
-               int.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) &&
-               int.TryParse(lines[3], NumberStyles.None, CultureInfo.InvariantCulture, out var port) &&
-               await ProcessIdentity.OfAsync(pid) is { } process && process.CommandLine.Contains(data, StringComparison.Ordinal)
-            ? (pid, port)
-            : null;
-    }
-
     private static async Task MakeStateFolderAsync(string state, CancellationToken cancellationToken)
     {
-        if (!Directory.Exists(state))
+        // As root the cluster runs as the postgres user, who owns its folder (as scripts/db.sh's make_state_dir does).
+        await PostgresCluster.MakePrivateFolderAsync(state, cancellationToken);
+        if (LocalServers.IsRoot && (await LocalServers.RunAsync("test", ["-x", state], asServerUser: true, password: null, cancellationToken)).ExitCode != 0)
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(state)!);
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(state);
-            }
-            else
-            {
-                Directory.CreateDirectory(state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-        }
-
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(state, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
-        if (LocalServers.IsRoot)
-        {
-            // As root the cluster runs as the postgres user, who owns its folder (as scripts/db.sh's make_state_dir does).
-            var chown = await LocalServers.RunAsync("chown", [$"{LocalServers.ServerUser}:", state], asServerUser: false, password: null, cancellationToken);
-            if (chown.ExitCode != 0)
-            {
-                throw new SetupException($"The state folder {state} could not be given to the {LocalServers.ServerUser} user ({chown.Output.Trim()}).", ExitCodes.LocalServerFailed);
-            }
-
-            if ((await LocalServers.RunAsync("test", ["-x", state], asServerUser: true, password: null, cancellationToken)).ExitCode != 0)
-            {
-                throw new SetupException(
-                    $"Run as root, the private cluster runs as the {LocalServers.ServerUser} user, who may not enter {state} (a folder above it is closed to other users): " +
-                    "set PGVECTOR_MODULE_STATE to a folder below ones it may enter, or run the lesson as an ordinary user.", ExitCodes.Failed);
-            }
+            throw new SetupException(
+                $"Run as root, the private cluster runs as the {LocalServers.ServerUser} user, who may not enter {state} (a folder above it is closed to other users): " +
+                "set PGVECTOR_MODULE_STATE to a folder below ones it may enter, or run the lesson as an ordinary user.", ExitCodes.Failed);
         }
     }
 
@@ -283,51 +224,20 @@ public static class CourseCluster
     {
         var password = RandomNumberGenerator.GetHexString(48, lowercase: true);
         var file = Path.Combine(state, PasswordFileName);
-        await WritePrivateAsync(file + ".new", password + "\n", cancellationToken);
+        await PostgresCluster.WritePrivateAsync(file + ".new", password + "\n", cancellationToken);
         File.Move(file + ".new", file, overwrite: true);
         return password;
     }
 
-    private static async Task WritePrivateAsync(string path, string text, CancellationToken cancellationToken)
-    {
-        File.Delete(path);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        await using var file = new FileStream(path, options);
-        await using var writer = new StreamWriter(file);
-        await writer.WriteAsync(text.AsMemory(), cancellationToken);
-    }
-
     /// <summary>initdb with the course's user and password, then scripts/db.sh's settings block; a failed or stopped initdb leaves no half-made cluster.</summary>
-    private static async Task InitAsync(PostgresInstallation installation, string state, CourseDatabaseSettings settings, string password, CancellationToken cancellationToken)
+    private static async Task InitAsync(PostgresCluster cluster, string state, CourseDatabaseSettings settings, string password, CancellationToken cancellationToken)
     {
-        var data = Path.Combine(state, "data");
-        var passwordFile = Path.Combine(state, "initdb-password");
+        await cluster.InitAsync(settings.User, password, [], Path.Combine(state, "initdb.log"), cancellationToken);
         try
         {
-            await WritePrivateAsync(passwordFile, password + "\n", cancellationToken);
-            if (LocalServers.IsRoot)
-            {
-                await LocalServers.RunAsync("chown", [$"{LocalServers.ServerUser}:", passwordFile], asServerUser: false, password: null, cancellationToken);
-            }
-
-            var locale = OperatingSystem.IsMacOS() ? "en_US.UTF-8" : "C.UTF-8";
-            var initdb = await LocalServers.RunAsync(Path.Combine(installation.BinFolder, "initdb"),
-                ["-D", data, "-U", settings.User, $"--pwfile={passwordFile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", $"--locale={locale}"],
-                asServerUser: true, password: null, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(state, "initdb.log"), initdb.Output, CancellationToken.None);
-            if (initdb.ExitCode != 0)
-            {
-                throw new SetupException($"initdb could not make the private cluster in {data} ({initdb.Output.Trim().Split('\n')[^1].Trim()}); its log is {Path.Combine(state, "initdb.log")}.", ExitCodes.LocalServerFailed);
-            }
-
             var port = FirstFreePort(settings.FirstPort);
             // The block scripts/db.sh appends (cluster.sh, local_init): loopback only, no Unix socket, room for the lessons.
-            await File.AppendAllTextAsync(Path.Combine(data, "postgresql.conf"), $"""
+            await File.AppendAllTextAsync(Path.Combine(cluster.DataDirectory, "postgresql.conf"), $"""
 
                 # pgvector course module
                 listen_addresses = '127.0.0.1'
@@ -342,17 +252,9 @@ public static class CourseCluster
         }
         catch
         {
-            // Ctrl+C or a failure part way: the next run makes the cluster afresh rather than starting half of one.
-            if (Directory.Exists(data) && !File.Exists(Path.Combine(data, "postmaster.pid")))
-            {
-                Directory.Delete(data, recursive: true);
-            }
-
+            // A cluster without the block would listen on PostgreSQL's defaults: the next run makes it afresh.
+            Directory.Delete(cluster.DataDirectory, recursive: true);
             throw;
-        }
-        finally
-        {
-            File.Delete(passwordFile);
         }
     }
 

@@ -7,7 +7,7 @@ namespace PgVectorModule.Servers;
 /// Finds the course database when DATABASE_URL is not set, the way the tests find theirs, so <c>dotnet run</c> needs no
 /// script first on any system: the private cluster of the state folder when it runs; else whatever answers at the
 /// default URL; else a pgvector container through Testcontainers when a Docker engine answers; else a private cluster
-/// made from the installed PostgreSQL programs (with pgvector); else one sentence on what to install on this system.
+/// made from the installed PostgreSQL programs (with pgvector 0.8 or newer); else one sentence on what to install on this system.
 /// An explicit DATABASE_URL (environment or .env) is never replaced: it is used, or refused by the preflight.
 /// DB_MODE=local skips Docker, DB_MODE=docker uses nothing else, DB_MODE=env starts nothing.
 /// </summary>
@@ -80,16 +80,13 @@ public static class CourseDatabase
         {
             var looked = settings.Operations.PgBinDir is { } pgBinDir
                 ? $"PG_BINDIR ({pgBinDir}) holds no PostgreSQL{(major is null ? "" : $" {major}")} server programs"
-                : $"no PostgreSQL{(major is null ? "" : $" {major}")} server programs are installed in the usual places (/usr/lib/postgresql/N/bin, Homebrew's opt/postgresql@N/bin, pg_config --bindir)";
+                : $"no PostgreSQL{(major is null ? "" : $" {major}")} server programs are installed in the usual places ({PostgresInstallation.UsualPlaces})";
             throw new SetupException(PostgresInstallation.InstallSentence(os, $"No PostgreSQL answers at {where} and none could be started: {dockerTried}, and {looked}"), ExitCodes.DatabaseUnavailable);
         }
 
-        if (!installation.PgVector)
+        if (installation.PgVectorProblem(os, $"No PostgreSQL answers at {where}") is { } problem)
         {
-            throw new SetupException(
-                $"No PostgreSQL answers at {where}, and the PostgreSQL {installation.Major} found in {installation.BinFolder} has no pgvector extension to start a cluster with: " +
-                $"install it with {PostgresInstallation.PgVectorFix(os, installation.Major)}; or set DATABASE_URL to a server with pgvector.",
-                ExitCodes.ExtensionMissing);
+            throw new SetupException(problem, ExitCodes.ExtensionMissing);
         }
 
         return await CourseCluster.StartAsync(installation, state, course, cancellationToken);

@@ -14,10 +14,10 @@ namespace PgVectorModule.Servers;
 /// when it is disposed: at the lesson's end, after an error, after Ctrl+C, SIGTERM or SIGHUP (the lesson host turns
 /// them into cancellation), and when the process exits (every server at once then).
 /// The folder is private: made by mkdtemp (mode 0700, a random name) in the temporary folder, and shared with the
-/// server user only as root (group, traverse only). It records each server it starts by id, start time and command
-/// line (servers.json). A run killed outright (SIGKILL) leaves its folder behind; the next run stops the servers it
-/// recorded, if those very processes still run, and deletes it. Folders another user made, or could have written, are
-/// never touched, and no process is signalled on the word of a pid file alone.
+/// server user only as root (group, traverse only). It records each server it starts by id, start time and program
+/// name (servers.json, see <see cref="ProcessIdentity"/>). A run killed outright (SIGKILL) leaves its folder behind;
+/// the next run stops the servers it recorded, if those very processes still run, and deletes it. Folders another
+/// user made, or could have written, are never touched, and no process is signalled on the word of a pid file alone.
 /// </summary>
 public sealed class LocalServers : IAsyncDisposable
 {
@@ -70,7 +70,7 @@ public sealed class LocalServers : IAsyncDisposable
             throw new SetupException("This lesson starts PostgreSQL servers and pgBouncer with the programs of a Linux or macOS machine; on Windows run it inside WSL, or in a Linux container with the repository mounted.", ExitCodes.ToolMissing);
         }
 
-        var pgBin = await FindPgBinAsync(settings.PgBinDir, serverMajor, cancellationToken);
+        var pgBin = await FindPgBinAsync(settings, serverMajor, cancellationToken);
         var pgBouncer = needPgBouncer ? FindPgBouncer(settings.PgBouncer) : null;
         if (IsRoot && !await SucceedsAsync("id", ["-u", ServerUser], cancellationToken))
         {
@@ -106,7 +106,7 @@ public sealed class LocalServers : IAsyncDisposable
         await SweepAsync(user, cancellationToken);
         // mkdtemp: a new folder with a name nobody could guess beforehand, mode 0700, this user's.
         var folder = Directory.CreateTempSubdirectory($"{FolderPrefix}{owner}-{Environment.ProcessId}-").FullName;
-        var self = await ProcessIdentity.OfAsync(Environment.ProcessId) ?? new ProcessIdentity(Environment.ProcessId, 0, "");
+        var self = ProcessIdentity.Of(Environment.ProcessId) ?? new ProcessIdentity(Environment.ProcessId, DateTimeOffset.MinValue, "");
         var servers = new LocalServers(folder, pgBin, pgBouncer, self);
         try
         {
@@ -137,10 +137,15 @@ public sealed class LocalServers : IAsyncDisposable
         return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private static async Task<string> FindPgBinAsync(string? configured, int major, CancellationToken cancellationToken)
+    /// <summary>
+    /// PostgreSQL's programs of <paramref name="major"/>, found as the lesson host finds them
+    /// (<see cref="PostgresInstallation.FindAsync"/>: PG_BINDIR alone when it is set), with the client programs the
+    /// lesson runs beside them.
+    /// </summary>
+    private static async Task<string> FindPgBinAsync(OperationsSettings settings, int major, CancellationToken cancellationToken)
     {
         string[] needed = ["pg_basebackup", "pg_ctl", "initdb", "postgres", "pg_dump", "pg_restore", "psql"];
-        if (configured is not null)
+        if (settings.PgBinDir is { } configured)
         {
             var missing = needed.Where(p => !File.Exists(Path.Combine(configured, p))).ToList();
             if (missing.Count > 0)
@@ -148,25 +153,27 @@ public sealed class LocalServers : IAsyncDisposable
                 throw new SetupException($"PG_BINDIR is '{configured}', which does not hold {string.Join(", ", missing)}: point it at the bin folder of a PostgreSQL {major} installation (on Debian /usr/lib/postgresql/{major}/bin), or unset it.", ExitCodes.ToolMissing);
             }
 
-            var version = await RunAsync(Path.Combine(configured, "postgres"), ["--version"], asServerUser: false, password: null, cancellationToken);
-            if (!version.Output.Contains($") {major}.", StringComparison.Ordinal) && !version.Output.Contains($") {major}beta", StringComparison.Ordinal))
+            var found = await PostgresInstallation.ReadAsync(configured, cancellationToken);
+            if (found?.Major != major)
             {
-                throw new SetupException($"PG_BINDIR '{configured}' holds {version.Output.Trim()}, but the course database runs PostgreSQL {major}: pg_basebackup and a standby need the same major version. Point PG_BINDIR at PostgreSQL {major}'s bin folder.", ExitCodes.ToolMissing);
+                var holds = found is null ? "no pg_config that names its version" : $"PostgreSQL {found.Major}'s programs";
+                throw new SetupException($"PG_BINDIR '{configured}' holds {holds}, but the course database runs PostgreSQL {major}: pg_basebackup and a standby need the same major version. Point PG_BINDIR at PostgreSQL {major}'s bin folder.", ExitCodes.ToolMissing);
             }
 
             return configured;
         }
 
-        string[] candidates =
-        [
-            $"/usr/lib/postgresql/{major}/bin", $"/usr/pgsql-{major}/bin", $"/opt/homebrew/opt/postgresql@{major}/bin",
-            $"/usr/local/opt/postgresql@{major}/bin", $"/Library/PostgreSQL/{major}/bin", $"/Applications/Postgres.app/Contents/Versions/{major}/bin",
-        ];
-        return candidates.FirstOrDefault(d => needed.All(p => File.Exists(Path.Combine(d, p))))
-               ?? throw new SetupException(
-                   $"This lesson makes a standby, a dump and a recovery cluster with PostgreSQL {major}'s own programs (pg_basebackup, pg_ctl, initdb, postgres, pg_dump, pg_restore, psql) and found them in none of {string.Join(", ", candidates)}. " +
-                   $"Install them (Debian and Ubuntu: apt-get install postgresql-{major}; scripts/db.sh up does for the local cluster), or set PG_BINDIR to their folder.",
-                   ExitCodes.ToolMissing);
+        var installation = await PostgresInstallation.FindAsync(null, major, settings.BuildCache, cancellationToken);
+        var lacking = installation is null ? needed : needed.Where(p => !File.Exists(Path.Combine(installation.BinFolder, p))).ToArray();
+        return installation is not null && lacking.Length == 0
+            ? installation.BinFolder
+            : throw new SetupException(
+                $"This lesson makes a standby, a dump and a recovery cluster with PostgreSQL {major}'s own programs ({string.Join(", ", needed)}) and " +
+                (installation is null
+                    ? $"found no PostgreSQL {major} in the usual places ({PostgresInstallation.UsualPlaces}). "
+                    : $"found {installation.BinFolder} without {string.Join(", ", lacking)}. ") +
+                $"Install them (Debian and Ubuntu: apt-get install postgresql-{major}; macOS: brew install postgresql@{major}; scripts/db.sh up does for the local cluster), or set PG_BINDIR to their folder.",
+                ExitCodes.ToolMissing);
     }
 
     private static string FindPgBouncer(string? configured)
@@ -197,6 +204,12 @@ public sealed class LocalServers : IAsyncDisposable
                 : throw new SetupException($"{setting} is {port}, and another program already listens on 127.0.0.1:{port}: stop that program, pick another port, or unset {setting} to let the lesson pick a free one.", ExitCodes.PortInUse);
         }
 
+        return FreePort();
+    }
+
+    /// <summary>A loopback port nothing listens on now, from the operating system.</summary>
+    public static int FreePort()
+    {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -277,49 +290,37 @@ public sealed class LocalServers : IAsyncDisposable
         IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        var cluster = new PostgresCluster(PgBin, dataDirectory);
         var log = Path.Combine(Path.GetDirectoryName(dataDirectory)!, Path.GetFileName(dataDirectory) + ".log");
-        var options = string.Join(' ', new[] { $"-p {port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=''" }.Concat(settings.Select(s => "-c " + s)));
         // Registered before it starts: a start that times out or is cancelled may still leave a server running.
         Track(async immediate =>
         {
             if (File.Exists(Path.Combine(dataDirectory, "postmaster.pid")))
             {
-                await PgAsync("pg_ctl", ["-D", dataDirectory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "30", "stop"], null, CancellationToken.None);
+                await cluster.StopAsync(immediate, CancellationToken.None);
             }
         });
-        ToolResult start;
         try
         {
-            start = await PgWithEnvironmentAsync("pg_ctl", ["-D", dataDirectory, "-l", log, "-w", "-t", "60", "-o", options, "start"], environment, cancellationToken);
+            return await cluster.StartAsync(what, log, port, settings, environment, cancellationToken);
         }
         finally
         {
             // Whatever pg_ctl did, the postmaster it started (if any) is recorded for the next run's sweep.
             await RecordServerAsync("postgres", Path.Combine(dataDirectory, "postmaster.pid"), dataDirectory);
         }
-
-        if (start.ExitCode != 0)
-        {
-            var tail = File.Exists(log) ? (await File.ReadAllLinesAsync(log, CancellationToken.None)).TakeLast(30).ToList() : [];
-            var reason = tail.LastOrDefault(l => l.Contains("FATAL", StringComparison.Ordinal) || l.Contains("could not", StringComparison.Ordinal)) ?? start.Output.Trim();
-            throw tail.Any(l => l.Contains("Address already in use", StringComparison.Ordinal))
-                ? new SetupException($"The {what} could not listen on 127.0.0.1:{port}: another program took the port. Run the lesson again (it picks a free port), or set another port.", ExitCodes.PortInUse)
-                : new SetupException($"The {what} did not start ({reason.Trim()}); its log is {log}.", ExitCodes.LocalServerFailed);
-        }
-
-        return $"pg_ctl -D {dataDirectory} -l {log} -w -o \"{options}\" start";
     }
 
     /// <summary>Stops a server this run started, now (the others stay up).</summary>
     public Task StopPostgresAsync(string dataDirectory, CancellationToken cancellationToken) =>
-        PgAsync("pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"], null, cancellationToken);
+        new PostgresCluster(PgBin, dataDirectory).StopAsync(immediate: false, cancellationToken);
 
     /// <summary>Starts pgbouncer as a daemon with <paramref name="configFile"/>; it is stopped through its pidfile.</summary>
     public async Task StartPgBouncerAsync(string configFile, string pidFile, string logFile, int port, CancellationToken cancellationToken)
     {
         var program = PgBouncerProgram ?? throw new InvalidOperationException("pgbouncer was not asked for.");
         // Stopped through its pid file only when the process it names is the one this run started (see RecordServerAsync).
-        Track(async _ => await StopRecordedAsync("pgbouncer", pidFile, configFile));
+        Track(async _ => await StopRecordedAsync("pgbouncer", pidFile, dataDirectory: null));
         ToolResult start;
         try
         {
@@ -327,7 +328,7 @@ public sealed class LocalServers : IAsyncDisposable
         }
         finally
         {
-            await RecordServerAsync("pgbouncer", pidFile, configFile);
+            await RecordServerAsync("pgbouncer", pidFile, dataDirectory: null);
         }
 
         var started = start.ExitCode == 0 && await AnswersAsync(port, TimeSpan.FromSeconds(10), cancellationToken);
@@ -434,33 +435,44 @@ public sealed class LocalServers : IAsyncDisposable
     }
 
     /// <summary>
-    /// The server a pid file names, when it is one this run started: its command line names <paramref name="ownPath"/>
-    /// (a file or folder in this run's private folder) and it started after this process did. A pid file lives in a
-    /// folder the server user writes; this is what keeps a planted id from being taken at its word.
+    /// The server a pid file names, when it is one this run started: a process of the server's own program that started
+    /// after this process did, and for PostgreSQL the postmaster its postmaster.pid describes (the data folder and the
+    /// start time it notes). A pid file lives in a folder the server user writes; this is what keeps a planted id from
+    /// being taken at its word.
     /// </summary>
-    private async Task<ProcessIdentity?> ProveAsync(string pidFile, string ownPath)
+    /// <param name="dataDirectory">The data folder of a postgres server; null for pgbouncer.</param>
+    private async Task<ProcessIdentity?> ProveAsync(string kind, string pidFile, string? dataDirectory)
     {
-        string? first;
-        try
+        ProcessIdentity? process;
+        if (dataDirectory is not null)
         {
-            first = File.Exists(pidFile) ? (await File.ReadAllLinesAsync(pidFile)).FirstOrDefault() : null;
+            process = (await PostgresCluster.RunningPostmasterAsync(dataDirectory))?.Process;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        else
         {
-            return null;
+            string? first;
+            try
+            {
+                first = File.Exists(pidFile) ? (await File.ReadAllLinesAsync(pidFile)).FirstOrDefault() : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+
+            process = int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? ProcessIdentity.Of(pid) : null;
         }
 
-        return int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) &&
-               await ProcessIdentity.OfAsync(pid) is { } process &&
-               process.CommandLine.Contains(ownPath, StringComparison.Ordinal) && process.StartTicks >= _record.Owner.StartTicks
-            ? process
-            : null;
+        return process is not null && process.Name == ProgramOf(kind) && process.StartedNoEarlierThan(_record.Owner) ? process : null;
     }
 
+    /// <summary>The program a recorded server runs: postgres or pgbouncer.</summary>
+    private static string ProgramOf(string kind) => kind == "postgres" ? "postgres" : "pgbouncer";
+
     /// <summary>Adds the server a pid file names to this run's record, once it is proven to be this run's.</summary>
-    private async Task RecordServerAsync(string kind, string pidFile, string ownPath)
+    private async Task RecordServerAsync(string kind, string pidFile, string? dataDirectory)
     {
-        if (await ProveAsync(pidFile, ownPath) is not { } process)
+        if (await ProveAsync(kind, pidFile, dataDirectory) is not { } process)
         {
             return;
         }
@@ -468,9 +480,9 @@ public sealed class LocalServers : IAsyncDisposable
         await _recordLock.WaitAsync();
         try
         {
-            if (!_record.Servers.Any(r => r.Identity == process))
+            if (!_record.Servers.Any(r => r.Identity.IsSameProcessAs(process)))
             {
-                _record.Servers.Add(new ServerRecord(kind, process.Pid, process.StartTicks, process.CommandLine));
+                _record.Servers.Add(new ServerRecord(kind, process.Pid, process.StartedAt, process.Name));
             }
         }
         finally
@@ -482,11 +494,11 @@ public sealed class LocalServers : IAsyncDisposable
     }
 
     /// <summary>Signals the server a pid file names, when it is this run's and still the very process recorded.</summary>
-    private async Task StopRecordedAsync(string kind, string pidFile, string ownPath)
+    private async Task StopRecordedAsync(string kind, string pidFile, string? dataDirectory)
     {
-        if (await ProveAsync(pidFile, ownPath) is { } process)
+        if (await ProveAsync(kind, pidFile, dataDirectory) is { } process)
         {
-            await SignalAsync(new ServerRecord(kind, process.Pid, process.StartTicks, process.CommandLine));
+            await SignalAsync(new ServerRecord(kind, process.Pid, process.StartedAt, process.Name));
         }
     }
 
@@ -527,15 +539,19 @@ public sealed class LocalServers : IAsyncDisposable
     {
         foreach (var folder in Directory.EnumerateDirectories(Path.GetTempPath(), FolderPrefix + "*"))
         {
-            if (!await IsPrivateAsync(folder, user, cancellationToken) || await ReadRecordAsync(folder) is not { } record || await record.Owner.IsRunningAsync())
+            // A record written in an older format names its owner in a way this does not read: whether that run still
+            // goes cannot be told, so its folder is left as it is and nothing it names is signalled.
+            if (!await IsPrivateAsync(folder, user, cancellationToken) || await ReadRecordAsync(folder) is not { } record ||
+                record.Owner.Name is not { Length: > 0 } || record.Owner.IsRunning())
             {
                 continue;
             }
 
             foreach (var server in record.Servers)
             {
-                // A record names a process of its own folder: nothing else is signalled, whatever the file says.
-                if (server.CommandLine.Contains(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal) && await server.Identity.IsRunningAsync())
+                // A record names a server its run started: a process of the server's program, started after the run's
+                // own, still the very one recorded. Nothing else is signalled, whatever the file says.
+                if (server.Name == ProgramOf(server.Kind) && server.Identity.StartedNoEarlierThan(record.Owner) && server.Identity.IsRunning())
                 {
                     await SignalAsync(server);
                 }
@@ -586,18 +602,18 @@ public sealed class LocalServers : IAsyncDisposable
 
     /// <summary>
     /// Stops one recorded server: SIGQUIT is PostgreSQL's immediate shutdown, SIGTERM pgBouncer's. Only its very
-    /// process is signalled (id, start time and command line checked again just before), then waited for, 5 s at most.
+    /// process is signalled (id, start time and program name checked again just before), then waited for, 5 s at most.
     /// </summary>
     private static async Task SignalAsync(ServerRecord server)
     {
-        if (!await server.Identity.IsRunningAsync())
+        if (!server.Identity.IsRunning())
         {
             return;
         }
 
         var signal = server.Kind == "postgres" ? "QUIT" : "TERM";
         await RunAsync("kill", [$"-{signal}", server.Pid.ToString(CultureInfo.InvariantCulture)], asServerUser: false, password: null, CancellationToken.None);
-        for (var i = 0; i < 100 && await server.Identity.IsRunningAsync(); i++)
+        for (var i = 0; i < 100 && server.Identity.IsRunning(); i++)
         {
             await Task.Delay(50);
         }
@@ -682,10 +698,12 @@ public sealed class RunRecord
 }
 
 /// <param name="Kind">postgres or pgbouncer: which signal stops it.</param>
-public sealed record ServerRecord(string Kind, int Pid, long StartTicks, string CommandLine)
+/// <param name="StartedAt">When it started (UTC).</param>
+/// <param name="Name">Its program's name; absent from records written in an older format, which then match no process.</param>
+public sealed record ServerRecord(string Kind, int Pid, DateTimeOffset StartedAt, string Name)
 {
     [JsonIgnore]
-    public ProcessIdentity Identity => new(Pid, StartTicks, CommandLine);
+    public ProcessIdentity Identity => new(Pid, StartedAt, Name);
 }
 
 /// <param name="ExitCode">The program's exit code.</param>

@@ -8,40 +8,80 @@ namespace PgVectorModule.Servers;
 /// <summary>
 /// PostgreSQL's server programs installed on this machine, found where scripts/db.sh finds them: PG_BINDIR when it is
 /// set (and then only there), else the distribution's <c>/usr/lib/postgresql/N/bin</c> (newest first), the build cache
-/// of POSTGRES_VERSION, Homebrew's keg-only <c>PREFIX/opt/postgresql@N/bin</c> (not on PATH), and <c>pg_config --bindir</c>
-/// of the pg_config on PATH.
+/// of POSTGRES_VERSION, Homebrew's keg-only <c>PREFIX/opt/postgresql@N/bin</c> (not on PATH), the PostgreSQL.org
+/// packages' folders (<c>/usr/pgsql-N/bin</c>, <c>/Library/PostgreSQL/N/bin</c>, Postgres.app), and
+/// <c>pg_config --bindir</c> of the pg_config on PATH. The lesson host's private cluster, lesson 08's servers and the
+/// tests' throwaway clusters all take their programs from here.
 /// </summary>
 /// <param name="BinFolder">The folder of initdb, pg_ctl, postgres and pg_config.</param>
 /// <param name="Major">Its PostgreSQL major version.</param>
-/// <param name="PgVector">Whether pgvector is installed for it (vector.control in its extension folder).</param>
-public sealed partial record PostgresInstallation(string BinFolder, int Major, bool PgVector)
+/// <param name="PgVectorVersion">The pgvector version installed for it (default_version in its extension folder's
+/// vector.control), or null when there is none.</param>
+public sealed partial record PostgresInstallation(string BinFolder, int Major, string? PgVectorVersion)
 {
+    /// <summary>The oldest pgvector the course runs on: lesson 05 teaches iterative index scans, new in 0.8.0.</summary>
+    public static readonly Version MinimumPgVector = new(0, 8, 0);
+
+    /// <summary>Where <see cref="FindAsync"/> looks when PG_BINDIR is not set, for messages.</summary>
+    public const string UsualPlaces = "/usr/lib/postgresql/N/bin, the build cache of scripts/db.sh, Homebrew's opt/postgresql@N/bin, /usr/pgsql-N/bin, /Library/PostgreSQL/N/bin, Postgres.app, pg_config --bindir";
+
     private static readonly string[] Programs = ["initdb", "pg_ctl", "postgres", "pg_config"];
+
+    /// <summary>Whether pgvector is installed for these programs, of any version.</summary>
+    public bool PgVector => PgVectorVersion is not null;
+
+    /// <summary>Whether the pgvector installed is one the course runs on (<see cref="MinimumPgVector"/> or newer).</summary>
+    public bool PgVectorIsCurrent => ParseVersion(PgVectorVersion) is { } version && version >= MinimumPgVector;
 
     /// <summary>
     /// The installation a new cluster is made with: of <paramref name="major"/> when given (a cluster's own major, or
-    /// POSTGRES_VERSION), else the first one with pgvector, else the first one found; null when there is none.
+    /// POSTGRES_VERSION), the first one whose pgvector is current, else the first with an older pgvector, else the
+    /// first one found; null when there is none.
     /// </summary>
     public static async Task<PostgresInstallation?> FindAsync(string? pgBinDir, int? major, string? buildCache, CancellationToken cancellationToken)
     {
+        PostgresInstallation? withOldPgVector = null;
         PostgresInstallation? withoutPgVector = null;
         foreach (var folder in await CandidatesAsync(pgBinDir, major, buildCache, cancellationToken))
         {
-            if (!Programs.All(p => File.Exists(Path.Combine(folder, p))) || await ReadAsync(folder, cancellationToken) is not { } installation ||
-                (major is not null && installation.Major != major))
+            if (await ReadAsync(folder, cancellationToken) is not { } installation || (major is not null && installation.Major != major))
             {
                 continue;
             }
 
-            if (installation.PgVector)
+            if (installation.PgVectorIsCurrent)
             {
                 return installation;
             }
 
-            withoutPgVector ??= installation;
+            if (installation.PgVector)
+            {
+                withOldPgVector ??= installation;
+            }
+            else
+            {
+                withoutPgVector ??= installation;
+            }
         }
 
-        return withoutPgVector;
+        return withOldPgVector ?? withoutPgVector;
+    }
+
+    /// <summary>
+    /// Why a cluster of these programs cannot serve the course, as one sentence after <paramref name="what"/> with the
+    /// fix on <paramref name="os"/>: no pgvector, or one older than <see cref="MinimumPgVector"/>; null when it can.
+    /// </summary>
+    public string? PgVectorProblem(OSPlatform os, string what)
+    {
+        if (PgVectorIsCurrent)
+        {
+            return null;
+        }
+
+        var problem = PgVectorVersion is null
+            ? $"the PostgreSQL {Major} found in {BinFolder} has no pgvector extension to start a cluster with: install it with"
+            : $"the PostgreSQL {Major} found in {BinFolder} has pgvector {PgVectorVersion}, and the course needs {MinimumPgVector} or newer (lesson 05's iterative index scans): install a newer one with";
+        return $"{what}, and {problem} {PgVectorFix(os, Major)}; or set DATABASE_URL to a server with pgvector {MinimumPgVector} or newer.";
     }
 
     /// <summary>Where to look, in order; PG_BINDIR alone when it is set.</summary>
@@ -79,6 +119,8 @@ public sealed partial record PostgresInstallation(string BinFolder, int Major, b
             .Where(p => !string.IsNullOrEmpty(p)).Distinct();
         int[] majors = major is { } only ? [only] : [18, 17, 16, 15, 14];
         folders.AddRange(prefixes.SelectMany(prefix => majors.Select(m => Path.Combine(prefix!, "opt", $"postgresql@{m}", "bin"))));
+        // The PostgreSQL.org packages: the PGDG RPMs, the EDB installer and Postgres.app on macOS.
+        folders.AddRange(majors.SelectMany(m => new[] { $"/usr/pgsql-{m}/bin", $"/Library/PostgreSQL/{m}/bin", $"/Applications/Postgres.app/Contents/Versions/{m}/bin" }));
 
         if (FindOnPath("pg_config") is { } pgConfig)
         {
@@ -92,8 +134,14 @@ public sealed partial record PostgresInstallation(string BinFolder, int Major, b
         return folders.Distinct().ToList();
     }
 
-    private static async Task<PostgresInstallation?> ReadAsync(string folder, CancellationToken cancellationToken)
+    /// <summary>The installation in <paramref name="folder"/>, or null when it does not hold initdb, pg_ctl, postgres and a pg_config that answers.</summary>
+    public static async Task<PostgresInstallation?> ReadAsync(string folder, CancellationToken cancellationToken)
     {
+        if (!Programs.All(p => File.Exists(Path.Combine(folder, p))))
+        {
+            return null;
+        }
+
         var pgConfig = Path.Combine(folder, "pg_config");
         var version = await LocalServers.RunAsync(pgConfig, ["--version"], asServerUser: false, password: null, cancellationToken);
         var share = await LocalServers.RunAsync(pgConfig, ["--sharedir"], asServerUser: false, password: null, cancellationToken);
@@ -103,8 +151,34 @@ public sealed partial record PostgresInstallation(string BinFolder, int Major, b
         }
 
         var major = int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-        return new PostgresInstallation(folder, major, File.Exists(Path.Combine(share.Output.Trim(), "extension", "vector.control")));
+        return new PostgresInstallation(folder, major, await PgVectorVersionAsync(Path.Combine(share.Output.Trim(), "extension", "vector.control"), cancellationToken));
     }
+
+    /// <summary>The default_version a control file names (<c>default_version = '0.8.1'</c>); null when there is no file.</summary>
+    private static async Task<string?> PgVectorVersionAsync(string controlFile, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(controlFile))
+        {
+            return null;
+        }
+
+        foreach (var line in await File.ReadAllLinesAsync(controlFile, cancellationToken))
+        {
+            if (DefaultVersionLine().Match(line) is { Success: true } match)
+            {
+                return match.Groups[1].Value;
+            }
+        }
+
+        // Installed, but the file names no version: say so rather than take it for a current one.
+        return "of unknown version";
+    }
+
+    /// <summary>0.8.1 from "0.8.1", 0.9.0 from "0.9.0-dev"; null when it names no version.</summary>
+    private static Version? ParseVersion(string? text) =>
+        text is not null && LeadingVersion().Match(text) is { Success: true } match && Version.TryParse(match.Value, out var version)
+            ? new Version(version.Major, version.Minor, Math.Max(version.Build, 0))
+            : null;
 
     private static string? FindOnPath(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
@@ -136,4 +210,10 @@ public sealed partial record PostgresInstallation(string BinFolder, int Major, b
 
     [GeneratedRegex(@"PostgreSQL (\d+)")]
     private static partial Regex VersionLine();
+
+    [GeneratedRegex(@"^\s*default_version\s*=\s*'([^']*)'")]
+    private static partial Regex DefaultVersionLine();
+
+    [GeneratedRegex(@"^\d+(\.\d+){1,2}")]
+    private static partial Regex LeadingVersion();
 }

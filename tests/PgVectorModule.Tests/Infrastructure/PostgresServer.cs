@@ -19,6 +19,12 @@ public sealed class PostgresServer : IAsyncLifetime
     private PostgreSqlContainer? _container;
     private NpgsqlConnectionStringBuilder? _admin;
 
+    /// <summary>
+    /// The server's major version, once the fixture has reached it: the tests' private clusters are made with the
+    /// installed programs of the same major (<see cref="PrivateCluster"/>).
+    /// </summary>
+    public static int? Major { get; private set; }
+
     /// <summary>Where the server came from, for messages.</summary>
     public string Origin { get; private set; } = "";
 
@@ -72,6 +78,9 @@ public sealed class PostgresServer : IAsyncLifetime
                 $"The tests' database server from {Origin} ({_admin.Host}:{_admin.Port}) does not answer: {e.Message} " +
                 "Start it with scripts/db.sh up, or run scripts/test.sh, which does.", e);
         }
+
+        await using var version = new NpgsqlCommand("SELECT current_setting('server_version_num')::int / 10000", connection);
+        Major = (int)(await version.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
     }
 
     public async ValueTask DisposeAsync()

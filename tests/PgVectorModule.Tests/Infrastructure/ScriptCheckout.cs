@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using PgVectorModule.Servers;
 
 namespace PgVectorModule.Tests.Infrastructure;
 
@@ -172,10 +171,6 @@ public sealed class ScriptCheckout : IAsyncDisposable
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A loopback port nothing listens on now.</summary>
+    public static int FreePort() => LocalServers.FreePort();
 }

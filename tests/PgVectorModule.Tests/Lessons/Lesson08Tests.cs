@@ -153,15 +153,15 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Directory.CreateDirectory(Path.Combine(run, "pgbouncer"));
             await File.WriteAllTextAsync(Path.Combine(run, "standby", "data", "postmaster.pid"), $"{bystander.Id}\n{run}/standby/data\n", Ct);
             await File.WriteAllTextAsync(Path.Combine(run, "pgbouncer", "pgbouncer.pid"), $"{bystander.Id}\n", Ct);
-            // A run folder as runs keep them, its record naming the bystander exactly as it runs (pid, start time, command line).
+            // A run folder as runs keep them, its record naming the bystander exactly as it runs (pid, start time, name).
             var forged = Path.Combine(temp, $"pgvector-module-servers-{Environment.UserName}-lesson08-{gone.Id}-planted");
             Directory.CreateDirectory(Path.Combine(forged, "standby"));
-            // Read the way the lesson reads a process (ProcessIdentity: the system's own record on Linux, ps elsewhere).
-            var identity = await ProcessIdentity.OfAsync(bystander.Id) ?? throw new InvalidOperationException("The bystander is not running.");
+            // Read the way the lesson reads a process (ProcessIdentity, through the Process API).
+            var identity = ProcessIdentity.Of(bystander.Id) ?? throw new InvalidOperationException("The bystander is not running.");
             var record = new
             {
-                owner = new { pid = gone.Id, startTicks = 1L, commandLine = "dotnet Lesson08.Operations.dll" },
-                servers = new[] { new { kind = "postgres", pid = bystander.Id, startTicks = identity.StartTicks, commandLine = identity.CommandLine } },
+                owner = new { pid = gone.Id, startedAt = DateTimeOffset.UnixEpoch, name = "dotnet" },
+                servers = new[] { new { kind = "postgres", pid = bystander.Id, startedAt = identity.StartedAt, name = identity.Name } },
             };
             await File.WriteAllTextAsync(Path.Combine(forged, "servers.json"), System.Text.Json.JsonSerializer.Serialize(record), Ct);
             foreach (var folder in new[] { planted, forged })
@@ -184,6 +184,55 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
             Assert.True(result.ExitCode == ExitCodes.PortInUse, $"exit {result.ExitCode}:\n{result.Output}");
             Assert.False(bystander.HasExited, "the lesson signalled a process it did not start");
             Assert.Equal(before, Snapshot(planted).Concat(Snapshot(forged)).ToList());
+        }
+        finally
+        {
+            bystander.Kill();
+            await CleanUpAsync(temp);
+        }
+    }
+
+    [Fact]
+    public async Task A_record_written_in_an_older_format_is_left_as_it_is_and_nothing_it_names_is_signalled()
+    {
+        var temp = ServersTemp();
+        using var bystander = Process.Start(new ProcessStartInfo("sleep", ["600"])) ?? throw new InvalidOperationException("sleep did not start.");
+        try
+        {
+            using var gone = Process.Start(new ProcessStartInfo("true")) ?? throw new InvalidOperationException("true did not start.");
+            await gone.WaitForExitAsync(Ct);
+
+            // A run folder of this user's, private as runs make them, whose record has the older fields (start ticks and
+            // a command line): its server entry names the bystander by id.
+            var old = Directory.CreateDirectory(Path.Combine(temp, $"{LocalServers.FolderPrefix}lesson08-{gone.Id}-older")).FullName;
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(old, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            var record = new
+            {
+                owner = new { pid = gone.Id, startTicks = 1L, commandLine = "dotnet Lesson08.Operations.dll" },
+                servers = new[] { new { kind = "postgres", pid = bystander.Id, startTicks = 2L, commandLine = $"postgres -D {old}/standby/data" } },
+            };
+            await File.WriteAllTextAsync(Path.Combine(old, LocalServers.RecordFile), System.Text.Json.JsonSerializer.Serialize(record), Ct);
+            var before = Snapshot(old);
+            using var taken = new TcpListener(IPAddress.Loopback, 0);
+            taken.Start();
+
+            // The run sweeps, then stops right after it made its own folder: its standby port is taken.
+            var result = await LessonProcess.RunLessonAsync("08", new Dictionary<string, string>
+            {
+                ["DATABASE_URL"] = database.ConnectionString.ConnectionString,
+                ["TMPDIR"] = temp,
+                ["LESSON08_STANDBY_PORT"] = ((IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture),
+            });
+
+            Assert.True(result.ExitCode == ExitCodes.PortInUse, $"exit {result.ExitCode}:\n{result.Output}");
+            OneSentence.AssertNoCrash(result.Output);
+            Assert.False(bystander.HasExited, "the lesson signalled a process an older record named");
+            // Its run may still be going (a lesson of an older checkout): the folder is not the sweep's to delete.
+            Assert.Equal(before, Snapshot(old));
         }
         finally
         {

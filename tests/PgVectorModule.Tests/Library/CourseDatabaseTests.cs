@@ -88,6 +88,55 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Installed_programs_whose_pgvector_is_older_than_0_8_are_refused_in_one_sentence_naming_both_versions()
+    {
+        var settings = Unconfigured("local");
+        settings["PG_BINDIR"] = await FakeInstallationAsync("old", pgVector: "0.7.4");
+
+        var result = await LessonProcess.RunLessonAsync("01", settings);
+
+        Assert.Equal(Configuration.ExitCodes.ExtensionMissing, result.ExitCode);
+        Assert.Contains($"No PostgreSQL answers at localhost:{settings["POSTGRES_PORT"]}, and the PostgreSQL 17 found in {settings["PG_BINDIR"]} has pgvector 0.7.4, " +
+                        "and the course needs 0.8.0 or newer (lesson 05's iterative index scans): install a newer one with " +
+                        PostgresInstallation.PgVectorFix(PostgresInstallation.CurrentOs, 17), OneSentence.Flat(result.Text), StringComparison.Ordinal);
+        OneSentence.AssertNoCrash(result.Output);
+        Assert.False(Directory.Exists(_state), "The starter made a state folder although it started nothing.");
+    }
+
+    [Theory]
+    [InlineData("0.7.4", false)]
+    [InlineData("0.8.0", true)]
+    [InlineData("0.8.1", true)]
+    [InlineData("0.10.0", true)]
+    [InlineData(null, false)]
+    public async Task The_pgvector_version_is_read_from_the_installed_control_file(string? version, bool current)
+    {
+        var bin = await FakeInstallationAsync("v" + (version ?? "none"), version);
+
+        var installation = await PostgresInstallation.FindAsync(bin, null, null, TestContext.Current.CancellationToken);
+
+        Assert.NotNull(installation);
+        Assert.Equal((17, version, current), (installation.Major, installation.PgVectorVersion, installation.PgVectorIsCurrent));
+        Assert.Equal(current, installation.PgVectorProblem(OSPlatform.Linux, "No PostgreSQL answers") is null);
+    }
+
+    [Theory]
+    [InlineData("Linux", "apt-get install postgresql-17-pgvector")]
+    [InlineData("OSX", "brew install pgvector")]
+    public void The_sentence_on_an_old_pgvector_names_the_version_found_the_one_needed_and_each_systems_fix(string system, string fix)
+    {
+        var installation = new PostgresInstallation("/opt/pg/bin", 17, "0.7.4");
+
+        var sentence = installation.PgVectorProblem(OSPlatform.Create(system.ToUpperInvariant()), "No PostgreSQL answers at localhost:5432");
+
+        Assert.NotNull(sentence);
+        Assert.StartsWith("No PostgreSQL answers at localhost:5432, and the PostgreSQL 17 found in /opt/pg/bin has pgvector 0.7.4, and the course needs 0.8.0 or newer", sentence, StringComparison.Ordinal);
+        Assert.Contains(fix, sentence, StringComparison.Ordinal);
+        Assert.EndsWith("or set DATABASE_URL to a server with pgvector 0.8.0 or newer.", sentence, StringComparison.Ordinal);
+        Assert.Single(sentence.Split(". ", StringSplitOptions.None));
+    }
+
+    [Fact]
     public async Task An_explicit_database_url_that_does_not_answer_is_refused_and_nothing_is_started_in_its_place()
     {
         var settings = Unconfigured(DockerAnswers() ? "local" : "auto");
@@ -141,6 +190,45 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
         Assert.Equal(ComposeFile.PostgresImage, CourseContainer.Image);
     }
 
+    /// <summary>
+    /// A PostgreSQL 17 installation of the test's own: a bin folder with initdb, pg_ctl and postgres (never run) and a
+    /// pg_config that answers as PostgreSQL's does, and pgvector's control file of <paramref name="pgVector"/> (none when null).
+    /// </summary>
+    private async Task<string> FakeInstallationAsync(string name, string? pgVector)
+    {
+        var root = Path.Combine(_folder, "installation-" + name);
+        var bin = Directory.CreateDirectory(Path.Combine(root, "bin")).FullName;
+        var extension = Directory.CreateDirectory(Path.Combine(root, "share", "extension")).FullName;
+        foreach (var program in new[] { "initdb", "pg_ctl", "postgres" })
+        {
+            await File.WriteAllTextAsync(Path.Combine(bin, program), "#!/bin/sh\nexit 1\n", TestContext.Current.CancellationToken);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(bin, "pg_config"), $"""
+            #!/bin/sh
+            case "$1" in
+              --version) echo "PostgreSQL 17.2" ;;
+              --sharedir) echo "{Path.Combine(root, "share")}" ;;
+              *) exit 1 ;;
+            esac
+
+            """.ReplaceLineEndings("\n"), TestContext.Current.CancellationToken);
+        foreach (var program in Directory.EnumerateFiles(bin))
+        {
+            File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+                                          UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+
+        if (pgVector is not null)
+        {
+            await File.WriteAllTextAsync(Path.Combine(extension, "vector.control"),
+                $"comment = 'vector data type and ivfflat and hnsw access methods'\ndefault_version = '{pgVector}'\nmodule_pathname = '$libdir/vector'\nrelocatable = true\n",
+                TestContext.Current.CancellationToken);
+        }
+
+        return bin;
+    }
+
     [GeneratedRegex(@"Started a private PostgreSQL \d+ cluster on 127\.0\.0\.1:(?<port>\d+) \(pid (?<pid>\d+)\)")]
     private static partial Regex Started();
 
@@ -157,8 +245,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
         if (File.Exists(Path.Combine(data, "postmaster.pid")) && File.Exists(Path.Combine(data, "postmaster.opts")))
         {
             var postgres = (await File.ReadAllTextAsync(Path.Combine(data, "postmaster.opts"))).Split(' ', 2)[0].Trim('"');
-            var pgCtl = Path.Combine(Path.GetDirectoryName(postgres)!, "pg_ctl");
-            await LocalServers.RunAsync(pgCtl, ["-D", data, "-m", "immediate", "-w", "-t", "30", "stop"], asServerUser: true, password: null, CancellationToken.None);
+            await new PostgresCluster(Path.GetDirectoryName(postgres)!, data).StopAsync(immediate: true, CancellationToken.None);
         }
 
         Directory.Delete(_folder, recursive: true);

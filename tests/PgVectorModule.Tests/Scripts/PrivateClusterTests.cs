@@ -1,3 +1,4 @@
+using PgVectorModule.Servers;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Scripts;
@@ -46,6 +47,24 @@ public class PrivateClusterTests
         wrong.Password = second.Password;
         await using var refused = new NpgsqlConnection(wrong.ConnectionString);
         Assert.Equal(PostgresErrorCodes.InvalidPassword, (await Assert.ThrowsAsync<PostgresException>(() => refused.OpenAsync(Ct))).SqlState);
+    }
+
+    [Fact]
+    public async Task A_cluster_runs_the_major_of_the_test_run_PG_BINDIR_s_when_set_else_the_shared_server_s()
+    {
+        var expected = ServerLanes.ProgramsFolder is { } configured
+            ? (await PostgresInstallation.ReadAsync(configured, Ct))?.Major
+            : PostgresServer.Major;
+        Assert.NotNull(expected);
+        Assert.SkipWhen(ServerLanes.ProgramsFolder is null && await PostgresInstallation.FindAsync(null, expected, null, Ct) is null,
+            $"No PostgreSQL {expected} programs are installed here: the cluster is made with another major's, or is a container.");
+
+        await using var cluster = await PrivateCluster.StartAsync(Ct);
+
+        await using var connection = new NpgsqlConnection(cluster.Settings.ConnectionString().ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var major = new NpgsqlCommand("SELECT current_setting('server_version_num')::int / 10000", connection);
+        Assert.Equal(expected, await major.ExecuteScalarAsync(Ct));
     }
 
     [Fact]
