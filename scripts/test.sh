@@ -30,7 +30,7 @@ start_local_cluster() { # VERSION ("" for the default major)
 stop_started_clusters() {
   [[ "$(setting TEST_KEEP_DATABASE)" != 1 ]] || return 0
   local version
-  for version in "${started_versions[@]}"; do
+  for version in ${started_versions[@]+"${started_versions[@]}"}; do
     POSTGRES_VERSION="$version" SCRIPT_TAG=test bash -c 'source scripts/lib/settings.sh; source scripts/lib/provision.sh; source scripts/lib/cluster.sh; local_down' || true
   done
 }
@@ -96,5 +96,8 @@ if [[ -n "$also" ]]; then
   fi
 fi
 
+# Stopped before the summary, so that the summary stays the last line printed.
+stop_started_clusters
+started_versions=()
 echo "${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped"
 exit "$final_status"

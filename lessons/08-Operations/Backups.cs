@@ -143,23 +143,8 @@ public sealed partial class OperationsLesson
         var clusterFolder = await servers.NewFolderAsync("pitr", cancellationToken);
         var data = Path.Combine(clusterFolder, "data");
         var password = Guid.NewGuid().ToString("N");
-        var passwordFile = Path.Combine(clusterFolder, "pw");
-        ToolResult init;
-        try
-        {
-            await servers.WriteFileAsync(passwordFile, password, cancellationToken);
-            init = await servers.PgAsync("initdb", ["-D", data, "-U", LocalServers.ServerUser, "--auth=scram-sha-256", $"--pwfile={passwordFile}", "--no-sync"], null, cancellationToken);
-        }
-        finally
-        {
-            // initdb has read it (or failed): the password file goes now, whatever happened.
-            File.Delete(passwordFile);
-        }
-
-        if (init.ExitCode != 0)
-        {
-            throw new SetupException($"initdb could not make the recovery step's cluster ({FirstLine(init.Output)}).", ExitCodes.LocalServerFailed);
-        }
+        // initdb through the course's one starter: the password in a private file deleted as soon as initdb has read it.
+        await new PostgresCluster(servers.PgBin, data).InitAsync(LocalServers.ServerUser, password, ["--no-sync"], log: null, cancellationToken);
 
         string[] archiving = ["wal_level=replica", "archive_mode=on", $"archive_command='test ! -f {archive}/%f && cp %p {archive}/%f'"];
         var port = LocalServers.Port("the recovery step's port", null);

@@ -146,25 +146,10 @@ public sealed class CitusCluster : IAsyncDisposable
         // The node's own folder, the server user's: its data folder and the log pg_ctl writes beside it (the run's folder
         // itself the server user may only pass through).
         var data = Path.Combine(await _servers.NewFolderAsync(name, cancellationToken), "data");
-        var pwFile = Path.Combine(_servers.Folder, $"{name}.pw");
-        await _servers.WriteFileAsync(pwFile, password + "\n", cancellationToken);
-        try
+        await new PostgresCluster(_servers.PgBin, data).InitAsync(User, password, ["--no-sync"], log: null, cancellationToken);
+        lock (Commands)
         {
-            string[] arguments = ["-D", data, "-U", User, $"--pwfile={pwFile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"];
-            var init = await _servers.PgAsync("initdb", arguments, null, cancellationToken);
-            if (init.ExitCode != 0)
-            {
-                throw new SetupException($"initdb could not make the Citus {name}'s data folder ({init.Output.Trim().Split('\n')[^1]}).", ExitCodes.LocalServerFailed);
-            }
-
-            lock (Commands)
-            {
-                Commands.Add($"initdb -D {data} -U {User} --pwfile=<file> --auth=scram-sha-256");
-            }
-        }
-        finally
-        {
-            File.Delete(pwFile);
+            Commands.Add($"initdb -D {data} -U {User} --pwfile=<file> --auth=scram-sha-256");
         }
 
         return new CitusNode(name, LocalServers.Port($"the Citus {name}'s port", null), data);
