@@ -127,7 +127,7 @@ public sealed class CitusCluster : IAsyncDisposable
     public async Task StopNodeAsync(CitusNode node, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(node);
-        await _servers.PgAsync("pg_ctl", ["-D", node.DataDirectory, "-m", "immediate", "-w", "-t", "30", "stop"], null, cancellationToken);
+        await new PostgresCluster(_servers.PgBin, node.DataDirectory).StopAsync(immediate: true, cancellationToken);
     }
 
     /// <summary>Starts a node stopped by <see cref="StopNodeAsync"/> again, on its port.</summary>
