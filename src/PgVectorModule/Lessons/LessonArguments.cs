@@ -127,6 +127,11 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question, boo
             return new LessonArguments(step, Help: true, Question: null, verbose);
         }
 
+        if (SwitchWithValue(args) is { } given)
+        {
+            throw Refuse(info, $"{given[..given.IndexOf('=', StringComparison.Ordinal)]} is a switch and takes no value, and was given '{given}' (write it alone)");
+        }
+
         if (UnknownOption(parse) is { } unknown)
         {
             throw Refuse(info, info.TakesQuestion
@@ -169,6 +174,14 @@ public sealed record LessonArguments(bool Step, bool Help, string? Question, boo
             : null;
         return new LessonArguments(step, Help: false, question, verbose);
     }
+
+    /// <summary>
+    /// A switch written with a value before <c>--</c> (<c>--step=true</c>, <c>-v=yes</c>): the parser would read the value
+    /// as a word of the question, and run the lesson for a question it was never asked.
+    /// </summary>
+    private static string? SwitchWithValue(IReadOnlyList<string> args) =>
+        args.TakeWhile(a => a != "--").FirstOrDefault(a =>
+            a.IndexOf('=', StringComparison.Ordinal) is > 0 and var at && a[..at] is StepOption or VerboseOption or "-v");
 
     /// <summary>
     /// The first word before <c>--</c> that looks like an option the lesson does not have (System.CommandLine would

@@ -33,6 +33,7 @@ public sealed class LessonArgumentsTests
     [InlineData("@mentions in postgres", false, false, "@mentions in postgres")]
     [InlineData("05 scripts/lesson.sh", false, false, "05 scripts/lesson.sh")]
     [InlineData("-- -5 degrees --step", false, false, "-5 degrees --step")]
+    [InlineData("-- --step=true is a question", false, false, "--step=true is a question")]
     public async Task Switches_and_question_words_mix_in_any_order(string line, bool step, bool verbose, string? question)
     {
         var parsed = await ParseAsync(Search, line.Split(' '));
@@ -105,6 +106,9 @@ public sealed class LessonArgumentsTests
     [InlineData("05", "two ways -", "give the question one way only: as words, with --question-file, or on standard input with -")]
     [InlineData("05", "words --question-file q.txt", "give the question one way only: as words, with --question-file, or on standard input with -")]
     [InlineData("05", "- --question-file q.txt", "give the question one way only: as words, with --question-file, or on standard input with -")]
+    [InlineData("05", "--step=true how do indexes work?", "--step is a switch and takes no value, and was given '--step=true' (write it alone)")]
+    [InlineData("05", "how -v=1", "-v is a switch and takes no value, and was given '-v=1' (write it alone)")]
+    [InlineData("01", "--verbose=false", "--verbose is a switch and takes no value, and was given '--verbose=false' (write it alone)")]
     [InlineData("01", "why", "it takes no arguments, and was given 'why'")]
     [InlineData("01", "why not", "it takes no arguments, and was given 2 ('why' first)")]
     [InlineData("01", "-", "it takes no arguments, and was given '-'")]
