@@ -41,8 +41,12 @@ public sealed class CrudLesson : ILesson
 
         lesson.Step("A fresh table",
             $"Like lesson 01, this lesson builds its table from the model in its own schema ({lesson.Schema}) and drops what an earlier run left.");
-        await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents", cancellationToken);
-        await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
+        // The DDL is lesson 01's: folded by default.
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents", cancellationToken);
+            await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
+        }
 
         lesson.Step("Create one document",
             "Add marks the object as new; SaveChangesAsync sends the INSERT and reads back what the database generated: the id and xmin (the row version).");
@@ -79,7 +83,7 @@ public sealed class CrudLesson : ILesson
         lesson.Table(filtered, ("id", d => d.Id), ("title", d => d.Title), ("source", d => d.Source));
 
         lesson.Step("Page through the rows",
-            "Skip and Take become OFFSET and LIMIT. A stable ORDER BY is what makes pages well defined.");
+            "Skip and Take become OFFSET and LIMIT; a stable ORDER BY defines the pages.");
         const int pageSize = 3;
         var page = 2;
         var secondPage = await db.Documents.AsNoTracking().OrderBy(d => d.Id).Skip((page - 1) * pageSize).Take(pageSize).ToListAsync(cancellationToken);
@@ -97,7 +101,12 @@ public sealed class CrudLesson : ILesson
             "The context remembers the values it loaded; SaveChangesAsync compares and sends only the changed column, plus updated_at, which the context stamps.");
         await using (var editor = lesson.NewDbContext())
         {
-            var document = await editor.Documents.SingleAsync(d => d.Id == first.Id, cancellationToken);
+            Document document;
+            using (lesson.Detail())
+            {
+                document = await editor.Documents.SingleAsync(d => d.Id == first.Id, cancellationToken);
+            }
+
             var before = (document.UpdatedAt, document.Version);
             document.Title = "Vector databases: an introduction";
             await editor.SaveChangesAsync(cancellationToken);
@@ -116,19 +125,30 @@ public sealed class CrudLesson : ILesson
 
         lesson.Step("Delete a tracked document: Remove",
             "Remove marks the object as deleted; SaveChangesAsync sends a DELETE by key, with the version it read.");
-        var doomed = await db.Documents.SingleAsync(d => d.Title == "Why an ORM", cancellationToken);
+        Document doomed;
+        using (lesson.Detail())
+        {
+            doomed = await db.Documents.SingleAsync(d => d.Title == "Why an ORM", cancellationToken);
+        }
+
         db.Documents.Remove(doomed);
         await db.SaveChangesAsync(cancellationToken);
 
         lesson.Step("Delete many rows: ExecuteDeleteAsync",
-            "One set-based DELETE, no rows loaded: the way to clear out what matches a filter.");
+            "One set-based DELETE, no rows loaded: clears out what matches a filter.");
         var deleted = await db.Documents.Where(d => d.Source == "research").ExecuteDeleteAsync(cancellationToken);
         lesson.Say($"[green]{deleted} rows[/] deleted.");
 
         lesson.Step("Upsert on a natural key: INSERT ... ON CONFLICT",
-            "Reading first, then inserting or updating, races with other writers. PostgreSQL decides atomically on the unique source_url index; (xmax = 0) tells an insert from an update.");
+            "Reading first, then writing, races with other writers: PostgreSQL decides atomically on the unique source_url index. (xmax = 0) means inserted.");
         var firstWrite = await UpsertAsync(db, "Upserts in PostgreSQL", "Insert the row, or update it when the key exists.", cancellationToken);
-        var secondWrite = await UpsertAsync(db, "Upserts in PostgreSQL", "INSERT ... ON CONFLICT DO UPDATE does both in one statement, safely.", cancellationToken);
+        UpsertResult secondWrite;
+        // The same statement again, with new content: its parameters are folded by default.
+        using (lesson.Detail())
+        {
+            secondWrite = await UpsertAsync(db, "Upserts in PostgreSQL", "INSERT ... ON CONFLICT DO UPDATE does both in one statement, safely.", cancellationToken);
+        }
+
         lesson.Table([("first", firstWrite), ("second", secondWrite)], ("call", r => r.Item1), ("id", r => r.Item2.Id), ("inserted", r => r.Item2.Inserted));
         // Two writers at the same moment: without ON CONFLICT one of them would hit the unique index and fail.
         using (lesson.QuietSql())
@@ -140,7 +160,12 @@ public sealed class CrudLesson : ILesson
             }));
         }
 
-        var copies = await db.Documents.CountAsync(d => d.SourceUrl == UpsertUrl, cancellationToken);
+        int copies;
+        using (lesson.Detail())
+        {
+            copies = await db.Documents.CountAsync(d => d.SourceUrl == UpsertUrl, cancellationToken);
+        }
+
         lesson.Say($"After 4 concurrent upserts: [bold]{copies} row[/] with source_url {UpsertUrl}.");
 
         lesson.Step("A transaction that fails halfway",
@@ -150,8 +175,13 @@ public sealed class CrudLesson : ILesson
             await using var transaction = await import.Database.BeginTransactionAsync(cancellationToken);
             try
             {
-                import.Documents.Add(new Document { Title = "Import part 1", Content = "Fine on its own.", Source = "import" });
-                await import.SaveChangesAsync(cancellationToken);
+                // The first insert succeeds (folded by default); the second, with the upserted row's URL, fails.
+                using (lesson.Detail())
+                {
+                    import.Documents.Add(new Document { Title = "Import part 1", Content = "Fine on its own.", Source = "import" });
+                    await import.SaveChangesAsync(cancellationToken);
+                }
+
                 import.Documents.Add(new Document { Title = "Import part 2", Content = "Same URL as the upserted row.", Source = "import", SourceUrl = UpsertUrl });
                 await import.SaveChangesAsync(cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
@@ -163,7 +193,12 @@ public sealed class CrudLesson : ILesson
             }
         }
 
-        var imported = await db.Documents.CountAsync(d => d.Source == "import", cancellationToken);
+        int imported;
+        using (lesson.Detail())
+        {
+            imported = await db.Documents.CountAsync(d => d.Source == "import", cancellationToken);
+        }
+
         lesson.Say($"Rows of the import that stayed: [bold]{imported} rows[/].");
 
         lesson.DeepDive("Optimistic concurrency: two people edit the same row",
@@ -199,16 +234,27 @@ public sealed class CrudLesson : ILesson
         lesson.Step("Parameters keep hostile input as plain text",
             "The title below would end a quoted string and drop the table if it were pasted into SQL. EF Core sends it as a parameter: it is stored and found as text.");
         lesson.Say($"[grey]Never: \"... WHERE title = '\" + title + \"'\" gives[/] {Markup.Escape($"WHERE title = '{HostileTitle}'")}");
-        db.Documents.Add(new Document { Title = HostileTitle, Content = "Just text.", Source = "docs" });
-        await db.SaveChangesAsync(cancellationToken);
+        // Its INSERT is step 2's with other parameters: folded by default.
+        using (lesson.Detail())
+        {
+            db.Documents.Add(new Document { Title = HostileTitle, Content = "Just text.", Source = "docs" });
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
         var title = HostileTitle; // a variable, as user input would be
         var matches = await db.Documents.AsNoTracking().Where(d => d.Title == title).ToListAsync(cancellationToken);
         lesson.Table(matches, ("id", d => d.Id), ("title", d => d.Title));
-        lesson.Say($"The documents table is still there, with {await db.Documents.CountAsync(cancellationToken)} rows.");
+        int rows;
+        using (lesson.Detail())
+        {
+            rows = await db.Documents.CountAsync(cancellationToken);
+        }
+
+        lesson.Say($"The documents table is still there, with {rows} rows.");
 
         // What protected it is the parameter, not EF: SQL built by concatenation and handed to FromSqlRaw goes out as it is.
-        lesson.Say("[grey]The same search with the title concatenated into FromSqlRaw, run in a transaction that is then rolled back. " +
-                   "EF sends SQL it composes nothing onto exactly as written, so the quote ends the literal and DROP TABLE is a second statement. (The build flags such a line: analyzer EF1003.)[/]");
+        lesson.Say("[grey]The same search concatenated into FromSqlRaw, in a transaction rolled back afterwards: EF sends it as written, " +
+                   "so DROP TABLE is a second statement (analyzer EF1003 flags such a line).[/]");
         // EF Core's analyzer flags this line (EF1003, an error under warnings-as-errors): silenced here to show why.
 #pragma warning disable EF1003
         var concatenated = db.Documents.FromSqlRaw("SELECT *, xmin FROM documents WHERE title = '" + title + "'");
@@ -229,8 +275,8 @@ public sealed class CrudLesson : ILesson
 
         var interpolated = db.Documents.FromSql($"SELECT *, xmin FROM documents WHERE title = {title}");
         lesson.Sql(interpolated.ToQueryString());
-        lesson.Say("FromSql($\"... {title}\") takes a FormattableString: the text holds a placeholder and the title travels beside it as a parameter, as in the LINQ query above. " +
-                   "That, not the ORM, is what keeps input out of the SQL.");
+        lesson.Say("FromSql($\"... {title}\") takes a FormattableString and sends the title as a parameter, like the LINQ query above: " +
+                   "that, not the ORM, keeps input out of SQL.");
     }
 
     public sealed record UpsertResult(int Id, bool Inserted);

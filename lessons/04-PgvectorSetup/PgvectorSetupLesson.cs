@@ -58,12 +58,24 @@ public sealed class PgvectorSetupLesson : ILesson
 
         lesson.Step("Create the table, without its indexes",
             "Indexes are built after a bulk load: one build over the loaded rows is faster than updating them row by row, and IVFFlat learns its clusters from the rows present when it is built.");
-        await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, document_terms, bm25_document_frequencies, bm25_corpus, \"{HistoryTable}\"", cancellationToken);
         // The model's CREATE TABLE, as EF's migrations would render it, minus its CREATE INDEX statements (step 7 builds them).
         var model = db.GetService<IDesignTimeModel>().Model;
         var tableOnly = db.GetService<IMigrationsModelDiffer>().GetDifferences(null, model.GetRelationalModel())
             .Where(operation => operation is not CreateIndexOperation).ToList();
-        foreach (var command in db.GetService<IMigrationsSqlGenerator>().Generate(tableOnly, model))
+        var commands = db.GetService<IMigrationsSqlGenerator>().Generate(tableOnly, model);
+        // The vector table is shown; the reset, the extension and the library's other tables (the model record, lesson 06's
+        // keyword index, none of them referring to vector_documents) are folded by default.
+        static bool IsVectorTable(MigrationCommand command) => command.CommandText.StartsWith("CREATE TABLE vector_documents ", StringComparison.Ordinal);
+        using (lesson.Detail())
+        {
+            await db.Database.ExecuteSqlRawAsync($"DROP TABLE IF EXISTS vector_documents, embedding_models, document_terms, bm25_document_frequencies, bm25_corpus, \"{HistoryTable}\"", cancellationToken);
+            foreach (var command in commands.Where(c => !IsVectorTable(c)))
+            {
+                await db.Database.ExecuteSqlRawAsync(command.CommandText, cancellationToken);
+            }
+        }
+
+        foreach (var command in commands.Where(IsVectorTable))
         {
             await db.Database.ExecuteSqlRawAsync(command.CommandText, cancellationToken);
         }
@@ -77,7 +89,7 @@ public sealed class PgvectorSetupLesson : ILesson
             }
         }
 
-        lesson.Say($"[grey]Then {Bm25Index.InstallStatements.Count} statements (not shown) install the triggers that keep lesson 06's keyword index (document_terms: which document holds which word, and how often) in step with every write to vector_documents.[/]");
+        lesson.Say($"[grey]Then {Bm25Index.InstallStatements.Count} statements (not shown) install the triggers that keep lesson 06's keyword index (document_terms) in step with every write to vector_documents.[/]");
 
         lesson.Step("Embed the corpus",
             $"{corpus.Count} documents from {corpus.Select(d => d.Source).Distinct().Count()} sources, embedded by {embedder.Identity} in batches. Each vector has unit length, so cosine distance and inner product rank alike.");
@@ -144,14 +156,13 @@ public sealed class PgvectorSetupLesson : ILesson
             await db.Database.MigrateAsync(cancellationToken);
         }
 
-        // Fresh statistics for the planner, and the visibility map that lets the postings be read by an index-only scan.
-        await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms, bm25_document_frequencies", cancellationToken);
-        var history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{HistoryTable}\"", cancellationToken);
-        lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
-        // The catalog query behind the table: for reading later.
-        IReadOnlyList<IReadOnlyDictionary<string, object?>> indexes;
+        // The statements behind the two tables below (a VACUUM, the history, a catalog query): for reading later.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> history, indexes;
         using (lesson.Detail())
         {
+            // Fresh statistics for the planner, and the visibility map that lets the postings be read by an index-only scan.
+            await lesson.ExecuteAsync("VACUUM (ANALYZE) vector_documents, document_terms, bm25_document_frequencies", cancellationToken);
+            history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{HistoryTable}\"", cancellationToken);
             indexes = await lesson.QueryAsync(
                 """
                 SELECT i.tablename, i.indexname, am.amname AS method, coalesce(array_to_string(c.reloptions, ', '), '') AS options,
@@ -164,8 +175,9 @@ public sealed class PgvectorSetupLesson : ILesson
                 """, cancellationToken);
         }
 
+        lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
         lesson.Table(indexes, ("table", r => r["tablename"]), ("index", r => r["indexname"]), ("method", r => r["method"]), ("options", r => r["options"]), ("size", r => r["size"]));
-        lesson.Say("[grey]On a table that already serves queries, build with CREATE INDEX CONCURRENTLY (migrationBuilder.Sql(..., suppressTransaction: true)): it does not block writes while it runs.[/]");
+        lesson.Say("[grey]On a table that already serves queries, build with CREATE INDEX CONCURRENTLY (migrationBuilder.Sql(..., suppressTransaction: true)): writes go on.[/]");
 
         lesson.Step("Which index when",
             "The Python module's table, corrected: it recommends IVFFlat from 10,000 rows and lists = rows / 1000 for every size. pgvector's own advice prefers HNSW (better speed for the same recall) and lists = sqrt(rows) above a million rows.");

@@ -25,16 +25,16 @@ public sealed partial class VectorSearchLesson
     {
         lesson.Step("Is the index used? EXPLAIN ANALYZE", "With 180 rows the planner rightly prefers an exact scan: reading every row and sorting is cheaper than walking a graph.");
         await lesson.ExplainAsync(NearestSql, null, [new NpgsqlParameter("q", query)], cancellationToken);
-        lesson.Say("[grey]On a big table it would walk the HNSW graph. To show that here: in a transaction, drop the IVFFlat index (DDL is transactional in PostgreSQL), " +
-                   "discourage sequential scans with SET LOCAL, EXPLAIN, and roll back: nothing outlives the transaction.[/]");
+        lesson.Say("[grey]On a big table it would walk the HNSW graph. Shown here in a transaction rolled back afterwards (DDL is transactional in PostgreSQL): " +
+                   "drop the IVFFlat index, discourage sequential scans with SET LOCAL, EXPLAIN.[/]");
         await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(NearestSql, connection, [new NpgsqlParameter("q", query)], cancellationToken), cancellationToken, show: true);
     }
 
     private static async Task RowCapAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
         lesson.DeepDive("hnsw.ef_search caps the rows",
-            "ef_search is how many candidates the graph walk keeps (default 40). It is also the most rows one index scan returns: below the LIMIT, the query comes back short. " +
-            "That cap comes on top of the approximation, not instead of it: on these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
+            "ef_search is how many candidates the graph walk keeps (default 40), and so the most rows one index scan returns: below the LIMIT, the query comes back short. " +
+            "On these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT 10", query, cancellationToken);
         var rows = new List<(int EfSearch, int Returned, int InExactTop10)>();
         await OnHnswOnlyAsync(lesson, async connection =>
@@ -51,8 +51,7 @@ public sealed partial class VectorSearchLesson
             }
         }, cancellationToken);
         lesson.Table(rows, ("hnsw.ef_search", r => r.EfSearch), ("rows returned (LIMIT 10)", r => r.Returned), ("of them in the exact top 10", r => r.InExactTop10));
-        lesson.Say("[grey]So ef_search must be at least the LIMIT (pgvector's README: results are limited by the size of the dynamic candidate list, hnsw.ef_search, 40 by default), and a larger one buys recall for time. " +
-                   "On 180 points the graph is searched almost exhaustively, so nothing is missed here; the next step uses a harder set.[/]");
+        lesson.Say("[grey]So ef_search must be at least the LIMIT, and a larger one buys recall for time (pgvector's README: results are limited by hnsw.ef_search).[/]");
     }
 
     private static async Task ApproximateMissAsync(Lesson lesson, CancellationToken cancellationToken)
@@ -101,14 +100,13 @@ public sealed partial class VectorSearchLesson
         }
 
         lesson.Table(rows, ("hnsw.ef_search", r => r.EfSearch), ("recall@10", r => Fixed(r.Recall, 3)), ("mean ms per query", r => Fixed(r.Ms, 2)));
-        lesson.Say($"At the default ef_search = 40 the index returned [bold]{Fixed(rows.Single(r => r.EfSearch == 40).Recall, 3)}[/] of the true nearest: real misses, bought back with a wider search at some cost in time. " +
-                   "docs/benchmarks.md measures the same trade-off on 100,000 real embeddings.");
+        lesson.Say($"At the default ef_search = 40 the index returned [bold]{Fixed(rows.Single(r => r.EfSearch == 40).Recall, 3)}[/] of the true nearest: real misses, which a wider search buys back at some cost in time.");
     }
 
     private static async Task IvfFlatListsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         lesson.DeepDive("IVFFlat: how many lists",
-            $"IVFFlat splits the rows into lists (clusters) when it is built; a query reads the probes nearest lists (ivfflat.probes, default 1). Fewer lists: each is bigger, more rows are read, better recall, slower. More lists: the reverse. " +
+            $"IVFFlat splits the rows into lists (clusters) when it is built; a query reads the nearest ivfflat.probes of them (default 1). Fewer lists: bigger ones, more rows read, better recall, slower; more lists: the reverse. " +
             $"Measured on {GeneratedRows:N0} clustered vectors (50 centres with noise), the shape IVFFlat is made for.");
         await lesson.ExecuteAsync(
             $"""
@@ -162,16 +160,15 @@ public sealed partial class VectorSearchLesson
             ("recall@10", r => Fixed(r.Recall, 3)),
             ("mean ms per query", r => Fixed(r.Ms, 2)));
         lesson.Say($"lists = rows / 1000 would be {Math.Max(1, GeneratedRows / 1000)} here; probes is the query-time knob: more probes read more lists and recover recall (pgvector suggests sqrt(lists) to start). " +
-                   "The Python module's \"fewer lists: better recall, slower; more lists: faster, lower recall\" is what the recall and rows-read columns show; " +
-                   "at 5,000 rows a query's time is mostly the round trip, so the rows read are the cost to watch: they grow with the table.");
+                   "At 5,000 rows a query's time is mostly the round trip: the rows read are the cost to watch, and they grow with the table.");
     }
 
     private static async Task IterativeScansAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Filters and the index: iterative scans",
-            "An index scan hands up ef_search candidates (HNSW) or the rows of its probed lists (IVFFlat); a WHERE then drops some, so a filtered query can come back short. pgvector 0.8 can keep scanning until the LIMIT is met: " +
-            "strict_order keeps exact distance order; relaxed_order may return rows slightly out of order but finds more of the true nearest, and an outer ORDER BY distance + 0 over a MATERIALIZED CTE re-sorts them " +
-            "(+ 0 because from PostgreSQL 17 the planner takes the CTE's order as given and drops a plain ORDER BY distance). hnsw.max_scan_tuples and ivfflat.max_probes bound the extra work.");
+            "An index scan hands up ef_search candidates (HNSW) or its probed lists' rows (IVFFlat); a WHERE then drops some, so a filtered query can come back short. pgvector 0.8 can keep scanning until the LIMIT is met: " +
+            "strict_order keeps exact distance order; relaxed_order may return rows out of order but finds more of the true nearest, and ORDER BY distance + 0 over a MATERIALIZED CTE re-sorts them. " +
+            "hnsw.max_scan_tuples and ivfflat.max_probes bound the work.");
         var version = (string?)(await lesson.QueryAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'", cancellationToken))[0]["extversion"];
         if (!Version.TryParse(version, out var v) || v < new Version(0, 8, 0))
         {
@@ -223,7 +220,7 @@ public sealed partial class VectorSearchLesson
             ("rows (LIMIT 10)", r => r.Returned),
             ("in the exact filtered top 10", r => r.Found < 0 ? "" : r.Found.ToString(CultureInfo.InvariantCulture)),
             ("in distance order", r => r.InOrder ? "yes" : "no"));
-        lesson.Say("[grey]ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream. Where order matters after relaxed_order, re-sort with ORDER BY distance + 0 over the MATERIALIZED CTE.[/]");
+        lesson.Say("[grey]ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream; re-sort as above where order matters.[/]");
 
         // One query may happen to come back in order; all of them show what relaxed_order does, and that the re-sort undoes it.
         var queries = await VectorsAsync(lesson, "SELECT embedding FROM random_queries ORDER BY id", cancellationToken);
@@ -258,9 +255,9 @@ public sealed partial class VectorSearchLesson
         }
 
         var major = int.Parse(server, CultureInfo.InvariantCulture) / 10000;
-        lesson.Say($"[grey]The two re-sorts, planned by this server (PostgreSQL {major}), under relaxed_order: a plain ORDER BY distance, then ORDER BY distance + 0. " +
-                   "PostgreSQL 15 and 16 sort both. From 17 the planner carries the CTE's own order (its ORDER BY embedding <=> @q) out to the outer query and plans the first with no Sort node at all, " +
-                   "so relaxed rows come out as the scan found them (pgvector's README: \"+ 0 is needed for Postgres 17+\"). The + 0 plan keeps its Sort on every version.[/]");
+        lesson.Say($"[grey]The two re-sorts, planned by this server (PostgreSQL {major}): a plain ORDER BY distance, then ORDER BY distance + 0. " +
+                   "Up to 16 both sort; from 17 the planner takes the CTE's order as given and drops the first one's Sort, so relaxed rows come out as the scan found them " +
+                   "(pgvector's README: \"+ 0 is needed for Postgres 17+\"). The + 0 plan sorts on every version.[/]");
         await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
@@ -308,7 +305,8 @@ public sealed partial class VectorSearchLesson
     {
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        using (show ? null : lesson.QuietSql())
+        // Shown, this set-up is folded by default (the narration says what it does); otherwise it is not shown at all.
+        using (show ? lesson.Detail() : lesson.QuietSql())
         {
             await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", connection, cancellationToken);
             await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);

@@ -44,10 +44,14 @@ public sealed partial class VectorSearchLesson
             .ToListAsync(cancellationToken);
         lesson.Table(hits, ("title", h => h.Title), ("collection", h => h.Collection), ("metadata", h => h.Metadata), ("cosine distance", h => h.Distance.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)));
 
-        lesson.Say("[grey]The GIN index (jsonb_path_ops) answers @> and the jsonpath operators @? and @@, not the key-exists ? ?| ?& of the default jsonb_ops; at 180 rows the planner scans instead, so here sequential scans are discouraged to show the plan a big table gets.[/]");
+        lesson.Say("[grey]The GIN index (jsonb_path_ops) answers @>, @? and @@; at 180 rows the planner would scan, so sequential scans are discouraged here.[/]");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+        }
+
         await lesson.ExplainAsync("SELECT id FROM passages WHERE metadata @> @metadata", connection,
             [new NpgsqlParameter("metadata", NpgsqlDbType.Jsonb) { Value = MetadataFilter }], cancellationToken);
         await transaction.RollbackAsync(cancellationToken);

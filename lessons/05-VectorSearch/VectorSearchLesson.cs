@@ -30,7 +30,11 @@ public sealed partial class VectorSearchLesson : ILesson
 
         lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus, embedded, copied in and indexed the way lesson 04 shows step by step.");
         await using var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken);
-        await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
+        // The check that the table holds vectors of this model (lesson 04 records it): its query is folded by default.
+        using (lesson.Detail())
+        {
+            await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
+        }
 
         lesson.Step("Embed the question", $"\"{question}\" becomes a vector by the same model as the documents: only then are distances meaningful.");
         var query = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
@@ -55,9 +59,9 @@ public sealed partial class VectorSearchLesson : ILesson
             .Take(5)
             .ToListAsync(cancellationToken);
         ShowHits(lesson, cosine.Select(h => (h.Title, h.Source, h.Distance)), "cosine distance", distance => 1 - distance);
-        lesson.Say("[grey]The library's VectorSearch.Nearest(db, query) builds this same query; lesson 06, the tests and the bench call it.[/]");
+        lesson.Say("[grey]The library's VectorSearch.Nearest(db, query) builds this same query.[/]");
 
-        lesson.Step("L2 and inner product", "L2Distance() is <->, MaxInnerProduct() is <#> (the inner product negated, so smaller is nearer). For unit-length vectors all three rank alike, and each converts to cosine similarity.");
+        lesson.Step("L2 and inner product", "L2Distance() is <->, MaxInnerProduct() is <#> (the inner product negated: smaller is nearer). On unit-length vectors all three rank alike.");
         var l2 = await db.Documents
             .Select(d => new { d.Title, d.Source, Distance = d.Embedding!.L2Distance(query) })
             .OrderBy(d => d.Distance)
@@ -69,7 +73,17 @@ public sealed partial class VectorSearchLesson : ILesson
             .OrderBy(d => d.Distance)
             .Take(5)
             .ToListAsync(cancellationToken);
-        ShowHits(lesson, innerProduct.Select(h => (h.Title, h.Source, h.Distance)), "negative inner product", distance => -distance); // unit vectors: inner product = cosine
+        // Its table says what the first two did: folded by default, with the check that it does.
+        using (lesson.Detail())
+        {
+            ShowHits(lesson, innerProduct.Select(h => (h.Title, h.Source, h.Distance)), "negative inner product", distance => -distance); // unit vectors: inner product = cosine
+        }
+
+        var same = innerProduct.Select(h => (h.Title, Similarity: Math.Round(-h.Distance, 4)))
+            .SequenceEqual(l2.Select(h => (h.Title, Similarity: Math.Round(1 - (h.Distance * h.Distance / 2), 4))));
+        lesson.Say(same
+            ? $"<#>: the same {innerProduct.Count} documents in the same order, with the same cosine similarities."
+            : "[yellow]<#> ranks differently from <->: these vectors are not of unit length.[/]");
     }
 
     private static async Task FilterAndThresholdAsync(Lesson lesson, SearchDbContext db, Vector query, Vector offTopic, CancellationToken cancellationToken)
@@ -82,12 +96,12 @@ public sealed partial class VectorSearchLesson : ILesson
             .OrderBy(d => d.Distance)
             .Take(5)
             .ToListAsync(cancellationToken);
-        ShowHits(lesson, research.Select(h => (h.Title, h.Source, h.Distance)), "cosine distance", distance => 1 - distance);
+        ShowHits(lesson, research.Select(h => (h.Title, h.Source, h.Distance)), "cosine distance");
 
         lesson.Step("A distance threshold",
-            $"Keep only documents closer than {MaxDistance} (similarity above {1 - MaxDistance:0.00}), so an off-topic question gets nothing rather than the least bad documents. " +
-            "The k nearest first (ORDER BY distance LIMIT k, which the index answers), then the threshold outside, on those k rows. " +
-            "Without an iterative scan a WHERE on the distance inside returns the same rows; with one on (step 12) it would make the scan keep walking the graph for rows that can never pass, up to hnsw.max_scan_tuples.");
+            $"Keep only documents closer than {MaxDistance} (similarity above {1 - MaxDistance:0.00}): an off-topic question gets nothing. " +
+            "The k nearest first (ORDER BY distance LIMIT k, which the index answers), then the threshold outside, on those k rows: " +
+            "inside, an iterative scan (step 12) would walk on for rows that cannot pass.");
         var maxDistance = MaxDistance;
         IQueryable<Hit> Within(Vector vector) =>
             db.Documents
@@ -97,7 +111,7 @@ public sealed partial class VectorSearchLesson : ILesson
                 .Where(d => d.Distance < maxDistance)     // then the threshold, on those 10
                 .OrderBy(d => d.Distance)
                 .Select(d => new Hit(d.Title, d.Source, d.Distance));
-        ShowHits(lesson, (await Within(query).ToListAsync(cancellationToken)).Select(h => (h.Title, h.Source, h.Distance)), "cosine distance", distance => 1 - distance);
+        ShowHits(lesson, (await Within(query).ToListAsync(cancellationToken)).Select(h => (h.Title, h.Source, h.Distance)), "cosine distance");
         var sent = lesson.Transcript.Current.SqlSent.Last().Text;
         List<Hit> none;
         using (lesson.QuietSql())
@@ -106,7 +120,7 @@ public sealed partial class VectorSearchLesson : ILesson
         }
 
         lesson.Say($"\"{OffTopicQuestion}\": [bold]{none.Count}[/] documents within the threshold.");
-        lesson.Say("[grey]The plan of that SQL, on the HNSW index (IVFFlat dropped and sequential scans discouraged in a rolled-back transaction, as step 8 explains): the Limit sits on the index scan, the threshold filters above it.[/]");
+        lesson.Say("[grey]Its plan on the HNSW index (set up as step 8 explains): the Limit sits on the index scan, the threshold filters above it.[/]");
         using (lesson.Detail())
         {
             await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(sent, connection,
@@ -117,10 +131,17 @@ public sealed partial class VectorSearchLesson : ILesson
     /// <summary>One search result as the lesson shows it.</summary>
     public sealed record Hit(string Title, string? Source, double Distance);
 
-    private static void ShowHits(Lesson lesson, IEnumerable<(string Title, string? Source, double Distance)> hits, string distanceName, Func<double, double> similarity) =>
-        lesson.Table(hits,
+    // With a similarity, a column converting the distance to cosine similarity (steps 3 and 4 compare the metrics with it).
+    private static void ShowHits(Lesson lesson, IEnumerable<(string Title, string? Source, double Distance)> hits, string distanceName, Func<double, double>? similarity = null)
+    {
+        (string Header, Func<(string Title, string? Source, double Distance), object?> Value)[] columns =
+        [
             ("title", h => h.Title),
             ("source", h => h.Source),
             (distanceName, h => h.Distance.ToString("0.0000", CultureInfo.InvariantCulture)),
-            ("cosine similarity", h => similarity(h.Distance).ToString("0.0000", CultureInfo.InvariantCulture)));
+        ];
+        lesson.Table(hits, similarity is null
+            ? columns
+            : [.. columns, ("cosine similarity", h => similarity(h.Distance).ToString("0.0000", CultureInfo.InvariantCulture))]);
+    }
 }

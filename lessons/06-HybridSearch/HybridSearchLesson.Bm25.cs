@@ -113,24 +113,17 @@ public sealed partial class HybridSearchLesson
     {
         var (k1, b) = (Bm25Parameters.DefaultK1, Bm25Parameters.DefaultB);
         lesson.Step("Keyword search, any term: Okapi BM25",
-            "Any of the question's lexemes may match, and each one a document holds adds idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x length / average length)). " +
-            "Its statistics: per lexeme, how many of the N documents hold it (df); per document, its length in lexemes; the corpus's average length.");
-        var corpus = await lesson.QueryAsync("SELECT sum(document_count) AS n, round(sum(total_length) / sum(document_count), 1) AS average_length FROM bm25_corpus", cancellationToken);
-        lesson.Say($"N = {corpus[0]["n"]} documents, average length {corpus[0]["average_length"]} lexemes.");
-        IReadOnlyList<IReadOnlyDictionary<string, object?>> terms;
-        using (lesson.Detail())
-        {
-            terms = await lesson.QueryAsync(TermStatistics, null, [new NpgsqlParameter("query", question)], cancellationToken);
-        }
-
-        lesson.Say($"lexemes: {Spectre.Console.Markup.Escape(string.Join(' ', terms.Select(t => (string)t["lexeme"]!).Order(StringComparer.Ordinal)))}");
-        lesson.Table(terms, ("lexeme", r => r["lexeme"]), ("df (documents holding it)", r => r["df"]), ("idf = ln(1 + (N - df + 0.5) / (df + 0.5))", r => Number(r["idf"], 3)));
-        lesson.Say("[grey]idf: a term in few documents says much about them, one in most says little (never below zero in this form, Lucene's).[/]");
-
-        // What k1 and b do to one term's weight (before idf), computed from the formula for a few cases.
+            "Any of the question's lexemes may match; each one a document holds adds idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x length / average length)), " +
+            "from df (how many of the N documents hold the lexeme) and lengths in lexemes.");
+        // The statistics' queries, the table of the question's terms, and what k1 and b do to one term's weight (before idf,
+        // computed from the formula for a few cases) are folded by default: the lines after them say what they show.
         double Weight(int tf, double relativeLength) => tf * (k1 + 1) / (tf + k1 * (1 - b + b * relativeLength));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> corpus, terms;
         using (lesson.Detail())
         {
+            corpus = await lesson.QueryAsync("SELECT sum(document_count) AS n, round(sum(total_length) / sum(document_count), 1) AS average_length FROM bm25_corpus", cancellationToken);
+            terms = await lesson.QueryAsync(TermStatistics, null, [new NpgsqlParameter("query", question)], cancellationToken);
+            lesson.Table(terms, ("lexeme", r => r["lexeme"]), ("df (documents holding it)", r => r["df"]), ("idf = ln(1 + (N - df + 0.5) / (df + 0.5))", r => Number(r["idf"], 3)));
             lesson.Table(new[] { 1, 2, 5, 20 },
                 ("tf", tf => tf),
                 ("half the average length", tf => Weight(tf, 0.5).ToString("0.00", CultureInfo.InvariantCulture)),
@@ -138,7 +131,10 @@ public sealed partial class HybridSearchLesson
                 ("twice the average length", tf => Weight(tf, 2).ToString("0.00", CultureInfo.InvariantCulture)));
         }
 
-        lesson.Say($"[grey]k1 = {k1} saturates repetition: the 2nd occurrence adds less than the 1st, and no count goes past k1 + 1 = {k1 + 1}. b = {b} normalizes length: the same count weighs more in a short document than in a long one (b = 0 would ignore length).[/]");
+        lesson.Say($"N = {corpus[0]["n"]} documents, average length {corpus[0]["average_length"]} lexemes.");
+        lesson.Say($"The question's lexemes, rarest first: {Spectre.Console.Markup.Escape(string.Join(", ", terms.Select(t => $"{t["lexeme"]} (df {t["df"]}, idf {Number(t["idf"], 3)})")))}.");
+        lesson.Say("[grey]idf: a rare term says much, a common one little (never below zero in this form).[/]");
+        lesson.Say($"[grey]k1 = {k1} caps repetition (no count weighs past k1 + 1 = {k1 + 1}); b = {b} normalizes length (b = 0 would ignore it).[/]");
 
         var bm25 = await lesson.QueryAsync(Bm25, null, Bm25Arguments(question), cancellationToken);
         IReadOnlyList<IReadOnlyDictionary<string, object?>> tsRank;
@@ -150,8 +146,9 @@ public sealed partial class HybridSearchLesson
         var bm25Rank = bm25.Select((r, i) => (Id: (int)r["id"]!, Rank: i + 1, Score: Convert.ToDouble(r["bm25"], CultureInfo.InvariantCulture))).ToDictionary(r => r.Id);
         var tsRankRank = tsRank.Select((r, i) => (Id: (int)r["id"]!, Rank: i + 1, Score: Convert.ToDouble(r["ts_rank_cd"], CultureInfo.InvariantCulture))).ToDictionary(r => r.Id);
         var titles = bm25.Concat(tsRank).GroupBy(r => (int)r["id"]!).ToDictionary(g => g.Key, g => (string)g.First()["title"]!);
-        var shown = bm25Rank.Values.Where(r => r.Rank <= 5).Select(r => r.Id)
-            .Union(tsRankRank.Values.Where(r => r.Rank <= 5).Select(r => r.Id))
+        // Each ranking's first three: enough to see where they disagree.
+        var shown = bm25Rank.Values.Where(r => r.Rank <= 3).Select(r => r.Id)
+            .Union(tsRankRank.Values.Where(r => r.Rank <= 3).Select(r => r.Id))
             .OrderBy(id => bm25Rank[id].Rank).ToList();
         lesson.Table(shown,
             ("title", id => titles[id]),
@@ -169,8 +166,8 @@ public sealed partial class HybridSearchLesson
             var top = tsRankRank.Values.Max(r => r.Score);
             var tied = tsRankRank.Values.Count(r => r.Score == top);
             lesson.Say($"Both match the same {bm25.Count} documents (any term) and order them differently: \"{Spectre.Console.Markup.Escape(titles[first])}\" is #1 by BM25 and #{tsRankRank[first].Rank} by ts_rank_cd, " +
-                       $"which gives {tied} document{(tied == 1 ? "" : "s")} its top score {top.ToString("0.0000", CultureInfo.InvariantCulture)}. " +
-                       "[grey]ts_rank_cd counts how often and how close the matched terms occur, but a common word counts as much as a rare one: with ORed terms, a document holding only common words ties with or beats the one holding the rare word the question is about. BM25's idf is the difference.[/]");
+                       $"which gives {tied} document{(tied == 1 ? "" : "s")} its top score {top.ToString("0.0000", CultureInfo.InvariantCulture)}: " +
+                       "[grey]it weighs how often and how close terms occur, not how rare. BM25's idf is the difference.[/]");
         }
 
         // How the library does it faster: for reading later.

@@ -73,7 +73,12 @@ public sealed partial class HybridSearchLesson : ILesson
 
         lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus: content_tsv generated from title and content, the HNSW, IVFFlat and GIN indexes, and BM25's postings table with its triggers (lesson 04 shows each).");
         await using var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken);
-        await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
+        // The check that the table holds vectors of this model (lesson 04 records it): its query is folded by default.
+        using (lesson.Detail())
+        {
+            await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
+        }
+
         var embedding = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
 
         await MinimalRrfAsync(lesson, embedder, question, embedding, cancellationToken);
@@ -100,8 +105,8 @@ public sealed partial class HybridSearchLesson : ILesson
             cancellationToken);
         ShowMinimal(lesson, searchBox);
         int Count(Func<IReadOnlyDictionary<string, object?>, bool> which) => searchBox.Count(which);
-        lesson.Say($"\"{SearchBoxQuery}\": {Count(r => r["keyword_rank"] is null)} found by the vector leg only, {Count(r => r["vector_rank"] is null)} by the keyword leg only, {Count(r => r["vector_rank"] is not null && r["keyword_rank"] is not null)} by both. " +
-                   "[grey]One leg's rank is enough to be listed; a document both legs found adds both, and here the keyword leg lifts the one holding the code, which the model, reading a code as a near-random token, ranked lower.[/]");
+        lesson.Say($"\"{SearchBoxQuery}\": {Count(r => r["keyword_rank"] is null)} found by the vector leg only, {Count(r => r["vector_rank"] is null)} by the keyword leg only, {Count(r => r["vector_rank"] is not null && r["keyword_rank"] is not null)} by both: " +
+                   "[grey]the keyword leg lifts the post holding the code, which the model ranked lower.[/]");
 
         IReadOnlyList<IReadOnlyDictionary<string, object?>> asked;
         using (lesson.QuietSql())
@@ -109,9 +114,24 @@ public sealed partial class HybridSearchLesson : ILesson
             asked = await lesson.QueryAsync(MinimalRrf, null, [new NpgsqlParameter("query", question), new NpgsqlParameter("embedding", embedding)], cancellationToken);
         }
 
-        ShowMinimal(lesson, asked);
-        var tsquery = await lesson.QueryAsync("SELECT websearch_to_tsquery('english', @query)::text AS tsquery", null, [new NpgsqlParameter("query", question)], cancellationToken);
         var keywordFound = asked.Count(r => r["keyword_rank"] is not null);
+        if (keywordFound > 0)
+        {
+            ShowMinimal(lesson, asked);
+        }
+
+        // The tsquery the keyword leg searched, and the fused table when it is the vector list alone: folded by default.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> tsquery;
+        using (lesson.Detail())
+        {
+            if (keywordFound == 0)
+            {
+                ShowMinimal(lesson, asked);
+            }
+
+            tsquery = await lesson.QueryAsync("SELECT websearch_to_tsquery('english', @query)::text AS tsquery", null, [new NpgsqlParameter("query", question)], cancellationToken);
+        }
+
         lesson.Say(keywordFound == 0
             ? $"Your question: the keyword leg found nothing. websearch_to_tsquery requires every term ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}), and no document holds them all, so this fusion is the vector list alone."
             : $"Your question: the keyword leg ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}, every term required) placed {keywordFound} of these.");
@@ -128,7 +148,7 @@ public sealed partial class HybridSearchLesson : ILesson
     private static async Task FusedAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
         lesson.Step("Hybrid search, refined: BM25 and HNSW, fused",
-            $"The library's fused queries (SearchSql, run by HybridSearch), one statement each: BM25 over the postings for the keyword leg, the query vector a parameter in the vector leg's ORDER BY, hnsw.ef_search raised to the candidates in the same transaction (an HNSW scan returns at most ef_search rows), and each hit keeps where each leg ranked it. RRF with k = {Fusion.RrfK}, weighted with {Fusion.VectorWeight:0.0} x vector + {1 - Fusion.VectorWeight:0.0} x keyword.");
+            $"The library's fused queries (SearchSql, run by HybridSearch), one statement each: BM25 over the postings as the keyword leg, the query vector a parameter in the vector leg's ORDER BY, hnsw.ef_search raised to the candidates (a scan returns at most ef_search rows), both legs' ranks kept. RRF k = {Fusion.RrfK}; weighted {Fusion.VectorWeight:0.0} x vector + {1 - Fusion.VectorWeight:0.0} x keyword.");
         lesson.Code($"""
             var options = new HybridOptions {"{"} Candidates = {Candidates} {"}"};   // RrfK {Fusion.RrfK}, VectorWeight {Fusion.VectorWeight:0.0}, BM25 k1 {Fusion.Bm25.K1} b {Fusion.Bm25.B}
             var rrf = await HybridSearch.ReciprocalRankFusionAsync(dataSource, question, embedding, options: options);
@@ -141,8 +161,8 @@ public sealed partial class HybridSearchLesson : ILesson
         }
 
         ShowHits(lesson, await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
-        lesson.Say($"[grey]k = {Fusion.RrfK}, not the literature's 60 (used in the smallest search above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).[/]");
-        lesson.Say("Weighted: each leg's scores min-max scaled to 0..1 (cosine similarity and BM25 live on different scales), then summed by weight; only the fused CTE differs from RRF's SQL.");
+        lesson.Say($"[grey]k = {Fusion.RrfK}, not the literature's 60 (used above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).[/]");
+        lesson.Say("Weighted: each leg's scores min-max scaled to 0..1 (cosine similarity and BM25 live on different scales), then summed by weight.");
         ShowHits(lesson, await HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
     }
 
@@ -182,22 +202,22 @@ public sealed partial class HybridSearchLesson : ILesson
     private static async Task PlansAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
         lesson.Step("One plan, both indexes",
-            "Left to its estimates, the planner answers the vector leg of a small table by reading every row and sorting: it prices that below the HNSW scan up to about 5,000 rows of 384 dimensions (at 3,600 it took the exact scan, at several times the HNSW leg's latency; docs/benchmarks.md). So HybridSearch runs every fused search with SET LOCAL enable_seqscan = off beside its ef_search, pgvector's own advice, and the vector leg is the HNSW scan whatever the table's size. Here the statements are explained by hand, inside a transaction that is rolled back, with the same setting, and with the IVFFlat index dropped (it would answer instead of HNSW). " +
-            "Then the same RRF statement with the question's inputs in one CTE that both legs read.");
+            "Left to its estimates, the planner reads and sorts every row for the vector leg of a small table (below about 5,000 rows; docs/benchmarks.md), so HybridSearch sets enable_seqscan = off beside its ef_search, pgvector's own advice. " +
+            "Here: the same setting, the IVFFlat index dropped (it would answer instead of HNSW), in a rolled-back transaction; then the same RRF statement with the question's inputs in one CTE that both legs read.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", connection, cancellationToken);
-        await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
         NpgsqlParameter[] Parameters(string name, object value) =>
         [
             new("query", question), new("embedding", embedding), new(name, value), new("candidates", Candidates), new("limit", 5),
             new("k1", Fusion.Bm25.K1), new("b", Fusion.Bm25.B), new("source", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value },
         ];
 
-        // The three plans in full are for reading later: the table below says what each leg did.
+        // The set-up the narration describes, and the three plans in full, are for reading later: the table below says what each leg did.
         List<(string Query, string Plan)> plans;
         using (lesson.Detail())
         {
+            await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", connection, cancellationToken);
+            await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
             plans =
             [
                 ("RRF", await lesson.ExplainAsync(SearchSql.ReciprocalRankFusion, connection, Parameters("k", Fusion.RrfK), cancellationToken)),
@@ -215,7 +235,7 @@ public sealed partial class HybridSearchLesson : ILesson
                 ? $"Index Only Scan using {DocumentTermConfiguration.LexemeIndex}"
                 : "another plan"),
             ("vector_documents rows the vector leg read", p => VectorLegRows(p.Plan)));
-        lesson.Say("[bold]Bind the query vector as a parameter right in the ORDER BY.[/] [grey]With the inputs in a CTE both legs read, PostgreSQL materializes it and the vector leg must read and sort every row, sequential scans discouraged or not; the keyword leg keeps its index. (A CTE referenced once is inlined since PostgreSQL 12, and would keep the index: the trap springs when a second reference is added.)[/]");
+        lesson.Say("[bold]Bind the query vector as a parameter right in the ORDER BY.[/] [grey]With the inputs in a CTE both legs read, PostgreSQL materializes it and the vector leg reads and sorts every row; the keyword leg keeps its index. (A CTE read once is inlined and keeps the index: the trap springs at the second reference.)[/]");
     }
 
     private static string VectorLeg(string plan) =>
@@ -258,7 +278,8 @@ public sealed partial class HybridSearchLesson : ILesson
             }
         }
 
-        lesson.Table(rows, ("query", r => r[0]), ("kind", r => r[1]), ("keyword (BM25)", r => r[2]), ("vector", r => r[3]), ("weighted", r => r[4]), ("RRF", r => r[5]));
+        // The kind of each showcase query goes in its cell: five columns leave the titles room.
+        lesson.Table(rows, ("query", r => r[1] == "your question" ? r[0] : $"{r[0]} ({r[1]})"), ("keyword (BM25)", r => r[2]), ("vector", r => r[3]), ("weighted", r => r[4]), ("RRF", r => r[5]));
         lesson.Say($"Right first result on the {Showcase.Count} showcase queries: keyword {right[0]}, vector {right[1]}, weighted {right[2]}, RRF {right[3]}.");
     }
 
