@@ -12,9 +12,14 @@ public sealed partial class ProductionLesson
         await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
         await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
         await lesson.ExecuteAsync("VACUUM ANALYZE bulk_vectors", cancellationToken);
-        var table = await lesson.QueryAsync(
-            "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
-            cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> table;
+        using (lesson.Detail())
+        {
+            table = await lesson.QueryAsync(
+                "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
+                cancellationToken);
+        }
+
         lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
 
         lesson.Step("REINDEX INDEX CONCURRENTLY",
@@ -22,12 +27,17 @@ public sealed partial class ProductionLesson
         await lesson.ExecuteAsync("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", cancellationToken);
 
         lesson.Step("Table and index sizes", "pg_total_relation_size counts the table with its indexes and TOAST; pg_relation_size one relation only.");
-        var sizes = await lesson.QueryAsync("""
-            SELECT c.relname AS relation, pg_relation_size(c.oid) AS bytes, pg_total_relation_size(c.oid) AS total_bytes
-            FROM pg_class c
-            WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
-            ORDER BY c.relname
-            """, cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> sizes;
+        using (lesson.Detail())
+        {
+            sizes = await lesson.QueryAsync("""
+                SELECT c.relname AS relation, pg_relation_size(c.oid) AS bytes, pg_total_relation_size(c.oid) AS total_bytes
+                FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
+                ORDER BY c.relname
+                """, cancellationToken);
+        }
+
         lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
 
         lesson.Step("Is the vector index used? pg_stat_user_indexes",
@@ -53,6 +63,8 @@ public sealed partial class ProductionLesson
         var after = before;
         for (var wait = 0; wait < 30 && after < before + 5; wait++)
         {
+            // The same statement again: a detail the first time, then quiet while it waits for the statistics.
+            using var detail = wait == 0 ? lesson.Detail() : null;
             using var quiet = wait == 0 ? null : lesson.QuietSql();
             after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
             if (after < before + 5)
@@ -113,10 +125,8 @@ public sealed partial class ProductionLesson
     {
         ArgumentNullException.ThrowIfNull(lesson);
         lesson.DeepDive(ExtensionStepTitle,
-            "A newer pgvector package (apt, Homebrew, a new Docker image) replaces the library the server loads, but each database keeps the SQL objects " +
-            "(types, operators, functions) of the version it was created or last updated with. ALTER EXTENSION vector UPDATE runs the package's upgrade scripts " +
-            "from that version to default_version; run it in every database after upgrading the package. When the versions match it does nothing. " +
-            "Only the extension's owner or a superuser may run it.");
+            "A newer pgvector package replaces the library the server loads, but each database keeps the SQL objects of the version it was created or last updated with. " +
+            "ALTER EXTENSION vector UPDATE runs the upgrade scripts to default_version: run it in every database after upgrading the package (the extension's owner or a superuser).");
         const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
         const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";
         var before = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;

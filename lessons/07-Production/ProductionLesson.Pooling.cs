@@ -39,8 +39,13 @@ public sealed partial class ProductionLesson
             return ok;
         }));
         watch.Stop();
-        var connections = (long)(await lesson.QueryAsync(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'lesson07-pool' AND datname = current_database()", cancellationToken))[0]["n"]!;
+        long connections;
+        using (lesson.Detail())
+        {
+            connections = (long)(await lesson.QueryAsync(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'lesson07-pool' AND datname = current_database()", cancellationToken))[0]["n"]!;
+        }
+
         lesson.Table([(Searchers * SearchesPerTask, results.Sum(), watch.ElapsedMilliseconds, connections)],
             ("searches", r => r.Item1), ("returned 5 rows", r => r.Item2), ("elapsed ms", r => r.Item3), ("server connections used", r => r.Item4));
         lesson.Say($"Every search got a connection; the pool never opened more than Max Pool Size = {SharedPoolSize}.");
@@ -88,7 +93,9 @@ public sealed partial class ProductionLesson
         for (var use = 1; use <= 3; use++)
         {
             await using var context = await factory.CreateDbContextAsync(cancellationToken);
-            using var quiet = use == 1 ? null : lesson.QuietSql(); // the same query three times: shown once
+            // The same query three times: shown once, as a detail (the leases are the point).
+            using var quiet = use == 1 ? null : lesson.QuietSql();
+            using var detail = use == 1 ? lesson.Detail() : null;
             var count = await context.Database.SqlQueryRaw<int>("SELECT count(*)::int AS \"Value\" FROM vector_documents").SingleAsync(cancellationToken);
             leases.Add((use, context.ContextId.InstanceId, context.ContextId.Lease, count));
         }

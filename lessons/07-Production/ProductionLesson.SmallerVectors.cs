@@ -97,8 +97,7 @@ public sealed partial class ProductionLesson
     /// </summary>
     private static async Task OverTwoThousandDimensionsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Say($"[grey]Over 2,000 dimensions: text-embedding-3-large returns {LargeDimensions:N0}. {LargeRows:N0} synthetic vectors of that width (clusters whose spread falls along the dimensions, " +
-                   "as in models trained to be shortened), 20 more as queries. First the plain HNSW index every other table here has:[/]");
+        lesson.Say($"[grey]Over 2,000 dimensions (text-embedding-3-large returns {LargeDimensions:N0}): {LargeRows:N0} synthetic vectors of that width, 20 more as queries. A plain HNSW index first:[/]");
         var (rows, queries) = LargeVectors(LargeRows, 20);
         using (lesson.QuietSql())
         {
@@ -178,10 +177,14 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(sizes[r.Index])),
             ($"recall@10 vs exact search of the full {LargeDimensions:N0} (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector (2 x {LargeDimensions:N0} or 4 x {ShortenedDimensions:N0}). The halfvec index keeps every dimension at half precision " +
-                   $"(recall {results[0].Recall:0.00} here) and the table keeps the full vectors ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else. " +
-                   $"OpenAI's dimensions parameter (OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions}, sent with text-embedding-3-large) returns the embedding cut short: a vector({ShortenedDimensions}) that a plain index takes, in a smaller table. " +
-                   $"What the cut costs in recall ({results[1].Recall:0.00} here) depends on the model: these synthetic vectors put more of their spread in the first dimensions, as a model trained to be shortened does, but only your own embeddings, searched both ways, tell.[/]");
+        lesson.Say($"[grey]Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector. The halfvec index keeps every dimension at half precision (recall {results[0].Recall:0.00}); " +
+                   $"OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions} asks text-embedding-3-large for a vector({ShortenedDimensions}), cut short, that a plain index takes (recall {results[1].Recall:0.00}).[/]");
+        using (lesson.Detail())
+        {
+            lesson.Say($"[grey]The halfvec way keeps the full vectors in the table ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else; the cut one stores a smaller table. " +
+                       "The synthetic vectors are clusters whose spread falls along the dimensions, as in models trained to be shortened: what the cut costs in recall depends on the model, " +
+                       "and only your own embeddings, searched both ways, tell.[/]");
+        }
     }
 
     /// <summary>Writes <paramref name="vectors"/> into <paramref name="table"/> (id, embedding) with one binary COPY.</summary>
