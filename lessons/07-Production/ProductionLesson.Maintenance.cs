@@ -8,8 +8,12 @@ public sealed partial class ProductionLesson
     private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("ANALYZE and VACUUM ANALYZE",
-            "ANALYZE refreshes the planner's statistics after a bulk change; VACUUM makes the space of deleted rows reusable (and ANALYZE in the same pass). Autovacuum does both eventually; after a big load or delete, do it now.");
-        await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
+            "ANALYZE refreshes the planner's statistics; VACUUM makes deleted rows' space reusable. Autovacuum does both eventually; after a big load or delete (here, every tenth row), do it now.");
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
+        }
+
         await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
         await lesson.ExecuteAsync("VACUUM ANALYZE bulk_vectors", cancellationToken);
         IReadOnlyList<IReadOnlyDictionary<string, object?>> table;
@@ -44,38 +48,40 @@ public sealed partial class ProductionLesson
             "idx_scan counts the scans of each index. Read it, search, read it again: an index whose count never grows is one to drop.");
         const string scans = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'bulk_vectors_hnsw' AND schemaname = current_schema()";
         var before = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
-        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
-        using (lesson.QuietSql())
+        var after = before;
+        // The searches and the same statement again: a detail.
+        using (lesson.Detail())
         {
-            for (var i = 0; i < 5; i++)
+            await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+            using (lesson.QuietSql())
             {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
-                await lesson.QueryAsync("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10", connection, [new NpgsqlParameter("q", question)], cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
+                for (var i = 0; i < 5; i++)
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                    await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+                    await lesson.QueryAsync("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10", connection, [new NpgsqlParameter("q", question)], cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                }
+
+                // Statistics reach shared memory when a session goes idle, at most once a second: ask for it now.
+                await lesson.QueryAsync("SELECT pg_stat_force_next_flush()", connection, [], cancellationToken);
             }
 
-            // Statistics reach shared memory when a session goes idle, at most once a second: ask for it now.
-            await lesson.QueryAsync("SELECT pg_stat_force_next_flush()", connection, [], cancellationToken);
-        }
-
-        lesson.Sql("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10  -- 5 times");
-        var after = before;
-        for (var wait = 0; wait < 30 && after < before + 5; wait++)
-        {
-            // The same statement again: a detail the first time, then quiet while it waits for the statistics.
-            using var detail = wait == 0 ? lesson.Detail() : null;
-            using var quiet = wait == 0 ? null : lesson.QuietSql();
-            after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
-            if (after < before + 5)
+            lesson.Sql("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10  -- 5 times");
+            for (var wait = 0; wait < 30 && after < before + 5; wait++)
             {
-                await Task.Delay(100, cancellationToken);
+                using var quiet = wait == 0 ? null : lesson.QuietSql(); // shown once, then quiet while it waits for the statistics
+                after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
+                if (after < before + 5)
+                {
+                    await Task.Delay(100, cancellationToken);
+                }
             }
         }
 
         lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
 
-        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
+        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
         string preload;
         try
         {
@@ -125,8 +131,8 @@ public sealed partial class ProductionLesson
     {
         ArgumentNullException.ThrowIfNull(lesson);
         lesson.DeepDive(ExtensionStepTitle,
-            "A newer pgvector package replaces the library the server loads, but each database keeps the SQL objects of the version it was created or last updated with. " +
-            "ALTER EXTENSION vector UPDATE runs the upgrade scripts to default_version: run it in every database after upgrading the package (the extension's owner or a superuser).");
+            "Each database keeps the SQL objects of the pgvector version it was created or last updated with, whatever library the server loads: after upgrading the package, " +
+            "run ALTER EXTENSION vector UPDATE in every database (as the extension's owner or a superuser).");
         const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
         const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";
         var before = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
@@ -148,7 +154,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table([(before, offered, after)], ("extversion before", r => r.before), ("default_version (the installed package)", r => r.offered), ("extversion after UPDATE", r => r.after));
         lesson.Say(before == offered
-            ? $"Already at {after}: the UPDATE was a no-op. After the next package upgrade the same statement moves this database to the new version."
+            ? $"Already at {after}: the UPDATE was a no-op."
             : $"Updated from {before} to {after}: this database now has the objects of the package the server loads.");
     }
 }

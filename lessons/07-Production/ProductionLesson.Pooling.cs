@@ -11,7 +11,7 @@ public sealed partial class ProductionLesson
     private static async Task PoolingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("One data source, many concurrent searches",
-            $"An NpgsqlDataSource owns a pool of physical connections. {Searchers} tasks x {SearchesPerTask} searches share one data source capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection instead of opening their own.");
+            $"An NpgsqlDataSource owns a pool of connections. {Searchers} tasks x {SearchesPerTask} searches share one capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection instead of opening their own.");
         var shared = lesson.Settings.ConnectionString();
         shared.MaxPoolSize = SharedPoolSize;
         shared.ApplicationName = "lesson07-pool";
@@ -48,7 +48,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table([(Searchers * SearchesPerTask, results.Sum(), watch.ElapsedMilliseconds, connections)],
             ("searches", r => r.Item1), ("returned 5 rows", r => r.Item2), ("elapsed ms", r => r.Item3), ("server connections used", r => r.Item4));
-        lesson.Say($"Every search got a connection; the pool never opened more than Max Pool Size = {SharedPoolSize}.");
+        lesson.Say($"Every search got a connection, over at most Max Pool Size = {SharedPoolSize}.");
         // The pool's keywords, one by one: a reference for later.
         using (lesson.Detail())
         {
@@ -79,7 +79,7 @@ public sealed partial class ProductionLesson
             catch (NpgsqlException e) when (e.InnerException is TimeoutException || e.Message.Contains("exhausted", StringComparison.Ordinal))
             {
                 lesson.Say($"[red]{Markup.Escape(e.Message)}[/]");
-                lesson.Say("[grey]Pool exhaustion is almost always a connection not given back (a missing await using) or too many concurrent requests for the pool: fix the leak or queue the work, then size the pool.[/]");
+                lesson.Say("[grey]Almost always a connection not given back (a missing await using) or more concurrent requests than the pool: fix the leak or queue the work, then size the pool.[/]");
             }
         }
 
@@ -90,17 +90,20 @@ public sealed partial class ProductionLesson
         lesson.Step("EF Core context pooling", "PooledDbContextFactory (AddDbContextPool / AddPooledDbContextFactory in ASP.NET Core) reuses DbContext instances: created once, reset on return, leased again.");
         var factory = new PooledDbContextFactory<CourseDbContext>(CourseDbContext.CreateOptions(lesson.DataSource, lesson.SqlEchoInterceptor), poolSize: 16);
         var leases = new List<(int Use, Guid Instance, int Lease, int Documents)>();
-        for (var use = 1; use <= 3; use++)
+        // The query and the leases, one row per use: a detail; the sentence below says what they show.
+        using (lesson.Detail())
         {
-            await using var context = await factory.CreateDbContextAsync(cancellationToken);
-            // The same query three times: shown once, as a detail (the leases are the point).
-            using var quiet = use == 1 ? null : lesson.QuietSql();
-            using var detail = use == 1 ? lesson.Detail() : null;
-            var count = await context.Database.SqlQueryRaw<int>("SELECT count(*)::int AS \"Value\" FROM vector_documents").SingleAsync(cancellationToken);
-            leases.Add((use, context.ContextId.InstanceId, context.ContextId.Lease, count));
+            for (var use = 1; use <= 3; use++)
+            {
+                await using var context = await factory.CreateDbContextAsync(cancellationToken);
+                using var quiet = use == 1 ? null : lesson.QuietSql(); // the same query three times: shown once
+                var count = await context.Database.SqlQueryRaw<int>("SELECT count(*)::int AS \"Value\" FROM vector_documents").SingleAsync(cancellationToken);
+                leases.Add((use, context.ContextId.InstanceId, context.ContextId.Lease, count));
+            }
+
+            lesson.Table(leases, ("use", r => r.Use), ("context instance", r => r.Instance.ToString()[..8]), ("lease", r => r.Lease), ("documents", r => r.Documents));
         }
 
-        lesson.Table(leases, ("use", r => r.Use), ("context instance", r => r.Instance.ToString()[..8]), ("lease", r => r.Lease), ("documents", r => r.Documents));
         lesson.Say(leases.Select(l => l.Instance).Distinct().Count() == 1
             ? "[bold]One[/] context instance served all three uses (the lease number counts them)."
             : "[yellow]The factory made more than one instance.[/]");

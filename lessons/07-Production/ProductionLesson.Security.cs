@@ -12,9 +12,10 @@ public sealed partial class ProductionLesson
     private static async Task SslAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         lesson.Step("sslmode and where credentials come from",
-            "DATABASE_URL carries sslmode; Npgsql reads it as SSL Mode. Only verify-full checks both the certificate and the host name (what a managed cloud database should use); " +
-            "the default, prefer, checks neither and may fall back to plain text. Credentials come from the environment or .env, never from code.");
-        // Every mode and what it checks: a reference for later.
+            "DATABASE_URL carries sslmode (Npgsql's SSL Mode). Only verify-full checks the certificate and the host name, as a managed cloud database should; " +
+            "the default, prefer, checks neither. Credentials come from the environment or .env, never from code.");
+        // Every mode and what it checks, and whether this connection is encrypted: a detail.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> ssl;
         using (lesson.Detail())
         {
             lesson.Table(new[]
@@ -27,6 +28,7 @@ public sealed partial class ProductionLesson
                     ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
                 },
                 ("sslmode", r => r.Item1), ("what it checks", r => r.Item2), ("use it for", r => r.Item3));
+            ssl = await lesson.QueryAsync("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl", cancellationToken);
         }
 
         lesson.Code("""
@@ -35,17 +37,12 @@ public sealed partial class ProductionLesson
                 database_url: str
                 model_config = SettingsConfigDict(env_file=".env")
 
-            // C#, this course: ModuleSettings.Load() reads the environment, then .env, then documented defaults
+            // C#, this course: the environment, then .env, then documented defaults
             var settings = ModuleSettings.Load();
-            // C#, ASP.NET Core: configuration (environment, user secrets, a vault) bound to a class and checked at startup
-            builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
+            // C#, ASP.NET Core: configuration (environment, user secrets, a vault), checked at startup
+            builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database")
+                .ValidateDataAnnotations().ValidateOnStart();
             """, "Python and C#");
-        IReadOnlyList<IReadOnlyDictionary<string, object?>> ssl;
-        using (lesson.Detail())
-        {
-            ssl = await lesson.QueryAsync("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl", cancellationToken);
-        }
-
         lesson.Say($"This run: DATABASE_URL from the [bold]{Markup.Escape(lesson.Settings.DatabaseUrlSource)}[/], " +
                    $"'{Markup.Escape(DatabaseUrl.Redact(lesson.Settings.DatabaseUrl))}', SSL Mode {lesson.Settings.ConnectionString().SslMode}, encrypted now: [bold]{ssl[0]["ssl"]}[/].");
     }
@@ -53,8 +50,8 @@ public sealed partial class ProductionLesson
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.DeepDive("A read-only role",
-            "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (named after this schema and database: roles are per server) with the Python module's " +
-            "SELECT on all tables in the schema, and ALTER DEFAULT PRIVILEGES for the tables created later, which that GRANT alone would miss.");
+            "The searching part of an application needs SELECT only. The lesson creates a login role (per server, so named after this schema and database) with SELECT on the schema's tables, " +
+            "and ALTER DEFAULT PRIVILEGES for tables created later, which the Python module's GRANT misses.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
         var role = ReaderRole(lesson.Schema, database);
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();

@@ -10,7 +10,7 @@ public sealed partial class ProductionLesson
     private static async Task SmallerVectorsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Smaller vectors: halfvec and binary quantization",
-            "halfvec stores 2 bytes per dimension instead of 4; binary_quantize keeps one bit per dimension (its sign), searched by Hamming distance <~>. Both can be expression indexes over the same vector column: nothing else in the table changes.");
+            "halfvec stores 2 bytes per dimension instead of 4; binary_quantize keeps one bit per dimension (its sign), searched by Hamming distance <~>. Both index the same vector column as expressions.");
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_halfvec_hnsw ON bulk_vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)", cancellationToken);
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_bit_hnsw ON bulk_vectors USING hnsw ((binary_quantize(embedding)::bit({dims})) bit_hamming_ops)", cancellationToken);
         await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
