@@ -10,8 +10,8 @@ public sealed partial class ProductionLesson
     private static async Task<IReadOnlyList<Vector>> BulkLoadAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
     {
         lesson.Step("Bulk load: row by row against binary COPY",
-            $"{BulkRows:N0} vectors (the corpus' embeddings with a little noise): {RowByRowRows:N0} with one INSERT (one round trip, one commit) per row, " +
-            "then all of them with one binary COPY in one transaction. EF Core's AddRange + SaveChanges (lesson 02), like SQLAlchemy's bulk_insert_mappings, batches INSERTs between the two.");
+            $"{BulkRows:N0} vectors (the corpus' embeddings with a little noise): {RowByRowRows:N0} by one INSERT per row, then all by one binary COPY in one transaction. " +
+            "EF Core's AddRange + SaveChanges (lesson 02), like bulk_insert_mappings, sits between the two.");
         List<Vector> vectors;
         using (lesson.Detail())
         {
@@ -85,8 +85,8 @@ public sealed partial class ProductionLesson
     private static async Task IndexBuildAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
     {
         lesson.Step("Then build the index, with memory for it",
-            "An index built once over loaded rows is faster and better than one updated row by row. maintenance_work_mem is what one index build may use: " +
-            "when the HNSW graph outgrows it, pgvector says so and the build slows down. pg_stat_progress_create_index shows a running build.");
+            "An index built once over loaded rows is faster and better than one updated row by row. maintenance_work_mem is what one build may use: " +
+            "when the HNSW graph outgrows it, pgvector says so and the build slows down.");
         const string create = "CREATE INDEX bulk_vectors_hnsw ON bulk_vectors USING hnsw (embedding vector_cosine_ops)";
         var builds = new List<(string Memory, double Seconds, string Notice)>();
         var progress = new List<(string Phase, long Done, long Total)>();
@@ -132,7 +132,7 @@ public sealed partial class ProductionLesson
         }
         else
         {
-            lesson.Say($"[grey]{progress.Count} distinct progress readings while the index was built.[/]");
+            lesson.Say($"[grey]{progress.Count} distinct readings of pg_stat_progress_create_index while the index was built.[/]");
         }
 
         // The readings, the statistics and the parallel build: measured on this machine, for reading later.
@@ -251,8 +251,8 @@ public sealed partial class ProductionLesson
     private static async Task SlowInsertsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Slow inserts with an index: keep it, or drop and rebuild?",
-            $"The Python module's fix for slow inserts: drop the index, bulk insert, recreate it. Measured on the indexed table: {BulkRows:N0} more rows copied in " +
-            "with the HNSW index in place (each row joins the graph as it lands), against dropping it, copying the same rows and rebuilding it.");
+            $"The Python module's fix for slow inserts: drop the index, bulk insert, recreate it. Measured: {BulkRows:N0} more rows copied into the indexed table, " +
+            "against dropping the index, copying them and rebuilding it.");
         var kept = await CopyAsync(lesson, vectors, BulkRows, BulkRows, cancellationToken);
 
         using (lesson.QuietSql())
@@ -285,8 +285,8 @@ public sealed partial class ProductionLesson
             ("of it COPY", r => r.Item3.ToString("0.00", CultureInfo.InvariantCulture)),
             ("of it index build", r => r.Item4 > 0 ? r.Item4.ToString("0.00", CultureInfo.InvariantCulture) : ""));
         var faster = kept < dropped ? "keeping the index" : "dropping and rebuilding it";
-        lesson.Say($"Here, adding {BulkRows:N0} rows to {BulkRows:N0}, [bold]{faster}[/] was faster (kept {kept.TotalSeconds:0.00} s, rebuilt {dropped.TotalSeconds:0.00} s). " +
-                   "A rebuild costs the whole table, a kept index the rows added: keep it when a small slice joins a big table (while dropped, searches scan every row).");
+        lesson.Say($"Adding {BulkRows:N0} rows to {BulkRows:N0}, [bold]{faster}[/] was faster (kept {kept.TotalSeconds:0.00} s, rebuilt {dropped.TotalSeconds:0.00} s). " +
+                   "A rebuild costs the whole table: keep the index when a small slice joins a big one.");
     }
 
     private static string SourceOf(int i) => (i % 3) switch { 0 => "docs", 1 => "blog", _ => "research" };

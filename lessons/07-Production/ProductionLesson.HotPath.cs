@@ -14,8 +14,8 @@ public sealed partial class ProductionLesson
     private static async Task HotPathAsync(Lesson lesson, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("The hot path: compiled query, prepared statement",
-            "The same nearest-neighbour SQL three ways. EF.CompileAsyncQuery skips the query-cache lookup a LINQ query makes on every call; " +
-            "a prepared statement skips the server's parse and plan (Npgsql prepares one after 5 runs when Max Auto Prepare is set).");
+            "The same nearest-neighbour SQL three ways. EF.CompileAsyncQuery skips a LINQ query's per-call cache lookup; " +
+            "a prepared statement skips the server's parse and plan (with Max Auto Prepare, after 5 runs).");
         lesson.Code("""
             // once, for the application's lifetime
             static readonly Func<SearchDbContext, Vector, int, IAsyncEnumerable<VectorHit>> Nearest =

@@ -8,7 +8,7 @@ public sealed partial class ProductionLesson
     private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("ANALYZE and VACUUM ANALYZE",
-            "ANALYZE refreshes the planner's statistics; VACUUM makes deleted rows' space reusable. Autovacuum does both eventually; after a big load or delete (here, every tenth row), do it now.");
+            "ANALYZE refreshes the planner's statistics; VACUUM makes deleted rows' space reusable. Autovacuum does both in time; after a big delete (here every tenth row), do it now.");
         using (lesson.Detail())
         {
             await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
@@ -22,9 +22,10 @@ public sealed partial class ProductionLesson
             table = await lesson.QueryAsync(
                 "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
                 cancellationToken);
+            lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
         }
 
-        lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
+        lesson.Say($"pg_stat_user_tables: {table[0]["n_live_tup"]} live rows, vacuumed {table[0]["vacuumed"]}, analyzed {table[0]["analyzed"]}.");
 
         lesson.Step("REINDEX INDEX CONCURRENTLY",
             "Rebuilds an index (after many updates and deletes an HNSW graph holds dead entries) while reads and writes go on; it cannot run inside a transaction.");
@@ -40,16 +41,19 @@ public sealed partial class ProductionLesson
                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
                 ORDER BY c.relname
                 """, cancellationToken);
+            lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
         }
 
-        lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
+        var bulkTable = sizes.Single(r => (string)r["relation"]! == "bulk_vectors");
+        lesson.Say($"bulk_vectors: {Size((long)bulkTable["bytes"]!)} alone, {Size((long)bulkTable["total_bytes"]!)} with its indexes and TOAST; the indexes: " +
+                   string.Join(", ", sizes.Where(r => r != bulkTable).Select(r => $"{r["relation"]} {Size((long)r["bytes"]!)}")) + ".");
 
         lesson.Step("Is the vector index used? pg_stat_user_indexes",
             "idx_scan counts the scans of each index. Read it, search, read it again: an index whose count never grows is one to drop.");
         const string scans = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'bulk_vectors_hnsw' AND schemaname = current_schema()";
         var before = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
         var after = before;
-        // The searches and the same statement again: a detail.
+        // The searches, the same statement again and the two counts: a detail; the sentence below says them.
         using (lesson.Detail())
         {
             await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
@@ -77,9 +81,11 @@ public sealed partial class ProductionLesson
                     await Task.Delay(100, cancellationToken);
                 }
             }
+
+            lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
         }
 
-        lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
+        lesson.Say($"idx_scan of bulk_vectors_hnsw: {before} before, {after} after 5 searches.");
 
         lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
         string preload;
@@ -131,7 +137,7 @@ public sealed partial class ProductionLesson
     {
         ArgumentNullException.ThrowIfNull(lesson);
         lesson.DeepDive(ExtensionStepTitle,
-            "Each database keeps the SQL objects of the pgvector version it was created or last updated with, whatever library the server loads: after upgrading the package, " +
+            "Each database keeps the SQL objects of the pgvector version it was created or last updated with: after upgrading the package, " +
             "run ALTER EXTENSION vector UPDATE in every database (as the extension's owner or a superuser).");
         const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
         const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";

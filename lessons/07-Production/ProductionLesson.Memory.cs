@@ -6,8 +6,8 @@ public sealed partial class ProductionLesson
     private static async Task WorkMemAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.DeepDive("work_mem or maintenance_work_mem?",
-            "The Python module answers \"out of memory\" with SET work_mem = '256MB'. But work_mem is per sort or hash step of each query, taken many times over at once " +
-            "(maintenance_work_mem is one index build's, step 6). A query that sorts every vector, at two settings:");
+            "The Python module answers \"out of memory\" with SET work_mem = '256MB', but work_mem is per sort or hash step of each query, taken many times over at once. " +
+            "A query that sorts every vector, at two settings:");
         // No LIMIT, so no index: every row is sorted, and each sort row carries its vector.
         const string sortAll = "SELECT id, embedding FROM bulk_vectors ORDER BY embedding <-> @q";
         var methods = new List<(string WorkMem, string Sort)>();
@@ -22,7 +22,7 @@ public sealed partial class ProductionLesson
         }
 
         lesson.Table(methods, ("work_mem", r => r.WorkMem), ("the plan's sort", r => r.Sort));
-        lesson.Say($"At {methods[0].WorkMem} the sort spills to disk (external merge): slower, not an error. Raise work_mem for the session or role that needs it (SET LOCAL, ALTER ROLE), " +
-                   "not server-wide; a real out-of-memory (SQLSTATE 53200) needs less memory or fewer connections.");
+        lesson.Say($"At {methods[0].WorkMem} the sort spills to disk (external merge): slower, not an error. Raise work_mem for the one session or role (SET LOCAL, ALTER ROLE), " +
+                   "not server-wide; a real out-of-memory (53200) needs less.");
     }
 }

@@ -11,7 +11,7 @@ public sealed partial class ProductionLesson
     private static async Task PoolingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("One data source, many concurrent searches",
-            $"An NpgsqlDataSource owns a pool of connections. {Searchers} tasks x {SearchesPerTask} searches share one capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection instead of opening their own.");
+            $"{Searchers} tasks x {SearchesPerTask} searches share one NpgsqlDataSource, whose pool is capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection.");
         var shared = lesson.Settings.ConnectionString();
         shared.MaxPoolSize = SharedPoolSize;
         shared.ApplicationName = "lesson07-pool";
@@ -63,7 +63,7 @@ public sealed partial class ProductionLesson
             var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString + ";Minimum Pool Size=20;Maximum Pool Size=30;Timeout=30");
             """, "Python and C#");
 
-        lesson.Say("[grey]What exhaustion looks like: a pool of one, a timeout of one second, one connection held, a second asked for.[/]");
+        lesson.Say("[grey]Exhaustion: a pool of one, Timeout = 1 s, one connection held, a second asked for.[/]");
         var tiny = lesson.Settings.ConnectionString();
         tiny.MaxPoolSize = 1;
         tiny.Timeout = 1;
@@ -79,7 +79,7 @@ public sealed partial class ProductionLesson
             catch (NpgsqlException e) when (e.InnerException is TimeoutException || e.Message.Contains("exhausted", StringComparison.Ordinal))
             {
                 lesson.Say($"[red]{Markup.Escape(e.Message)}[/]");
-                lesson.Say("[grey]Almost always a connection not given back (a missing await using) or more concurrent requests than the pool: fix the leak or queue the work, then size the pool.[/]");
+                lesson.Say("[grey]Usually a connection not given back (a missing await using) or more requests than the pool: fix the leak or queue the work, then size the pool.[/]");
             }
         }
 

@@ -12,8 +12,8 @@ public sealed partial class ProductionLesson
     private static async Task SslAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         lesson.Step("sslmode and where credentials come from",
-            "DATABASE_URL carries sslmode (Npgsql's SSL Mode). Only verify-full checks the certificate and the host name, as a managed cloud database should; " +
-            "the default, prefer, checks neither. Credentials come from the environment or .env, never from code.");
+            "DATABASE_URL carries sslmode (Npgsql's SSL Mode): only verify-full checks the certificate and the host name; the default, prefer, checks neither. " +
+            "Credentials come from the environment or .env, never from code.");
         // Every mode and what it checks, and whether this connection is encrypted: a detail.
         IReadOnlyList<IReadOnlyDictionary<string, object?>> ssl;
         using (lesson.Detail())
@@ -39,7 +39,7 @@ public sealed partial class ProductionLesson
 
             // C#, this course: the environment, then .env, then documented defaults
             var settings = ModuleSettings.Load();
-            // C#, ASP.NET Core: configuration (environment, user secrets, a vault), checked at startup
+            // C#, ASP.NET Core: environment, user secrets or a vault, checked at startup
             builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database")
                 .ValidateDataAnnotations().ValidateOnStart();
             """, "Python and C#");
@@ -50,7 +50,7 @@ public sealed partial class ProductionLesson
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.DeepDive("A read-only role",
-            "The searching part of an application needs SELECT only. The lesson creates a login role (per server, so named after this schema and database) with SELECT on the schema's tables, " +
+            "Searching needs SELECT only. A login role (named after this schema and database: roles are per server) gets SELECT on the schema's tables, " +
             "and ALTER DEFAULT PRIVILEGES for tables created later, which the Python module's GRANT misses.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
         var role = ReaderRole(lesson.Schema, database);

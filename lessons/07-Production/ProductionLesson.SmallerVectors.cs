@@ -84,8 +84,7 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(bytes.GetValueOrDefault(r.Index))),
             ("recall@10 vs exact (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]The bit index holds {dims} bits per row against {dims * 4} bytes for the full vector; Hamming distance alone ranks coarsely, " +
-                   $"so it fetches {RerankCandidates} candidates and the exact distance on the stored vectors picks the 10.[/]");
+        lesson.Say($"[grey]The bit index holds {dims} bits a row against {dims * 4:N0} bytes; Hamming distance ranks coarsely, so its top {RerankCandidates} are re-ranked by the exact distance.[/]");
 
         await OverTwoThousandDimensionsAsync(lesson, cancellationToken);
     }
@@ -116,7 +115,7 @@ public sealed partial class ProductionLesson
         }
         catch (PostgresException e)
         {
-            lesson.Say($"[yellow]PostgreSQL:[/] {Markup.Escape(e.MessageText)} (SQLSTATE {e.SqlState}). vector is indexed up to 2,000 dimensions (HNSW and IVFFlat alike), halfvec up to 4,000.");
+            lesson.Say($"[yellow]PostgreSQL:[/] {Markup.Escape(e.MessageText)} (SQLSTATE {e.SqlState}); halfvec is indexed up to 4,000.");
         }
 
         await lesson.ExecuteAsync($"CREATE INDEX large_vectors_halfvec_hnsw ON large_vectors USING hnsw ((embedding::halfvec({LargeDimensions})) halfvec_cosine_ops)", cancellationToken);
