@@ -23,6 +23,6 @@ public sealed partial class ProductionLesson
 
         lesson.Table(methods, ("work_mem", r => r.WorkMem), ("the plan's sort", r => r.Sort));
         lesson.Say($"At {methods[0].WorkMem} the sort spills to disk (external merge): slower, not an error. Raise work_mem for the one session or role (SET LOCAL, ALTER ROLE), " +
-                   "not server-wide; a real out-of-memory (53200) needs less.");
+                   "not server-wide; a real out-of-memory (SQLSTATE 53200) calls for less memory, not more.");
     }
 }
