@@ -14,8 +14,8 @@ public sealed partial class ProductionLesson
     private static async Task HotPathAsync(Lesson lesson, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("The hot path: compiled query, prepared statement",
-            "The same nearest-neighbour SQL three ways. A LINQ query is looked up in EF Core's query cache on every call; EF.CompileAsyncQuery does that once. " +
-            "A prepared statement skips the server's parse and plan; Npgsql prepares automatically once a statement has run 5 times when Max Auto Prepare is set.");
+            "The same nearest-neighbour SQL three ways. EF.CompileAsyncQuery skips a LINQ query's per-call cache lookup; " +
+            "a prepared statement skips the server's parse and plan (with Max Auto Prepare, after 5 runs).");
         lesson.Code("""
             // once, for the application's lifetime
             static readonly Func<SearchDbContext, Vector, int, IAsyncEnumerable<VectorHit>> Nearest =
@@ -62,7 +62,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table(rows, ("way", r => r.Way), ($"median of {HotPathSearches} searches, ms", r => r.P50.ToString("F3", CultureInfo.InvariantCulture)), ("ids found", r => r.Top));
         lesson.Say(rows.Select(r => r.Top).Distinct().Count() == 1
-            ? "[bold]The same rows[/] all three ways: the SQL is the same, only the work around it differs. On 180 rows the scan is cheap, so what is left is that work; docs/benchmarks.md measures it at 100,000 rows."
+            ? "[bold]The same rows[/] all three ways: only the work around the SQL differs (docs/benchmarks.md measures it at 100,000 rows)."
             : "[yellow]The three ways found different rows.[/]");
     }
 }

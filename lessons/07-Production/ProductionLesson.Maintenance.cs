@@ -8,62 +8,86 @@ public sealed partial class ProductionLesson
     private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("ANALYZE and VACUUM ANALYZE",
-            "ANALYZE refreshes the planner's statistics after a bulk change; VACUUM makes the space of deleted rows reusable (and ANALYZE in the same pass). Autovacuum does both eventually; after a big load or delete, do it now.");
-        await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
+            "ANALYZE refreshes the planner's statistics; VACUUM makes deleted rows' space reusable. Autovacuum does both in time; after a big delete (here every tenth row), do it now.");
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync("DELETE FROM bulk_vectors WHERE id % 10 = 0", cancellationToken);
+        }
+
         await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
         await lesson.ExecuteAsync("VACUUM ANALYZE bulk_vectors", cancellationToken);
-        var table = await lesson.QueryAsync(
-            "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
-            cancellationToken);
-        lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> table;
+        using (lesson.Detail())
+        {
+            table = await lesson.QueryAsync(
+                "SELECT n_live_tup, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'bulk_vectors'::regclass",
+                cancellationToken);
+            lesson.Table(table, ("live rows", r => r["n_live_tup"]), ("vacuumed", r => r["vacuumed"]), ("analyzed", r => r["analyzed"]));
+        }
+
+        lesson.Say($"pg_stat_user_tables: {table[0]["n_live_tup"]} live rows, vacuumed {table[0]["vacuumed"]}, analyzed {table[0]["analyzed"]}.");
 
         lesson.Step("REINDEX INDEX CONCURRENTLY",
             "Rebuilds an index (after many updates and deletes an HNSW graph holds dead entries) while reads and writes go on; it cannot run inside a transaction.");
         await lesson.ExecuteAsync("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", cancellationToken);
 
         lesson.Step("Table and index sizes", "pg_total_relation_size counts the table with its indexes and TOAST; pg_relation_size one relation only.");
-        var sizes = await lesson.QueryAsync("""
-            SELECT c.relname AS relation, pg_relation_size(c.oid) AS bytes, pg_total_relation_size(c.oid) AS total_bytes
-            FROM pg_class c
-            WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
-            ORDER BY c.relname
-            """, cancellationToken);
-        lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> sizes;
+        using (lesson.Detail())
+        {
+            sizes = await lesson.QueryAsync("""
+                SELECT c.relname AS relation, pg_relation_size(c.oid) AS bytes, pg_total_relation_size(c.oid) AS total_bytes
+                FROM pg_class c
+                WHERE c.relnamespace = current_schema()::regnamespace AND c.relname LIKE 'bulk_vectors%'
+                ORDER BY c.relname
+                """, cancellationToken);
+            lesson.Table(sizes, ("relation", r => r["relation"]), ("pg_relation_size", r => Size((long)r["bytes"]!)), ("pg_total_relation_size", r => Size((long)r["total_bytes"]!)));
+        }
+
+        var bulkTable = sizes.Single(r => (string)r["relation"]! == "bulk_vectors");
+        lesson.Say($"bulk_vectors: {Size((long)bulkTable["bytes"]!)} alone, {Size((long)bulkTable["total_bytes"]!)} with its indexes and TOAST; the indexes: " +
+                   string.Join(", ", sizes.Where(r => r != bulkTable).Select(r => $"{r["relation"]} {Size((long)r["bytes"]!)}")) + ".");
 
         lesson.Step("Is the vector index used? pg_stat_user_indexes",
             "idx_scan counts the scans of each index. Read it, search, read it again: an index whose count never grows is one to drop.");
         const string scans = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'bulk_vectors_hnsw' AND schemaname = current_schema()";
         var before = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
-        await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
-        using (lesson.QuietSql())
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
-                await lesson.QueryAsync("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10", connection, [new NpgsqlParameter("q", question)], cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-            }
-
-            // Statistics reach shared memory when a session goes idle, at most once a second: ask for it now.
-            await lesson.QueryAsync("SELECT pg_stat_force_next_flush()", connection, [], cancellationToken);
-        }
-
-        lesson.Sql("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10  -- 5 times");
         var after = before;
-        for (var wait = 0; wait < 30 && after < before + 5; wait++)
+        // The searches, the same statement again and the two counts: a detail; the sentence below says them.
+        using (lesson.Detail())
         {
-            using var quiet = wait == 0 ? null : lesson.QuietSql();
-            after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
-            if (after < before + 5)
+            await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
+            using (lesson.QuietSql())
             {
-                await Task.Delay(100, cancellationToken);
+                for (var i = 0; i < 5; i++)
+                {
+                    await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                    await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+                    await lesson.QueryAsync("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10", connection, [new NpgsqlParameter("q", question)], cancellationToken);
+                    await transaction.CommitAsync(cancellationToken);
+                }
+
+                // Statistics reach shared memory when a session goes idle, at most once a second: ask for it now.
+                await lesson.QueryAsync("SELECT pg_stat_force_next_flush()", connection, [], cancellationToken);
             }
+
+            lesson.Sql("SELECT id FROM bulk_vectors ORDER BY embedding <=> @q LIMIT 10  -- 5 times");
+            for (var wait = 0; wait < 30 && after < before + 5; wait++)
+            {
+                using var quiet = wait == 0 ? null : lesson.QuietSql(); // shown once, then quiet while it waits for the statistics
+                after = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
+                if (after < before + 5)
+                {
+                    await Task.Delay(100, cancellationToken);
+                }
+            }
+
+            lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
         }
 
-        lesson.Table([(before, after)], ("idx_scan before", r => r.before), ("idx_scan after 5 searches", r => r.after));
+        lesson.Say($"idx_scan of bulk_vectors_hnsw: {before} before, {after} after 5 searches.");
 
-        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It must be in shared_preload_libraries (a server restart), then CREATE EXTENSION in the database.");
+        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
         string preload;
         try
         {
@@ -113,10 +137,8 @@ public sealed partial class ProductionLesson
     {
         ArgumentNullException.ThrowIfNull(lesson);
         lesson.DeepDive(ExtensionStepTitle,
-            "A newer pgvector package (apt, Homebrew, a new Docker image) replaces the library the server loads, but each database keeps the SQL objects " +
-            "(types, operators, functions) of the version it was created or last updated with. ALTER EXTENSION vector UPDATE runs the package's upgrade scripts " +
-            "from that version to default_version; run it in every database after upgrading the package. When the versions match it does nothing. " +
-            "Only the extension's owner or a superuser may run it.");
+            "Each database keeps the SQL objects of the pgvector version it was created or last updated with: after upgrading the package, " +
+            "run ALTER EXTENSION vector UPDATE in every database (as the extension's owner or a superuser).");
         const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
         const string available = "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'";
         var before = (string)(await lesson.QueryAsync(installed, cancellationToken))[0]["extversion"]!;
@@ -138,7 +160,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table([(before, offered, after)], ("extversion before", r => r.before), ("default_version (the installed package)", r => r.offered), ("extversion after UPDATE", r => r.after));
         lesson.Say(before == offered
-            ? $"Already at {after}: the UPDATE was a no-op. After the next package upgrade the same statement moves this database to the new version."
+            ? $"Already at {after}: the UPDATE was a no-op."
             : $"Updated from {before} to {after}: this database now has the objects of the package the server loads.");
     }
 }

@@ -6,9 +6,8 @@ public sealed partial class ProductionLesson
     private static async Task WorkMemAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.DeepDive("work_mem or maintenance_work_mem?",
-            "The Python module answers \"out of memory\" with SET work_mem = '256MB'. Two settings are at play: maintenance_work_mem is what one index build may use (step 6); " +
-            "work_mem is what each sort or hash step of each query may use before it spills to disk, so 256MB can be taken many times over by many connections at once. " +
-            "A query that sorts every vector, with a small and a larger work_mem:");
+            "The Python module answers \"out of memory\" with SET work_mem = '256MB', but work_mem is per sort or hash step of each query, taken many times over at once. " +
+            "A query that sorts every vector, at two settings:");
         // No LIMIT, so no index: every row is sorted, and each sort row carries its vector.
         const string sortAll = "SELECT id, embedding FROM bulk_vectors ORDER BY embedding <-> @q";
         var methods = new List<(string WorkMem, string Sort)>();
@@ -23,8 +22,7 @@ public sealed partial class ProductionLesson
         }
 
         lesson.Table(methods, ("work_mem", r => r.WorkMem), ("the plan's sort", r => r.Sort));
-        lesson.Say("An external merge writes to temporary files and reads them back: slower, not an error. Raise work_mem for the one session or role that needs it " +
-                   "(SET LOCAL in its transaction, or ALTER ROLE ... SET work_mem), not for the whole server. A real out-of-memory ends in SQLSTATE 53200: " +
-                   "then lower work_mem or maintenance_work_mem, or the number of connections, rather than raise them.");
+        lesson.Say($"At {methods[0].WorkMem} the sort spills to disk (external merge): slower, not an error. Raise work_mem for the one session or role (SET LOCAL, ALTER ROLE), " +
+                   "not server-wide; a real out-of-memory (SQLSTATE 53200) calls for less memory, not more.");
     }
 }

@@ -11,7 +11,7 @@ public sealed partial class ProductionLesson
     private static async Task PoolingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("One data source, many concurrent searches",
-            $"An NpgsqlDataSource owns a pool of physical connections. {Searchers} tasks x {SearchesPerTask} searches share one data source capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection instead of opening their own.");
+            $"{Searchers} tasks x {SearchesPerTask} searches share one NpgsqlDataSource, whose pool is capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection.");
         var shared = lesson.Settings.ConnectionString();
         shared.MaxPoolSize = SharedPoolSize;
         shared.ApplicationName = "lesson07-pool";
@@ -39,11 +39,16 @@ public sealed partial class ProductionLesson
             return ok;
         }));
         watch.Stop();
-        var connections = (long)(await lesson.QueryAsync(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'lesson07-pool' AND datname = current_database()", cancellationToken))[0]["n"]!;
+        long connections;
+        using (lesson.Detail())
+        {
+            connections = (long)(await lesson.QueryAsync(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'lesson07-pool' AND datname = current_database()", cancellationToken))[0]["n"]!;
+        }
+
         lesson.Table([(Searchers * SearchesPerTask, results.Sum(), watch.ElapsedMilliseconds, connections)],
             ("searches", r => r.Item1), ("returned 5 rows", r => r.Item2), ("elapsed ms", r => r.Item3), ("server connections used", r => r.Item4));
-        lesson.Say($"Every search got a connection; the pool never opened more than Max Pool Size = {SharedPoolSize}.");
+        lesson.Say($"Every search got a connection, over at most Max Pool Size = {SharedPoolSize}.");
         // The pool's keywords, one by one: a reference for later.
         using (lesson.Detail())
         {
@@ -58,7 +63,7 @@ public sealed partial class ProductionLesson
             var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString + ";Minimum Pool Size=20;Maximum Pool Size=30;Timeout=30");
             """, "Python and C#");
 
-        lesson.Say("[grey]What exhaustion looks like: a pool of one, a timeout of one second, one connection held, a second asked for.[/]");
+        lesson.Say("[grey]Exhaustion: a pool of one, Timeout = 1 s, one connection held, a second asked for.[/]");
         var tiny = lesson.Settings.ConnectionString();
         tiny.MaxPoolSize = 1;
         tiny.Timeout = 1;
@@ -74,7 +79,7 @@ public sealed partial class ProductionLesson
             catch (NpgsqlException e) when (e.InnerException is TimeoutException || e.Message.Contains("exhausted", StringComparison.Ordinal))
             {
                 lesson.Say($"[red]{Markup.Escape(e.Message)}[/]");
-                lesson.Say("[grey]Pool exhaustion is almost always a connection not given back (a missing await using) or too many concurrent requests for the pool: fix the leak or queue the work, then size the pool.[/]");
+                lesson.Say("[grey]Usually a connection not given back (a missing await using) or more requests than the pool: fix the leak or queue the work, then size the pool.[/]");
             }
         }
 
@@ -85,15 +90,20 @@ public sealed partial class ProductionLesson
         lesson.Step("EF Core context pooling", "PooledDbContextFactory (AddDbContextPool / AddPooledDbContextFactory in ASP.NET Core) reuses DbContext instances: created once, reset on return, leased again.");
         var factory = new PooledDbContextFactory<CourseDbContext>(CourseDbContext.CreateOptions(lesson.DataSource, lesson.SqlEchoInterceptor), poolSize: 16);
         var leases = new List<(int Use, Guid Instance, int Lease, int Documents)>();
-        for (var use = 1; use <= 3; use++)
+        // The query and the leases, one row per use: a detail; the sentence below says what they show.
+        using (lesson.Detail())
         {
-            await using var context = await factory.CreateDbContextAsync(cancellationToken);
-            using var quiet = use == 1 ? null : lesson.QuietSql(); // the same query three times: shown once
-            var count = await context.Database.SqlQueryRaw<int>("SELECT count(*)::int AS \"Value\" FROM vector_documents").SingleAsync(cancellationToken);
-            leases.Add((use, context.ContextId.InstanceId, context.ContextId.Lease, count));
+            for (var use = 1; use <= 3; use++)
+            {
+                await using var context = await factory.CreateDbContextAsync(cancellationToken);
+                using var quiet = use == 1 ? null : lesson.QuietSql(); // the same query three times: shown once
+                var count = await context.Database.SqlQueryRaw<int>("SELECT count(*)::int AS \"Value\" FROM vector_documents").SingleAsync(cancellationToken);
+                leases.Add((use, context.ContextId.InstanceId, context.ContextId.Lease, count));
+            }
+
+            lesson.Table(leases, ("use", r => r.Use), ("context instance", r => r.Instance.ToString()[..8]), ("lease", r => r.Lease), ("documents", r => r.Documents));
         }
 
-        lesson.Table(leases, ("use", r => r.Use), ("context instance", r => r.Instance.ToString()[..8]), ("lease", r => r.Lease), ("documents", r => r.Documents));
         lesson.Say(leases.Select(l => l.Instance).Distinct().Count() == 1
             ? "[bold]One[/] context instance served all three uses (the lease number counts them)."
             : "[yellow]The factory made more than one instance.[/]");

@@ -5,17 +5,23 @@ public sealed partial class ProductionLesson
 {
     private static async Task ScalingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("Scaling out, on paper", "When one server is not enough.");
-        lesson.Table(new[]
-            {
-                ("read replicas", "searches far outnumber writes", "streaming replication; Npgsql: Host=primary,replica;Target Session Attributes=prefer-standby"),
-                ("partitioning", "one big table, queries that name a date or a source", "PARTITION BY LIST/RANGE; each partition has its own, smaller vector index"),
-                ("Citus", "more data or writes than one machine holds", "distributed PostgreSQL: tables sharded across nodes, pgvector on each"),
-                ("smaller vectors", "the index no longer fits in memory", "halfvec, binary quantization with re-ranking (step 9)"),
-            },
-            ("approach", r => r.Item1), ("when", r => r.Item2), ("how", r => r.Item3));
+        lesson.Step("Scaling out, on paper",
+            "When one server is not enough: read replicas when searches outnumber writes (lesson 08), partitions when queries name a source or a date (next step), " +
+            "Citus when one machine cannot hold the data (lesson 11), smaller vectors when the index outgrows memory (step 9).");
+        // The same four with how each is done: a reference for later.
+        using (lesson.Detail())
+        {
+            lesson.Table(new[]
+                {
+                    ("read replicas", "searches far outnumber writes", "streaming replication; Npgsql: Host=primary,replica;Target Session Attributes=prefer-standby"),
+                    ("partitioning", "one big table, queries that name a date or a source", "PARTITION BY LIST/RANGE; each partition has its own, smaller vector index"),
+                    ("Citus", "more data or writes than one machine holds", "distributed PostgreSQL: tables sharded across nodes, pgvector on each"),
+                    ("smaller vectors", "the index no longer fits in memory", "halfvec, binary quantization with re-ranking (step 9)"),
+                },
+                ("approach", r => r.Item1), ("when", r => r.Item2), ("how", r => r.Item3));
+        }
 
-        lesson.DeepDive("A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index. A query that names the source reads only its partition (partition pruning).");
+        lesson.DeepDive("A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index; a query that names the source reads only its partition.");
         await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents_by_source", cancellationToken);
         await lesson.ExecuteAsync($"CREATE TABLE documents_by_source (id integer, title text, source text NOT NULL, embedding vector({dims})) PARTITION BY LIST (source)", cancellationToken);
         foreach (var source in new[] { "docs", "blog", "research" })
@@ -31,6 +37,6 @@ public sealed partial class ProductionLesson
         lesson.Table(counts, ("partition", r => r["partition"]), ("rows", r => r["rows"]));
         await lesson.ExplainAsync("SELECT id, title FROM documents_by_source WHERE source = 'research' ORDER BY embedding <=> @q LIMIT 5", null,
             [new NpgsqlParameter("q", question)], cancellationToken);
-        lesson.Say("[grey]Only documents_by_source_research appears in the plan: the other partitions were pruned before execution.[/]");
+        lesson.Say("[grey]Only documents_by_source_research appears in the plan: the others were pruned.[/]");
     }
 }

@@ -12,39 +12,46 @@ public sealed partial class ProductionLesson
     private static async Task SslAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         lesson.Step("sslmode and where credentials come from",
-            "DATABASE_URL carries sslmode; Npgsql reads it as SSL Mode. Credentials come from the environment or .env, never from code.");
-        lesson.Table(new[]
-            {
-                ("disable", "nothing: plain text", "a local socket or loopback only"),
-                ("allow", "tries plain text first, encrypts only if the server refuses it; no certificate check", "nothing worth having: an attacker in the middle can keep it in plain text"),
-                ("prefer (Npgsql's and libpq's default)", "tries SSL first, falls back to plain text; no certificate check", "the default; an attacker in the middle can downgrade or impersonate"),
-                ("require", "always encrypted; the certificate is not checked", "stops eavesdropping, not impersonation"),
-                ("verify-ca", "encrypted; the certificate is signed by a trusted CA (sslrootcert)", "the server is one your CA vouches for"),
-                ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
-            },
-            ("sslmode", r => r.Item1), ("what it checks", r => r.Item2), ("use it for", r => r.Item3));
+            "DATABASE_URL carries sslmode (Npgsql's SSL Mode): only verify-full checks the certificate and the host name; the default, prefer, checks neither. " +
+            "Credentials come from the environment or .env, never from code.");
+        // Every mode and what it checks, and whether this connection is encrypted: a detail.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> ssl;
+        using (lesson.Detail())
+        {
+            lesson.Table(new[]
+                {
+                    ("disable", "nothing: plain text", "a local socket or loopback only"),
+                    ("allow", "tries plain text first, encrypts only if the server refuses it; no certificate check", "nothing worth having: an attacker in the middle can keep it in plain text"),
+                    ("prefer (Npgsql's and libpq's default)", "tries SSL first, falls back to plain text; no certificate check", "the default; an attacker in the middle can downgrade or impersonate"),
+                    ("require", "always encrypted; the certificate is not checked", "stops eavesdropping, not impersonation"),
+                    ("verify-ca", "encrypted; the certificate is signed by a trusted CA (sslrootcert)", "the server is one your CA vouches for"),
+                    ("verify-full", "as verify-ca, and the host name matches the certificate", "what a managed cloud database should use"),
+                },
+                ("sslmode", r => r.Item1), ("what it checks", r => r.Item2), ("use it for", r => r.Item3));
+            ssl = await lesson.QueryAsync("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl", cancellationToken);
+        }
+
         lesson.Code("""
             # Python (pydantic-settings): typed settings from the environment or .env
             class Settings(BaseSettings):
                 database_url: str
                 model_config = SettingsConfigDict(env_file=".env")
 
-            // C#, this course: ModuleSettings.Load() reads the environment, then .env, then documented defaults
+            // C#, this course: the environment, then .env, then documented defaults
             var settings = ModuleSettings.Load();
-            // C#, ASP.NET Core: configuration (environment, user secrets, a vault) bound to a class and checked at startup
-            builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database").ValidateDataAnnotations().ValidateOnStart();
+            // C#, ASP.NET Core: environment, user secrets or a vault, checked at startup
+            builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database")
+                .ValidateDataAnnotations().ValidateOnStart();
             """, "Python and C#");
-        var ssl = await lesson.QueryAsync("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl", cancellationToken);
         lesson.Say($"This run: DATABASE_URL from the [bold]{Markup.Escape(lesson.Settings.DatabaseUrlSource)}[/], " +
                    $"'{Markup.Escape(DatabaseUrl.Redact(lesson.Settings.DatabaseUrl))}', SSL Mode {lesson.Settings.ConnectionString().SslMode}, encrypted now: [bold]{ssl[0]["ssl"]}[/].");
-
     }
 
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
         lesson.DeepDive("A read-only role",
-            "The searching part of an application needs SELECT, nothing more. The lesson creates a login role (roles are per server, so it is named after this schema and this database) and grants it what the Python module grants: " +
-            "SELECT on all tables in the schema. That covers the tables there now; ALTER DEFAULT PRIVILEGES also covers the tables created later, which the module's GRANT alone would miss.");
+            "Searching needs SELECT only. A login role (named after this schema and database: roles are per server) gets SELECT on the schema's tables, " +
+            "and ALTER DEFAULT PRIVILEGES for tables created later, which the Python module's GRANT misses.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
         var role = ReaderRole(lesson.Schema, database);
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
@@ -132,10 +139,14 @@ public sealed partial class ProductionLesson
             // The role is the lesson's: it goes when the lesson is done. DROP ROLE refuses while the role holds
             // privileges, so each grant is taken back first, by the owner who gave it. (DROP OWNED BY does all of it in
             // one statement, but only for a superuser or a member of the role, which the learner who created it is not.)
-            await lesson.ExecuteAsync($"REVOKE ALL ON ALL TABLES IN SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
-            await lesson.ExecuteAsync($"ALTER DEFAULT PRIVILEGES IN SCHEMA {lesson.Schema} REVOKE ALL ON TABLES FROM {role}", CancellationToken.None);
-            await lesson.ExecuteAsync($"REVOKE ALL ON SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
-            await lesson.ExecuteAsync($"DROP ROLE IF EXISTS {role}", CancellationToken.None);
+            // The clean-up is a detail.
+            using (lesson.Detail())
+            {
+                await lesson.ExecuteAsync($"REVOKE ALL ON ALL TABLES IN SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
+                await lesson.ExecuteAsync($"ALTER DEFAULT PRIVILEGES IN SCHEMA {lesson.Schema} REVOKE ALL ON TABLES FROM {role}", CancellationToken.None);
+                await lesson.ExecuteAsync($"REVOKE ALL ON SCHEMA {lesson.Schema} FROM {role}", CancellationToken.None);
+                await lesson.ExecuteAsync($"DROP ROLE IF EXISTS {role}", CancellationToken.None);
+            }
         }
     }
 

@@ -10,7 +10,7 @@ public sealed partial class ProductionLesson
     private static async Task SmallerVectorsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Smaller vectors: halfvec and binary quantization",
-            "halfvec stores 2 bytes per dimension instead of 4; binary_quantize keeps one bit per dimension (its sign), searched by Hamming distance <~>. Both can be expression indexes over the same vector column: nothing else in the table changes.");
+            "halfvec stores 2 bytes per dimension instead of 4; binary_quantize keeps one bit per dimension (its sign), searched by Hamming distance <~>. Both index the same vector column as expressions.");
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_halfvec_hnsw ON bulk_vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)", cancellationToken);
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_bit_hnsw ON bulk_vectors USING hnsw ((binary_quantize(embedding)::bit({dims})) bit_hamming_ops)", cancellationToken);
         await lesson.ExecuteAsync("ANALYZE bulk_vectors", cancellationToken);
@@ -84,8 +84,7 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(bytes.GetValueOrDefault(r.Index))),
             ("recall@10 vs exact (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]The bit index holds {dims} bits per row against {dims * 4} bytes for the full vector; Hamming distance alone ranks coarsely, " +
-                   $"so it fetches {RerankCandidates} candidates and the exact distance on the stored vectors picks the 10.[/]");
+        lesson.Say($"[grey]The bit index holds {dims} bits a row against {dims * 4:N0} bytes; Hamming distance ranks coarsely, so its top {RerankCandidates} are re-ranked by the exact distance.[/]");
 
         await OverTwoThousandDimensionsAsync(lesson, cancellationToken);
     }
@@ -97,8 +96,7 @@ public sealed partial class ProductionLesson
     /// </summary>
     private static async Task OverTwoThousandDimensionsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Say($"[grey]Over 2,000 dimensions: text-embedding-3-large returns {LargeDimensions:N0}. {LargeRows:N0} synthetic vectors of that width (clusters whose spread falls along the dimensions, " +
-                   "as in models trained to be shortened), 20 more as queries. First the plain HNSW index every other table here has:[/]");
+        lesson.Say($"[grey]Over 2,000 dimensions (text-embedding-3-large returns {LargeDimensions:N0}): {LargeRows:N0} synthetic vectors of that width, 20 more as queries. A plain HNSW index first:[/]");
         var (rows, queries) = LargeVectors(LargeRows, 20);
         using (lesson.QuietSql())
         {
@@ -117,7 +115,7 @@ public sealed partial class ProductionLesson
         }
         catch (PostgresException e)
         {
-            lesson.Say($"[yellow]PostgreSQL:[/] {Markup.Escape(e.MessageText)} (SQLSTATE {e.SqlState}). vector is indexed up to 2,000 dimensions (HNSW and IVFFlat alike), halfvec up to 4,000.");
+            lesson.Say($"[yellow]PostgreSQL:[/] {Markup.Escape(e.MessageText)} (SQLSTATE {e.SqlState}); halfvec is indexed up to 4,000.");
         }
 
         await lesson.ExecuteAsync($"CREATE INDEX large_vectors_halfvec_hnsw ON large_vectors USING hnsw ((embedding::halfvec({LargeDimensions})) halfvec_cosine_ops)", cancellationToken);
@@ -178,10 +176,14 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(sizes[r.Index])),
             ($"recall@10 vs exact search of the full {LargeDimensions:N0} (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector (2 x {LargeDimensions:N0} or 4 x {ShortenedDimensions:N0}). The halfvec index keeps every dimension at half precision " +
-                   $"(recall {results[0].Recall:0.00} here) and the table keeps the full vectors ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else. " +
-                   $"OpenAI's dimensions parameter (OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions}, sent with text-embedding-3-large) returns the embedding cut short: a vector({ShortenedDimensions}) that a plain index takes, in a smaller table. " +
-                   $"What the cut costs in recall ({results[1].Recall:0.00} here) depends on the model: these synthetic vectors put more of their spread in the first dimensions, as a model trained to be shortened does, but only your own embeddings, searched both ways, tell.[/]");
+        lesson.Say($"[grey]Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector. The halfvec index keeps every dimension at half precision (recall {results[0].Recall:0.00}); " +
+                   $"OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions} asks text-embedding-3-large for a vector({ShortenedDimensions}), cut short, that a plain index takes (recall {results[1].Recall:0.00}).[/]");
+        using (lesson.Detail())
+        {
+            lesson.Say($"[grey]The halfvec way keeps the full vectors in the table ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else; the cut one stores a smaller table. " +
+                       "The synthetic vectors are clusters whose spread falls along the dimensions, as in models trained to be shortened: what the cut costs in recall depends on the model, " +
+                       "and only your own embeddings, searched both ways, tell.[/]");
+        }
     }
 
     /// <summary>Writes <paramref name="vectors"/> into <paramref name="table"/> (id, embedding) with one binary COPY.</summary>

@@ -64,12 +64,7 @@ public sealed partial class ProductionLesson : ILesson
 
         // Performance: batch operations; best practices: index after bulk insert; common issues: slow inserts with an index.
         var vectors = await BulkLoadAsync(lesson, dims, cancellationToken);
-        await IndexBuildAsync(lesson, cancellationToken);
-        using (lesson.Detail())
-        {
-            // Parallel workers for the build: measured on this machine, for reading later.
-            await ParallelBuildAsync(lesson, dims, cancellationToken);
-        }
+        await IndexBuildAsync(lesson, dims, cancellationToken); // with parallel workers for the build, folded as a detail
 
         await SlowInsertsAsync(lesson, dims, vectors, cancellationToken);
 

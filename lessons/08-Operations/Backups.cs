@@ -3,6 +3,7 @@ using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Input;
 using PgVectorModule.Search;
+using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson08;
 
@@ -13,8 +14,8 @@ public sealed partial class OperationsLesson
     private static async Task DumpAndRestoreAsync(Lesson lesson, LocalServers servers, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("pg_dump -Fc: the lesson's schema, with the extension",
-            "The custom format (-Fc) is compressed and lets pg_restore pick and reorder what it restores. --schema takes one schema; the vector extension lives in public, " +
-            "so --extension=vector adds its CREATE EXTENSION (without it the dump names a type the new database does not have).");
+            "The custom format (-Fc) is compressed and lets pg_restore pick what it restores. --schema takes one schema; the vector extension lives in public, " +
+            "so --extension=vector adds its CREATE EXTENSION (without it the dump names a type a new database lacks).");
         var source = lesson.Settings.ConnectionString();
         var folder = await servers.NewFolderAsync("dump", cancellationToken);
         var dumpFile = Path.Combine(folder, $"{lesson.Schema}.dump");
@@ -28,27 +29,48 @@ public sealed partial class OperationsLesson
 
         var list = await servers.PgAsync("pg_restore", ["--list", dumpFile], null, cancellationToken);
         var entries = list.Output.Split('\n').Where(l => l.Length > 0 && !l.StartsWith(';')).ToList();
-        lesson.Sql("pg_restore --list " + dumpFile);
-        lesson.Table(entries.Where(e => e.Contains(" EXTENSION ", StringComparison.Ordinal) || e.Contains(" TABLE ", StringComparison.Ordinal) ||
-                                        e.Contains(" INDEX ", StringComparison.Ordinal) || e.Contains(" TABLE DATA ", StringComparison.Ordinal)),
-            ("table of contents (extension, tables, data, indexes)", e => string.Join(' ', e.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(3))));
-        lesson.Say($"[bold]{new FileInfo(dumpFile).Length / 1024.0:N0} kB[/], {entries.Count} entries. The HNSW index is stored as its CREATE INDEX: pg_restore builds it again from the restored rows.");
+        // The dump's table of contents: a detail; the sentence after counts it.
+        using (lesson.Detail())
+        {
+            lesson.Sql("pg_restore --list " + dumpFile);
+            lesson.Table(entries.Where(e => e.Contains(" EXTENSION ", StringComparison.Ordinal) || e.Contains(" TABLE ", StringComparison.Ordinal) ||
+                                            e.Contains(" INDEX ", StringComparison.Ordinal) || e.Contains(" TABLE DATA ", StringComparison.Ordinal)),
+                ("table of contents (extension, tables, data, indexes)", e => string.Join(' ', e.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(3))));
+        }
+
+        var kinds = entries.Select(e => string.Join(' ', e.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(3))).ToList();
+        int Count(string kind) => kinds.Count(k => k.StartsWith(kind + " ", StringComparison.Ordinal));
+        lesson.Say($"[bold]{new FileInfo(dumpFile).Length / 1024.0:N0} kB[/], {entries.Count} entries (pg_restore --list): " +
+                   $"{(kinds.Contains("EXTENSION - vector") ? "CREATE EXTENSION vector, " : "")}{Count("TABLE") - Count("TABLE DATA")} tables, {Count("TABLE DATA")} with their rows, {Count("INDEX")} indexes. " +
+                   "The HNSW index is stored as its CREATE INDEX: pg_restore builds it again from the restored rows.");
 
         lesson.Step("pg_restore into a fresh database, and the same search",
             "A new, empty database; pg_restore --exit-on-error --single-transaction: the whole dump lands or none of it. Then the checks: extension, rows, index definitions, and one search on both databases.");
-        var restoredName = RestoredDatabaseName((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!);
+        string restoredName;
+        // The new database: a detail.
+        using (lesson.Detail())
+        {
+            restoredName = RestoredDatabaseName((string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!);
+            await lesson.ExecuteAsync($"DROP DATABASE IF EXISTS \"{restoredName}\" WITH (FORCE)", cancellationToken);
+            await lesson.ExecuteAsync($"CREATE DATABASE \"{restoredName}\"", cancellationToken);
+        }
+
         var target = new NpgsqlConnectionStringBuilder(source.ConnectionString) { Database = restoredName };
-        await lesson.ExecuteAsync($"DROP DATABASE IF EXISTS \"{restoredName}\" WITH (FORCE)", cancellationToken);
-        await lesson.ExecuteAsync($"CREATE DATABASE \"{restoredName}\"", cancellationToken);
         try
         {
             var restore = await RestoreAsync(servers, dumpFile, target, cancellationToken);
             lesson.Sql(restore);
-            var checks = await CompareAsync(lesson, target, shape, question, cancellationToken);
-            lesson.Table(checks, ("check", r => r.Check), ("course database", r => r.Source), ("restored", r => r.Restored), ("same", r => r.Same ? "yes" : "NO"));
+            List<(string Check, string Source, string Restored, bool Same)> checks;
+            // The checks' SQL and both databases' answers side by side: a detail; the sentence after says whether they match.
+            using (lesson.Detail())
+            {
+                checks = await CompareAsync(lesson, target, shape, question, cancellationToken);
+                lesson.Table(checks, ("check", r => r.Check), ("course database", r => r.Source), ("restored", r => r.Restored), ("same", r => r.Same ? "yes" : "NO"));
+            }
+
             lesson.Say(checks.All(c => c.Same)
                 ? $"[bold]All {checks.Count} checks equal[/]: the extension, every vector, every index and the search's answer came back."
-                : "[red]The restored database differs (rows marked NO).[/]");
+                : $"[red]The restored database differs[/]: {Markup.Escape(string.Join("; ", checks.Where(c => !c.Same).Select(c => $"{c.Check}: {c.Source} against {c.Restored}")))}.");
         }
         finally
         {
@@ -137,8 +159,8 @@ public sealed partial class OperationsLesson
     private static async Task PointInTimeRecoveryAsync(Lesson lesson, LocalServers servers, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Point-in-time recovery from a WAL archive",
-            "A dump is a snapshot; continuous archiving keeps every WAL segment, so a base backup can be replayed to any moment after it. archive_command needs a server restart to turn on, " +
-            "which the course database should not get from a lesson, so this step runs on a small cluster of its own: archive on, a base backup, good writes, a restore point, a mistake, then recovery to the restore point.");
+            "A dump is a snapshot; continuous archiving keeps every WAL segment, so a base backup can be replayed to any moment after it. archive_command needs a restart, " +
+            "so this step runs a small cluster of its own: archive on, a base backup, good writes, a restore point, a mistake, recovery to the restore point.");
         var archive = await servers.NewFolderAsync("archive", cancellationToken);
         var clusterFolder = await servers.NewFolderAsync("pitr", cancellationToken);
         var data = Path.Combine(clusterFolder, "data");
@@ -199,7 +221,7 @@ public sealed partial class OperationsLesson
             ("server", r => r.Item1), ("rows in notes", r => r.Item2));
         lesson.Say(back == 3 && lost == 0
             ? "Recovered to the restore point: [bold]3 rows[/], the write made after the base backup included, the DELETE not replayed. " +
-              "recovery_target_time or recovery_target_lsn name a moment instead of a restore point. In production the archive lives on another machine or object storage (pgBackRest, WAL-G, Barman)."
+              "recovery_target_time or _lsn name a moment instead. In production the archive lives elsewhere (pgBackRest, WAL-G, Barman)."
             : $"[red]The recovered cluster has {back} rows.[/]");
         await servers.StopPostgresAsync(baseBackup, cancellationToken);
         await servers.StopPostgresAsync(data, cancellationToken);

@@ -44,8 +44,12 @@ public sealed partial class OperationsLesson : ILesson
             shape = db.Shape;
         }
 
-        // The searches below are HNSW's: without the IVFFlat index the plans on both servers name the one index.
-        await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", cancellationToken);
+        // The searches below are HNSW's: without the IVFFlat index the plans on both servers name the one index. A detail.
+        using (lesson.Detail())
+        {
+            await lesson.ExecuteAsync($"DROP INDEX {VectorDocumentConfiguration.IvfFlatIndex}", cancellationToken);
+        }
+
         var question = await embedder.EmbedQueryAsync(Question, cancellationToken);
 
         // Part 1: a read replica.

@@ -23,7 +23,7 @@ public sealed partial class OperationsLesson
     private static async Task PgBouncerAsync(Lesson lesson, LocalServers servers, int port, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("pgBouncer in transaction mode",
-            "pgBouncer speaks PostgreSQL's protocol to clients and keeps a few server connections. In transaction mode a client holds a server connection for one transaction only: " +
+            "pgBouncer speaks PostgreSQL's protocol and keeps a few server connections. In transaction mode a client holds one for a transaction only: " +
             "hundreds of clients (app instances, each with its own Npgsql pool) share a handful of server processes.");
         var primary = lesson.Settings.ConnectionString();
         var version = await PgBouncerVersionAsync(servers, cancellationToken);
@@ -53,8 +53,15 @@ public sealed partial class OperationsLesson
         await servers.WriteFileAsync(Path.Combine(folder, "pgbouncer.ini"), ini, cancellationToken);
         // userlist.txt: the user and password pgBouncer checks clients against and logs in to the server with.
         await servers.WriteFileAsync(Path.Combine(folder, "userlist.txt"), $"\"{user}\" \"{(primary.Password ?? "").Replace("\"", "\"\"", StringComparison.Ordinal)}\"\n", cancellationToken);
-        lesson.Sql(ini, [$"userlist.txt: \"{user}\" \"****\" (the password from DATABASE_URL; a production pgBouncer reads SCRAM secrets or uses auth_query)"]);
-        lesson.Sql($"pgbouncer -d {folder}/pgbouncer.ini");
+        // The whole configuration and the command that starts it: a detail; the sentence after says the settings that matter.
+        using (lesson.Detail())
+        {
+            lesson.Sql(ini, [$"userlist.txt: \"{user}\" \"****\" (the password from DATABASE_URL; a production pgBouncer reads SCRAM secrets or uses auth_query)"]);
+            lesson.Sql($"pgbouncer -d {folder}/pgbouncer.ini");
+        }
+
+        lesson.Say($"pgbouncer.ini: [bold]pool_mode = transaction[/], default_pool_size = {PoolSize} (server connections per database and user), max_client_conn = 200, " +
+                   $"every database on {primary.Host}:{primary.Port}{(tracksPrepared ? ", max_prepared_statements = 100" : "")}.");
         await servers.StartPgBouncerAsync(Path.Combine(folder, "pgbouncer.ini"), Path.Combine(folder, "pgbouncer.pid"), Path.Combine(folder, "pgbouncer.log"), port, cancellationToken);
 
         var bounced = new NpgsqlConnectionStringBuilder(primary.ConnectionString)
@@ -99,8 +106,8 @@ public sealed partial class OperationsLesson
         Vector question, CancellationToken cancellationToken)
     {
         lesson.Step($"{Clients} clients, {PoolSize} server connections",
-            $"{Clients} clients, each with a connection of its own, run {SearchesPerClient} searches each. Every search is a transaction that also waits 20 ms, as a request doing other work would, so the clients overlap. " +
-            "The same load runs once straight to the server and once through pgBouncer, while another connection counts the server's backends in pg_stat_activity.");
+            $"{Clients} clients, each with a connection of its own, run {SearchesPerClient} searches each, a transaction that also waits 20 ms (a request doing other work). " +
+            "The load runs straight to the server, then through pgBouncer, while another connection counts the server's backends in pg_stat_activity.");
         var search = $"SELECT id FROM {lesson.Schema}.vector_documents ORDER BY embedding <=> @q LIMIT 5";
         lesson.Sql($"BEGIN;\n{search};\nSELECT pg_sleep(0.02);\nCOMMIT;", ["@q = the question's vector; names are schema-qualified: pgBouncer refuses Search Path (step 11)"]);
 
@@ -133,18 +140,28 @@ public sealed partial class OperationsLesson
             rows.Add((path, done, watch.ElapsedMilliseconds, await peak));
             if (pools is not null)
             {
-                lesson.Sql("psql -h 127.0.0.1 -p " + port + " -U " + user + " -d pgbouncer --csv -c 'SHOW POOLS'  -- 200 ms into the run");
-                lesson.Table(await pools, ("database", r => r.GetValueOrDefault("database")), ("cl_active", r => r.GetValueOrDefault("cl_active")),
-                    ("cl_waiting", r => r.GetValueOrDefault("cl_waiting")), ("sv_active", r => r.GetValueOrDefault("sv_active")),
-                    ("sv_idle", r => r.GetValueOrDefault("sv_idle")), ("maxwait_us", r => r.GetValueOrDefault("maxwait_us")), ("pool_mode", r => r.GetValueOrDefault("pool_mode")));
-                lesson.Say("[grey]cl_active: clients holding a server connection; cl_waiting: clients queued for one; sv_active: server connections in use.[/]");
+                var shown = await pools;
+                // pgBouncer's admin console and its whole answer: a detail; the sentence after says what it counted.
+                using (lesson.Detail())
+                {
+                    lesson.Sql("psql -h 127.0.0.1 -p " + port + " -U " + user + " -d pgbouncer --csv -c 'SHOW POOLS'  -- 200 ms into the run");
+                    lesson.Table(shown, ("database", r => r.GetValueOrDefault("database")), ("cl_active", r => r.GetValueOrDefault("cl_active")),
+                        ("cl_waiting", r => r.GetValueOrDefault("cl_waiting")), ("sv_active", r => r.GetValueOrDefault("sv_active")),
+                        ("sv_idle", r => r.GetValueOrDefault("sv_idle")), ("maxwait_us", r => r.GetValueOrDefault("maxwait_us")), ("pool_mode", r => r.GetValueOrDefault("pool_mode")));
+                }
+
+                var pool = shown.FirstOrDefault(r => r.ContainsKey("cl_waiting"));
+                lesson.Say(pool is null
+                    ? $"[grey]SHOW POOLS (pgBouncer's admin console, 200 ms into the run): {Markup.Escape(shown.FirstOrDefault()?.GetValueOrDefault("database") ?? "no pool")}.[/]"
+                    : $"[grey]SHOW POOLS (pgBouncer's admin console), 200 ms into the run: {pool.GetValueOrDefault("cl_active")} clients holding a server connection (cl_active), " +
+                      $"{pool.GetValueOrDefault("cl_waiting")} queued for one (cl_waiting), {pool.GetValueOrDefault("sv_active")} server connections in use (sv_active).[/]");
             }
         }
 
         lesson.Table(rows, ("path", r => r.Path), ("clients", _ => Clients), ("searches done", r => r.Searches), ("ms", r => r.Ms), ("most server connections at once", r => r.PeakServer));
         var bounced = rows[1];
         lesson.Say($"Through pgBouncer: {bounced.Searches} searches from {Clients} clients over at most [bold]{bounced.PeakServer}[/] server connection(s) (default_pool_size {PoolSize}); " +
-                   $"straight to the server: [bold]{rows[0].PeakServer}[/]. Each server connection is a process with its own memory; pgBouncer's clients cost a few kB each.");
+                   $"straight to the server: [bold]{rows[0].PeakServer}[/], each a process with its own memory (a pgBouncer client costs a few kB).");
     }
 
     private static async Task<int> ClientAsync(NpgsqlDataSource source, string search, Vector question, CancellationToken cancellationToken)
@@ -221,19 +238,26 @@ public sealed partial class OperationsLesson
     {
         lesson.Step("What Npgsql needs through pgBouncer",
             "Transaction mode gives each transaction any server connection. Whatever a session keeps between transactions is therefore lost, or worse, left for the next client.");
-        lesson.Table(new[]
-            {
-                ("No Reset On Close=true", "skip Npgsql's DISCARD ALL when a pooled connection is reused: through pgBouncer it would reset someone else's server connection, if any"),
-                ("Max Auto Prepare (0 by default), Prepare()", tracksPrepared
-                    ? $"pgBouncer {version} has max_prepared_statements: prepared statements work, pgBouncer re-prepares them on each server connection"
-                    : $"pgBouncer {version} is older than 1.21: a statement prepared on one server connection is unknown on the next; leave Max Auto Prepare at 0 and do not call Prepare()"),
-                ("Search Path, Options", "startup parameters pgBouncer does not track are refused; qualify names or SET LOCAL search_path in the transaction"),
-                ("SET without LOCAL", "stays on the server connection after the transaction: the next client gets it. Use SET LOCAL or set_config(name, value, true)"),
-                ("session advisory locks, LISTEN, temporary tables, WITH HOLD cursors", "belong to one server connection: use transaction-level forms (pg_advisory_xact_lock) or connect to the server directly"),
-                ("migrations and admin work", "connect to the server directly, not through pgBouncer"),
-                ("Max Pool Size", "the pool of connections to pgBouncer: cheap; the server-side limit is pgBouncer's default_pool_size"),
-            },
-            ("setting or feature", r => r.Item1), ("through pgBouncer in transaction mode", r => r.Item2));
+        lesson.Say("No Reset On Close=true; SET LOCAL, never SET; no Search Path or Options in the connection string; " +
+                   (tracksPrepared ? "prepared statements work (max_prepared_statements); " : $"no Max Auto Prepare or Prepare() before pgBouncer {PreparedStatementsSupport}; ") +
+                   "advisory locks, LISTEN, temporary tables and migrations straight to the server.");
+        // Each setting or feature with why: a reference for later.
+        using (lesson.Detail())
+        {
+            lesson.Table(new[]
+                {
+                    ("No Reset On Close=true", "skip Npgsql's DISCARD ALL when a pooled connection is reused: through pgBouncer it would reset someone else's server connection, if any"),
+                    ("Max Auto Prepare (0 by default), Prepare()", tracksPrepared
+                        ? $"pgBouncer {version} has max_prepared_statements: prepared statements work, pgBouncer re-prepares them on each server connection"
+                        : $"pgBouncer {version} is older than 1.21: a statement prepared on one server connection is unknown on the next; leave Max Auto Prepare at 0 and do not call Prepare()"),
+                    ("Search Path, Options", "startup parameters pgBouncer does not track are refused; qualify names or SET LOCAL search_path in the transaction"),
+                    ("SET without LOCAL", "stays on the server connection after the transaction: the next client gets it. Use SET LOCAL or set_config(name, value, true)"),
+                    ("session advisory locks, LISTEN, temporary tables, WITH HOLD cursors", "belong to one server connection: use transaction-level forms (pg_advisory_xact_lock) or connect to the server directly"),
+                    ("migrations and admin work", "connect to the server directly, not through pgBouncer"),
+                    ("Max Pool Size", "the pool of connections to pgBouncer: cheap; the server-side limit is pgBouncer's default_pool_size"),
+                },
+                ("setting or feature", r => r.Item1), ("through pgBouncer in transaction mode", r => r.Item2));
+        }
     }
 
     // ---------------------------------------------------------------- what breaks, run
@@ -278,7 +302,11 @@ public sealed partial class OperationsLesson
             ? "SET LOCAL ended with A's transaction; B saw the default. A's SET without LOCAL [bold]leaked[/]: B, another client, now runs with A's statement_timeout on the same server backend."
             : "[yellow]B got another server connection this time, so A's setting did not reach it; run again and it will.[/]");
 
-        lesson.Say("[grey]Prepared statements: A prepares a statement, B holds that server connection in a transaction, A executes its statement again.[/]");
+        using (lesson.Detail())
+        {
+            lesson.Say("[grey]Prepared statements: A prepares a statement, B holds that server connection in a transaction, A executes its statement again.[/]");
+        }
+
         var prepared = new List<(string Client, string What, string Result)>();
         await using (var statement = new NpgsqlCommand("SELECT pg_backend_pid()", a))
         {
@@ -316,7 +344,11 @@ public sealed partial class OperationsLesson
                 ? "pgBouncer re-prepared A's statement on the other server connection (max_prepared_statements): [bold]prepared statements work[/]."
                 : "[yellow]A's second execution got the same server connection this time.[/]");
 
-        lesson.Say("[grey]Startup parameters: Search Path is sent when the connection opens, and pgBouncer does not know it.[/]");
+        using (lesson.Detail())
+        {
+            lesson.Say("[grey]Startup parameters: Search Path is sent when the connection opens, and pgBouncer does not know it.[/]");
+        }
+
         var withSearchPath = new NpgsqlConnectionStringBuilder(bounced.ConnectionString) { SearchPath = lesson.Schema, Pooling = false };
         lesson.Sql("Host=127.0.0.1;Port=" + bounced.Port + ";Search Path=" + lesson.Schema + ";...");
         try

@@ -89,9 +89,16 @@ public sealed partial class OperationsLesson
         }
 
         lesson.Step("A hot standby with pg_basebackup",
-            "pg_basebackup copies the running primary's files over a replication connection, with the WAL written meanwhile (--wal-method=stream); " +
-            "--write-recovery-conf adds standby.signal and primary_conninfo, so the copy starts as a standby that streams the primary's WAL and replays it, and answers read-only queries (hot_standby).");
-        var made = await MakeStandbyAsync(servers, lesson.Settings.ConnectionString(), port, $"lesson08_{Environment.ProcessId}", lesson.Sql, cancellationToken);
+            "pg_basebackup copies the running primary's files and the WAL written meanwhile; --write-recovery-conf makes the copy start as a standby " +
+            "that streams the primary's WAL, replays it and answers read-only queries (hot_standby).");
+        // The copy is the technique; starting the server on it (pg_ctl start) is a detail.
+        var made = await MakeStandbyAsync(servers, lesson.Settings.ConnectionString(), port, $"lesson08_{Environment.ProcessId}", (command, notes) =>
+        {
+            using (command.StartsWith("pg_basebackup ", StringComparison.Ordinal) ? null : lesson.Detail())
+            {
+                lesson.Sql(command, notes);
+            }
+        }, cancellationToken);
         await CheckStandbyAsync(lesson, made, cancellationToken);
         return made;
     }
@@ -134,10 +141,12 @@ public sealed partial class OperationsLesson
     {
         const string who = "SELECT inet_server_port() AS port, pg_is_in_recovery() AS in_recovery, pg_postmaster_start_time() AS started";
         lesson.Sql(who);
-        var rows = new List<(string Server, IReadOnlyDictionary<string, object?> Row)>
+        var rows = new List<(string Server, IReadOnlyDictionary<string, object?> Row)>();
+        using (lesson.QuietSql()) // the statement just shown, on the primary
         {
-            ("DATABASE_URL", (await lesson.QueryAsync(who, cancellationToken))[0]),
-        };
+            rows.Add(("DATABASE_URL", (await lesson.QueryAsync(who, cancellationToken))[0]));
+        }
+
         await using (var source = ModuleDataSource.Create(standby.ConnectionString, lesson.Schema))
         await using (var command = source.CreateCommand(who))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -149,11 +158,17 @@ public sealed partial class OperationsLesson
         lesson.Table(rows, ("server", r => r.Server), ("inet_server_port()", r => r.Row["port"]), ("pg_is_in_recovery()", r => r.Row["in_recovery"]));
 
         const string replication = "SELECT application_name, client_addr, state, sync_state FROM pg_stat_replication";
-        var senders = await lesson.QueryAsync(replication, cancellationToken);
-        lesson.Table(senders, ("application_name", r => r["application_name"]), ("client_addr", r => r["client_addr"]?.ToString()), ("state", r => r["state"]), ("sync_state", r => r["sync_state"]));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> senders;
+        // The primary's view of its standbys: a detail; the sentence below says what it shows.
+        using (lesson.Detail())
+        {
+            senders = await lesson.QueryAsync(replication, cancellationToken);
+            lesson.Table(senders, ("application_name", r => r["application_name"]), ("client_addr", r => r["client_addr"]?.ToString()), ("state", r => r["state"]), ("sync_state", r => r["sync_state"]));
+        }
+
         lesson.Say(standby.Name is { } name && senders.Any(r => (string?)r["application_name"] == name && (string?)r["state"] == "streaming")
-            ? $"The primary streams its WAL to [bold]{name}[/]: state streaming, asynchronous (the primary does not wait for the standby to confirm a commit)."
-            : "[grey]One row per standby connected to the primary.[/]");
+            ? $"pg_stat_replication: the primary streams its WAL to [bold]{name}[/], asynchronously (it does not wait for the standby to confirm a commit)."
+            : "[grey]pg_stat_replication on the primary has one row per standby connected to it.[/]");
     }
 
     /// <summary>Before any work: STANDBY_URL must answer and be in recovery.</summary>
@@ -185,8 +200,7 @@ public sealed partial class OperationsLesson
     private static async Task RouteSearchesAsync(Lesson lesson, Routing routing, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
         lesson.Step("One data source over both servers",
-            "Host lists both servers. WithTargetSession gives views of one multi-host data source: ReadWrite connects only to the primary, PreferStandby to a standby while one answers. " +
-            "Each query below also asks the server that ran it who it is.");
+            "Host lists both servers. WithTargetSession gives views of one multi-host data source: ReadWrite connects only to the primary, PreferStandby to a standby while one answers.");
         lesson.Sql($$"""
             var builder = new NpgsqlDataSourceBuilder("Host={{routing.Hosts}};Load Balance Hosts=true;Username=...;Database=...");
             builder.UseVector();
@@ -208,9 +222,14 @@ public sealed partial class OperationsLesson
             rows.Add(("write check", "writes (ReadWrite)", routing.Role(server.Port), server.InRecovery, "connected to a server that accepts writes"));
         }
 
-        lesson.Sql("SELECT inet_server_port(), pg_is_in_recovery();  -- on the connection each search used\n" +
-                   "VectorSearch.Nearest(db, question, limit: 3)   -- a SearchDbContext over `searches`");
-        lesson.Table(rows, ("query", r => r.Query), ("data source", r => r.Through), ("answered by", r => r.AnsweredBy), ("pg_is_in_recovery()", r => r.Recovery), ("top hit / result", r => r.Result));
+        // Each query asked the server that ran it who it is: the queries and the answers are a detail; the sentence below counts them.
+        using (lesson.Detail())
+        {
+            lesson.Sql("SELECT inet_server_port(), pg_is_in_recovery();  -- on the connection each search used\n" +
+                       "VectorSearch.Nearest(db, question, limit: 3)   -- a SearchDbContext over `searches`");
+            lesson.Table(rows, ("query", r => r.Query), ("data source", r => r.Through), ("answered by", r => r.AnsweredBy), ("pg_is_in_recovery()", r => r.Recovery), ("top hit / result", r => r.Result));
+        }
+
         var searchedOnStandby = rows.Count(r => r.Query.StartsWith("search", StringComparison.Ordinal) && r.AnsweredBy == "standby");
         lesson.Say($"[bold]{searchedOnStandby} of 3[/] searches ran on the standby; the write check ran on the primary.");
     }
@@ -246,7 +265,11 @@ public sealed partial class OperationsLesson
         await using (var connection = await routing.StandbyOnly.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
-            await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+            using (lesson.Detail())
+            {
+                await lesson.ExecuteAsync("SET LOCAL enable_seqscan = off", connection, cancellationToken);
+            }
+
             await lesson.ExplainAsync(NearestSql, connection, [new NpgsqlParameter("q", question)], cancellationToken);
         }
 
@@ -284,7 +307,7 @@ public sealed partial class OperationsLesson
             "SELECT pg_last_wal_receive_lsn() AS received, pg_last_wal_replay_lsn() AS replayed, now() - pg_last_xact_replay_timestamp() AS since_last_replayed_commit",
             connection, [], cancellationToken);
         lesson.Table(standbySide, ("standby: received", r => r["received"]?.ToString()), ("replayed", r => r["replayed"]?.ToString()), ("since the last replayed commit", r => r["since_last_replayed_commit"]?.ToString()));
-        lesson.Say("[grey]On one machine the standby trails by microseconds; across a network, under load or during a long replay conflict, by seconds. That gap is the next step's subject.[/]");
+        lesson.Say("[grey]On one machine the standby trails by microseconds; across a network or under load, by seconds: the next step's subject.[/]");
     }
 
     // ---------------------------------------------------------------- read your writes
@@ -320,7 +343,11 @@ public sealed partial class OperationsLesson
                 written = (NpgsqlLogSequenceNumber)(await lesson.QueryAsync("SELECT pg_current_wal_insert_lsn() AS lsn", connection, [], cancellationToken))[0]["lsn"]!;
             }
 
-            lesson.Say($"Written through [bold]writes[/]: document {id}, committed, WAL position [bold]{written}[/]. Its embedding is the question's, so a search for the question ranks it first.");
+            using (lesson.Detail())
+            {
+                lesson.Say($"Written through [bold]writes[/]: document {id}, committed, WAL position [bold]{written}[/]. Its embedding is the question's, so a search for the question ranks it first.");
+            }
+
             var rows = new List<(string How, string AnsweredBy, string TopHit, bool Found)>();
             var (server, hits) = await SearchAsync(routing.Searches, shape, question, cancellationToken);
             rows.Add(("search at once through searches", routing.Role(server.Port), hits[0].Title, hits.Any(h => h.Id == id)));
@@ -405,7 +432,11 @@ public sealed partial class OperationsLesson
             return;
         }
 
-        lesson.Sql($"pg_ctl -D {routing.Standby.DataDirectory} -m fast stop");
+        using (lesson.Detail())
+        {
+            lesson.Sql($"pg_ctl -D {routing.Standby.DataDirectory} -m fast stop");
+        }
+
         await servers.StopPostgresAsync(routing.Standby.DataDirectory, cancellationToken);
         var rows = new List<(string Search, string Outcome)>();
         for (var attempt = 1; attempt <= 3 && rows.Count(r => r.Outcome.StartsWith("answered", StringComparison.Ordinal)) < 2; attempt++)
@@ -425,8 +456,8 @@ public sealed partial class OperationsLesson
         lesson.Table(rows, ("search through searches", r => r.Search), ("outcome", r => r.Outcome));
         var fellBack = rows.Any(r => r.Outcome.StartsWith("answered by the primary", StringComparison.Ordinal));
         lesson.Say(fellBack
-            ? "With the standby gone, the searches were [bold]answered by the primary[/]. A connection the pool still held to the standby fails once when it is next used; " +
-              "Npgsql then marks the host down (Host Recheck Seconds, 10 by default, before it tries it again). Retry such a failure once (EF Core: EnableRetryOnFailure) and users see none."
+            ? "With the standby gone, the searches were [bold]answered by the primary[/]. A connection the pool still held to the standby fails once; Npgsql then marks the host down " +
+              "for Host Recheck Seconds (10). Retry such a failure once (EF Core: EnableRetryOnFailure) and users see none."
             : "[red]No search reached the primary.[/]");
     }
 

@@ -27,9 +27,8 @@ public sealed partial class OperationsLesson
     private static async Task TraceSearchAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken)
     {
         lesson.DeepDive("Tracing: where a hybrid search's time goes",
-            "OpenTelemetry collects spans from any ActivitySource you name: the library's (one span per search, and per stage in the staged form) and " +
-            "Npgsql's (AddNpgsql: one span per command sent). The staged search runs each leg as a statement of its own, then the same fusion SQL over the legs' ids and values, with the same hits " +
-            "as the one statement; the one statement is one round trip, so its trace has one database span.");
+            "OpenTelemetry collects spans from any ActivitySource you name: the library's (one per search, and per stage in the staged form) and Npgsql's (AddNpgsql: one per command). " +
+            "The staged search runs each leg as a statement of its own, then the fusion; the one statement is one round trip, so one database span.");
 
         // Once untraced: the first search of a process also pays for JIT compilation and the statements' first planning.
         await StagedHybridSearch.SearchAsync(lesson.DataSource, embedder, SearchMethod.ReciprocalRankFusion, Question, cancellationToken: cancellationToken);
