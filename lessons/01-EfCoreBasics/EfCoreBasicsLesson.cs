@@ -2,7 +2,6 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using Pgvector.EntityFrameworkCore;
 using PgVectorModule.Data;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson01;
 
@@ -29,7 +28,7 @@ public sealed class EfCoreBasicsLesson : ILesson
     {
         ArgumentNullException.ThrowIfNull(lesson);
 
-        lesson.Step("Connect",
+        lesson.Step("connect", "Connect",
             "An NpgsqlDataSource is SQLAlchemy's engine: it owns the connection pool, made once per program. DbContextOptions tell EF Core which database and conventions to use; a DbContext made from them is the Session.");
         // The connection string comes from DATABASE_URL (environment or .env), never from code.
         var connectionString = lesson.Settings.ConnectionString();
@@ -63,10 +62,10 @@ public sealed class EfCoreBasicsLesson : ILesson
         await db.Database.OpenConnectionAsync(cancellationToken);
         var server = db.Database.GetDbConnection().ServerVersion;
         await db.Database.CloseConnectionAsync();
-        lesson.Say($"Connected to [bold]{Markup.Escape(connectionString.Host ?? "")}:{connectionString.Port}/{Markup.Escape(connectionString.Database ?? "")}[/] as {Markup.Escape(connectionString.Username ?? "")}: PostgreSQL {Markup.Escape(server)}.");
-        lesson.Say("[grey]The other lessons get this data source from the library (ModuleDataSource.Create, the same builder) and their contexts from lesson.NewDbContext().[/]");
+        lesson.Say($"Connected to {connectionString.Host ?? ""}:{connectionString.Port}/{connectionString.Database ?? ""} as {connectionString.Username ?? ""}: PostgreSQL {server}.");
+        lesson.Say("The other lessons get this data source from the library (ModuleDataSource.Create, the same builder) and their contexts from lesson.NewDbContext().", Tone.Aside);
 
-        lesson.Step("The model",
+        lesson.Step("model", "The model",
             "A C# class (Document) plus its configuration is the model: EF Core reads it to learn the table, columns, types and keys.");
         var entity = db.Model.FindEntityType(typeof(Document))!;
         lesson.Table(entity.GetProperties(),
@@ -77,27 +76,27 @@ public sealed class EfCoreBasicsLesson : ILesson
             ("Nullable", p => p.IsNullable ? "yes" : "no"),
             ("Key", p => p.IsPrimaryKey() ? "primary" : ""));
 
-        lesson.Step("The DDL EF Core would run",
+        lesson.Step("model-ddl", "The DDL EF Core would run",
             "GenerateCreateScript() renders the CREATE TABLE statements for the whole model without touching the database.");
         lesson.Sql(db.Database.GenerateCreateScript());
 
-        lesson.Step("Create the table",
+        lesson.Step("create-table", "Create the table",
             $"Drop what an earlier run left (only {lesson.Schema}.documents, which this lesson owns), then let EF Core create the model's tables.");
         await db.Database.ExecuteSqlRawAsync("DROP TABLE IF EXISTS documents", cancellationToken);
         // CreateTablesAsync creates the model's tables unconditionally. EnsureCreatedAsync would skip the work
         // whenever the database holds any table at all, which in a shared course database it usually does.
         await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
 
-        lesson.Step("Insert sample documents",
+        lesson.Step("insert", "Insert sample documents",
             "Add the objects to the context, then SaveChangesAsync sends the INSERTs in one batch, in one transaction, and reads back the generated ids.");
         var documents = SampleDocuments
             .Select(d => new Document { Title = d.Title, Content = d.Content, Source = d.Source })
             .ToList();
         db.Documents.AddRange(documents);
         var saved = await db.SaveChangesAsync(cancellationToken);
-        lesson.Say($"[green]{saved} rows saved.[/] The objects now carry their ids: {string.Join(", ", documents.Select(d => d.Id))}.");
+        lesson.Say($"{saved} rows saved. The objects now carry their ids: {string.Join(", ", documents.Select(d => d.Id))}.", Tone.Good);
 
-        lesson.Step("Read them back",
+        lesson.Step("read-back", "Read them back",
             "A LINQ query becomes one SELECT. AsNoTracking: these objects are only displayed, so the context need not watch them for changes.");
         var rows = await db.Documents.AsNoTracking().OrderBy(d => d.Id).ToListAsync(cancellationToken);
         lesson.Table(rows,
@@ -106,7 +105,7 @@ public sealed class EfCoreBasicsLesson : ILesson
             ("source", d => d.Source),
             ("created_at", d => d.CreatedAt));
 
-        lesson.Step("Filter, and see the SQL before it runs",
+        lesson.Step("filter-to-query-string", "Filter, and see the SQL before it runs",
             "ToQueryString() shows the SQL a query will send; the filter value travels as a parameter, never inside the SQL text.");
         var source = "blog"; // a variable, as user input would be: EF sends it as a parameter
         var blogPosts = db.Documents.AsNoTracking().Where(d => d.Source == source).OrderBy(d => d.Title);
@@ -116,7 +115,7 @@ public sealed class EfCoreBasicsLesson : ILesson
             lesson.Table(await blogPosts.ToListAsync(cancellationToken), ("id", d => d.Id), ("title", d => d.Title), ("source", d => d.Source));
         }
 
-        lesson.Step("The table as PostgreSQL sees it",
+        lesson.Step("catalog", "The table as PostgreSQL sees it",
             "The catalog confirms what EF Core created: the same columns, types and nullability as the model.");
         var columns = await lesson.QueryAsync(
             """

@@ -3,7 +3,6 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
 using PgVectorModule.Data;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson02;
 
@@ -39,7 +38,7 @@ public sealed class CrudLesson : ILesson
         var counter = new CommandCounter();
         await using var db = lesson.NewDbContext(counter);
 
-        lesson.Step("A fresh table",
+        lesson.Step("fresh-table", "A fresh table",
             $"Like lesson 01, this lesson builds its table from the model in its own schema ({lesson.Schema}) and drops what an earlier run left.");
         // The DDL is lesson 01's: folded by default.
         using (lesson.Detail())
@@ -48,31 +47,31 @@ public sealed class CrudLesson : ILesson
             await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
         }
 
-        lesson.Step("Create one document",
+        lesson.Step("create-one", "Create one document",
             "Add marks the object as new; SaveChangesAsync sends the INSERT and reads back what the database generated: the id and xmin (the row version).");
         var first = new Document { Title = "Introduction to vector databases", Content = "A vector database finds the embeddings nearest to a query.", Source = "docs" };
         db.Documents.Add(first);
         await db.SaveChangesAsync(cancellationToken);
-        lesson.Say($"[green]Saved[/] id {first.Id}, version (xmin) {first.Version}, {first.WordCount} words.");
+        lesson.Say($"Saved id {first.Id}, version (xmin) {first.Version}, {first.WordCount} words.", Tone.Good);
 
-        lesson.Step("Create a batch: AddRange, one SaveChanges",
+        lesson.Step("create-batch", "Create a batch: AddRange, one SaveChanges",
             "EF Core sends all the INSERTs of one SaveChanges together, in one command and one transaction: one round trip, however many rows.");
         db.Documents.AddRange(Batch.Select(d => new Document { Title = d.Title, Content = d.Content, Source = d.Source }));
         counter.Reset();
         var saved = await db.SaveChangesAsync(cancellationToken);
-        lesson.Say($"[green]{saved} rows saved in {counter.Count} round trip{(counter.Count == 1 ? "" : "s")}.[/]");
+        lesson.Say($"{saved} rows saved in {counter.Count} round trip{(counter.Count == 1 ? "" : "s")}.", Tone.Good);
 
-        lesson.Step("Read by key: FindAsync",
+        lesson.Step("find-by-key", "Read by key: FindAsync",
             "FindAsync looks in the context first and asks the database only for what it does not hold (SQLAlchemy's session.get and its identity map).");
         await using (var reader = lesson.NewDbContext(counter))
         {
             counter.Reset();
             var found = await reader.Documents.FindAsync([first.Id], cancellationToken);
             var again = await reader.Documents.FindAsync([first.Id], cancellationToken);
-            lesson.Say($"Found '{Markup.Escape(found!.Title)}'. Two FindAsync calls, {counter.Count} query: the second came from the context, and is the same object: {ReferenceEquals(found, again)}.");
+            lesson.Say($"Found '{found!.Title}'. Two FindAsync calls, {counter.Count} query: the second came from the context, and is the same object: {ReferenceEquals(found, again)}.");
         }
 
-        lesson.Step("Filter and order",
+        lesson.Step("filter-order", "Filter and order",
             "Where and OrderBy become WHERE and ORDER BY; the values travel as parameters. AsNoTracking: these rows are only shown, so the context keeps no copy of them.");
         var source = "docs";
         var word = "PostgreSQL";
@@ -82,14 +81,14 @@ public sealed class CrudLesson : ILesson
             .ToListAsync(cancellationToken);
         lesson.Table(filtered, ("id", d => d.Id), ("title", d => d.Title), ("source", d => d.Source));
 
-        lesson.Step("Page through the rows",
+        lesson.Step("paging", "Page through the rows",
             "Skip and Take become OFFSET and LIMIT; a stable ORDER BY defines the pages.");
         const int pageSize = 3;
         var page = 2;
         var secondPage = await db.Documents.AsNoTracking().OrderBy(d => d.Id).Skip((page - 1) * pageSize).Take(pageSize).ToListAsync(cancellationToken);
         lesson.Table(secondPage, ("id", d => d.Id), ("title", d => d.Title));
 
-        lesson.Step("Project to a record, and count",
+        lesson.Step("projection-count", "Project to a record, and count",
             "Select into a record reads only the columns it names, and the result is never tracked. CountAsync asks the database to count, it loads no rows.");
         var summaries = await db.Documents.Where(d => d.Source == "research").OrderBy(d => d.Id)
             .Select(d => new DocumentSummary(d.Id, d.Title, d.Source)).ToListAsync(cancellationToken);
@@ -97,7 +96,7 @@ public sealed class CrudLesson : ILesson
         var total = await db.Documents.CountAsync(cancellationToken);
         lesson.Say($"{total} documents in all.");
 
-        lesson.Step("Update a tracked document",
+        lesson.Step("update-tracked", "Update a tracked document",
             "The context remembers the values it loaded; SaveChangesAsync compares and sends only the changed column, plus updated_at, which the context stamps.");
         await using (var editor = lesson.NewDbContext())
         {
@@ -114,16 +113,16 @@ public sealed class CrudLesson : ILesson
                 ("", r => r.Item1), ("updated_at", r => r.Item2), ("version (xmin)", r => r.Item3));
         }
 
-        lesson.Step("Update many rows without loading them: ExecuteUpdateAsync",
+        lesson.Step("execute-update", "Update many rows without loading them: ExecuteUpdateAsync",
             "One set-based UPDATE. It bypasses the change tracker and SaveChanges, so it sets updated_at itself, and loaded objects do not see the change.");
         var renamed = await db.Documents.Where(d => d.Source == "blog")
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.Source, "articles").SetProperty(d => d.UpdatedAt, DateTimeOffset.UtcNow), cancellationToken);
-        lesson.Say($"[green]{renamed} rows[/] moved from blog to articles.");
+        lesson.Say($"{renamed} rows moved from blog to articles.", Tone.Good);
         // This context still tracks those rows from step 3, with the old source and the old xmin: saving one of them
         // would now fail the version check. Forget them, so the next query loads fresh copies.
         db.ChangeTracker.Clear();
 
-        lesson.Step("Delete a tracked document: Remove",
+        lesson.Step("delete-tracked", "Delete a tracked document: Remove",
             "Remove marks the object as deleted; SaveChangesAsync sends a DELETE by key, with the version it read.");
         Document doomed;
         using (lesson.Detail())
@@ -134,12 +133,12 @@ public sealed class CrudLesson : ILesson
         db.Documents.Remove(doomed);
         await db.SaveChangesAsync(cancellationToken);
 
-        lesson.Step("Delete many rows: ExecuteDeleteAsync",
+        lesson.Step("execute-delete", "Delete many rows: ExecuteDeleteAsync",
             "One set-based DELETE, no rows loaded: clears out what matches a filter.");
         var deleted = await db.Documents.Where(d => d.Source == "research").ExecuteDeleteAsync(cancellationToken);
-        lesson.Say($"[green]{deleted} rows[/] deleted.");
+        lesson.Say($"{deleted} rows deleted.", Tone.Good);
 
-        lesson.Step("Upsert on a natural key: INSERT ... ON CONFLICT",
+        lesson.Step("upsert", "Upsert on a natural key: INSERT ... ON CONFLICT",
             "Reading first, then writing, races with other writers: PostgreSQL decides atomically on the unique source_url index. (xmax = 0) means inserted.");
         var firstWrite = await UpsertAsync(db, "Upserts in PostgreSQL", "Insert the row, or update it when the key exists.", cancellationToken);
         UpsertResult secondWrite;
@@ -166,9 +165,9 @@ public sealed class CrudLesson : ILesson
             copies = await db.Documents.CountAsync(d => d.SourceUrl == UpsertUrl, cancellationToken);
         }
 
-        lesson.Say($"After 4 concurrent upserts: [bold]{copies} row[/] with source_url {UpsertUrl}.");
+        lesson.Say($"After 4 concurrent upserts: {copies} row with source_url {UpsertUrl}.");
 
-        lesson.Step("A transaction that fails halfway",
+        lesson.Step("transaction-rollback", "A transaction that fails halfway",
             "Both inserts belong to one import. The second breaks the unique source_url; rolling back removes the first as well: all or nothing.");
         await using (var import = lesson.NewDbContext())
         {
@@ -189,7 +188,7 @@ public sealed class CrudLesson : ILesson
             catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } unique)
             {
                 await transaction.RollbackAsync(cancellationToken);
-                lesson.Say($"[red]{Markup.Escape(unique.MessageText)}[/]: rolled back.");
+                lesson.Say($"{unique.MessageText}: rolled back.", Tone.Bad);
             }
         }
 
@@ -199,9 +198,9 @@ public sealed class CrudLesson : ILesson
             imported = await db.Documents.CountAsync(d => d.Source == "import", cancellationToken);
         }
 
-        lesson.Say($"Rows of the import that stayed: [bold]{imported} rows[/].");
+        lesson.Say($"Rows of the import that stayed: {imported} rows.");
 
-        lesson.DeepDive("Optimistic concurrency: two people edit the same row",
+        lesson.DeepDive("optimistic-concurrency", "Optimistic concurrency: two people edit the same row",
             "Each UPDATE says WHERE xmin = <the version I read>. Alice saves first and the version moves on, so Bob's UPDATE matches no row and EF Core throws.");
         await using (var alice = lesson.NewDbContext())
         await using (var bob = lesson.NewDbContext())
@@ -217,23 +216,23 @@ public sealed class CrudLesson : ILesson
             }
             catch (DbUpdateConcurrencyException e)
             {
-                lesson.Say($"[red]DbUpdateConcurrencyException[/]: {Markup.Escape(e.Message.Split('.')[0])}.");
+                lesson.Say($"DbUpdateConcurrencyException: {e.Message.Split('.')[0]}.", Tone.Bad);
                 // Resolve: reload the row (the database wins: Alice's title, the new xmin), then apply Bob's edit
                 // again on top and save. Keeping Bob's values with the new xmin as original would be "the client
                 // wins" (entry.OriginalValues.SetValues(await entry.GetDatabaseValuesAsync())): it overwrites Alice.
                 await e.Entries.Single().ReloadAsync(cancellationToken);
                 his.Content = "Bob's rewritten content.";
                 await bob.SaveChangesAsync(cancellationToken);
-                lesson.Say("[green]Resolved[/]: reloaded Alice's version, re-applied Bob's edit, saved: both changes kept.");
+                lesson.Say("Resolved: reloaded Alice's version, re-applied Bob's edit, saved: both changes kept.", Tone.Good);
             }
         }
 
         var merged = await db.Documents.AsNoTracking().SingleAsync(d => d.Id == first.Id, cancellationToken);
         lesson.Table([merged], ("id", d => d.Id), ("title", d => d.Title), ("content", d => d.Content), ("version (xmin)", d => d.Version));
 
-        lesson.Step("Parameters keep hostile input as plain text",
+        lesson.Step("hostile-input", "Parameters keep hostile input as plain text",
             "The title below would end a quoted string and drop the table if it were pasted into SQL. EF Core sends it as a parameter: it is stored and found as text.");
-        lesson.Say($"[grey]Never: \"... WHERE title = '\" + title + \"'\" gives[/] {Markup.Escape($"WHERE title = '{HostileTitle}'")}");
+        lesson.Say($"Never: \"... WHERE title = '\" + title + \"'\" gives {$"WHERE title = '{HostileTitle}'"}", Tone.Aside);
         // Its INSERT is step 2's with other parameters: folded by default.
         using (lesson.Detail())
         {
@@ -253,8 +252,8 @@ public sealed class CrudLesson : ILesson
         lesson.Say($"The documents table is still there, with {rows} rows.");
 
         // What protected it is the parameter, not EF: SQL built by concatenation and handed to FromSqlRaw goes out as it is.
-        lesson.Say("[grey]The same search concatenated into FromSqlRaw, in a transaction rolled back afterwards: EF sends it as written, " +
-                   "so DROP TABLE is a second statement (analyzer EF1003 flags such a line).[/]");
+        lesson.Say("The same search concatenated into FromSqlRaw, in a transaction rolled back afterwards: EF sends it as written, " +
+                   "so DROP TABLE is a second statement (analyzer EF1003 flags such a line).", Tone.Aside);
         // EF Core's analyzer flags this line (EF1003, an error under warnings-as-errors): silenced here to show why.
 #pragma warning disable EF1003
         var concatenated = db.Documents.FromSqlRaw("SELECT *, xmin FROM documents WHERE title = '" + title + "'");
@@ -269,7 +268,7 @@ public sealed class CrudLesson : ILesson
             }
 
             await transaction.RollbackAsync(cancellationToken);
-            lesson.Say($"Concatenated into FromSqlRaw: {found.Count} rows found, and then the documents table was [red]{(table is null ? "dropped" : "still there")}[/] " +
+            lesson.Say($"Concatenated into FromSqlRaw: {found.Count} rows found, and then the documents table was {(table is null ? "dropped" : "still there")} " +
                        "(the rollback brought it back).");
         }
 

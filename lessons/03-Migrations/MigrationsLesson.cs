@@ -29,7 +29,7 @@ public sealed class MigrationsLesson : ILesson
         var migrator = db.GetService<IMigrator>();
         var migrations = db.Database.GetMigrations().ToList(); // in id order: the timestamp prefix sorts them
 
-        lesson.Step("Start from an empty schema",
+        lesson.Step("empty-schema", "Start from an empty schema",
             $"Migrations assume they know what is already there, so the lesson starts with nothing: schema {lesson.Schema} is dropped and made again.");
         var mayCreateSchemas = (await lesson.QueryAsync("SELECT has_database_privilege(current_database(), 'CREATE') AS may", cancellationToken))[0]["may"] is true;
         if (mayCreateSchemas)
@@ -40,20 +40,20 @@ public sealed class MigrationsLesson : ILesson
         else
         {
             // Dropped, a schema an administrator made for this role could not be made again: empty it instead.
-            lesson.Say($"[yellow]This role may not create schemas in this database, so schema {lesson.Schema} (made for it) stays and only its tables are dropped.[/]");
+            lesson.Say($"This role may not create schemas in this database, so schema {lesson.Schema} (made for it) stays and only its tables are dropped.", Tone.Warning);
             await lesson.ExecuteAsync($"DROP TABLE IF EXISTS documents, \"{CourseDbContext.HistoryTable}\" CASCADE", cancellationToken);
         }
 
-        lesson.Step("The migrations in the code, and which are pending",
+        lesson.Step("pending-migrations", "The migrations in the code, and which are pending",
             "dotnet ef migrations add wrote these classes into src/PgVectorModule/Migrations. EF Core compares them with the history table: none has run yet.");
         var pending = (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToHashSet();
         lesson.Table(migrations, ("migration id", m => m), ("status", m => pending.Contains(m) ? "pending" : "applied"));
 
-        lesson.Step($"Apply the first migration: {Name(migrations[0])}",
+        lesson.Step("apply-first", $"Apply the first migration: {Name(migrations[0])}",
             "MigrateAsync(target) applies every pending migration up to the target, here just the first. GenerateScript shows the SQL it is made of.");
         await ApplyAsync(lesson, migrator, Migration.InitialDatabase, migrations[0], cancellationToken);
 
-        lesson.Step("Rows the application writes under that version",
+        lesson.Step("rows-under-first", "Rows the application writes under that version",
             "Data that exists before a later migration is what makes migrations harder than CREATE TABLE: they must keep it and may need to fill new columns.");
         // Plain SQL: the Document class already describes the latest schema, which this table does not have yet.
         const string insertSql = "INSERT INTO documents (title, content, created_at, updated_at) VALUES ($1, $2, now(), now())";
@@ -66,7 +66,7 @@ public sealed class MigrationsLesson : ILesson
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        lesson.Step("Apply the rest, one migration at a time",
+        lesson.Step("apply-rest", "Apply the rest, one migration at a time",
             "AddWordCount adds a column with a default (old rows get 0); BackfillWordCount is a hand-written data migration that counts their words; AddSourceUrl adds a column and a unique index.");
         for (var i = 1; i < migrations.Count; i++)
         {
@@ -76,25 +76,25 @@ public sealed class MigrationsLesson : ILesson
         var rows = await lesson.QueryAsync("SELECT id, title, word_count, source_url FROM documents ORDER BY id", cancellationToken);
         lesson.Table(rows, ("id", r => r["id"]), ("title", r => r["title"]), ("word_count", r => r["word_count"]), ("source_url", r => r["source_url"]));
 
-        lesson.Step("The applied history",
+        lesson.Step("history", "The applied history",
             $"EF Core records each applied migration in {lesson.Schema}.\"{CourseDbContext.HistoryTable}\" (Alembic keeps one row in alembic_version). The last one is the current version.");
         var applied = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).ToList();
         var history = await lesson.QueryAsync($"SELECT migration_id, product_version FROM \"{CourseDbContext.HistoryTable}\" ORDER BY migration_id", cancellationToken);
         lesson.Table(history, ("migration_id", r => r["migration_id"]), ("product_version", r => r["product_version"]));
-        lesson.Say($"Current version: [bold]{applied[^1]}[/]");
+        lesson.Say($"Current version: {applied[^1]}");
 
-        lesson.Step($"Roll back one migration: {Name(migrations[^1])}",
+        lesson.Step("roll-back", $"Roll back one migration: {Name(migrations[^1])}",
             "Migrating to the previous migration runs the last one's Down method: alembic downgrade -1. The catalog shows the column and its index gone.");
         await ShowSchemaAsync(lesson, "before", showSql: true, cancellationToken);
         await ApplyAsync(lesson, migrator, migrations[^1], migrations[^2], cancellationToken);
         await ShowSchemaAsync(lesson, "after", showSql: false, cancellationToken);
 
-        lesson.Step("Forward to the latest again, and what MigrateAsync sends",
+        lesson.Step("forward-again", "Forward to the latest again, and what MigrateAsync sends",
             "MigrateAsync() with no target is alembic upgrade head. This time the SQL echo shows every command, the history bookkeeping and the lock included.");
         await migrator.MigrateAsync(cancellationToken: cancellationToken);
         await ShowSchemaAsync(lesson, "now", showSql: false, cancellationToken);
 
-        lesson.Step("An idempotent script for deployment",
+        lesson.Step("idempotent-script", "An idempotent script for deployment",
             "A pipeline rarely lets the application change its own schema: it runs a script. The idempotent one checks the history before each migration, so it is safe on a database at any version.");
         var script = migrator.GenerateScript(options: MigrationsSqlGenerationOptions.Idempotent);
         lesson.Sql(script);
@@ -105,7 +105,7 @@ public sealed class MigrationsLesson : ILesson
         }
 
         var after = (await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Count();
-        lesson.Say($"Ran the script on this database: still [bold]{after}[/] migrations applied, {await CountAsync(lesson, cancellationToken)} rows kept.");
+        lesson.Say($"Ran the script on this database: still {after} migrations applied, {await CountAsync(lesson, cancellationToken)} rows kept.");
     }
 
     private static string Name(string migrationId) => migrationId[(migrationId.IndexOf('_', StringComparison.Ordinal) + 1)..];
@@ -113,7 +113,7 @@ public sealed class MigrationsLesson : ILesson
     // One step of an upgrade or a downgrade: the SQL first (without running it), then the migrator does the work.
     private static async Task ApplyAsync(Lesson lesson, IMigrator migrator, string from, string to, CancellationToken cancellationToken)
     {
-        lesson.Say($"[bold]{Markup(from)} -> {Markup(to)}[/]");
+        lesson.Say($"{Label(from)} -> {Label(to)}", Tone.Key);
         lesson.Sql(migrator.GenerateScript(from, to));
         // The script above is what runs; the echo would repeat it with the bookkeeping.
         using (lesson.QuietSql())
@@ -122,7 +122,7 @@ public sealed class MigrationsLesson : ILesson
         }
     }
 
-    private static string Markup(string migrationId) => migrationId == Migration.InitialDatabase ? "(empty)" : Name(migrationId);
+    private static string Label(string migrationId) => migrationId == Migration.InitialDatabase ? "(empty)" : Name(migrationId);
 
     private static async Task ShowSchemaAsync(Lesson lesson, string when, bool showSql, CancellationToken cancellationToken)
     {
@@ -141,7 +141,7 @@ public sealed class MigrationsLesson : ILesson
                 """, cancellationToken);
         }
 
-        lesson.Say($"[grey]documents, {when}:[/]");
+        lesson.Say($"documents, {when}:", Tone.Aside);
         lesson.Table(columns, ("column_name", c => c["column_name"]), ("data_type", c => c["data_type"]),
             ("default", c => c["column_default"]), ("indexes", c => c["indexes"]));
     }

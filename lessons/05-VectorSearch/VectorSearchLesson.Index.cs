@@ -23,16 +23,16 @@ public sealed partial class VectorSearchLesson
 
     private static async Task IndexPlanAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
-        lesson.Step("Is the index used? EXPLAIN ANALYZE", "With 180 rows the planner rightly prefers an exact scan: reading every row and sorting is cheaper than walking a graph.");
+        lesson.Step("explain", "Is the index used? EXPLAIN ANALYZE", "With 180 rows the planner rightly prefers an exact scan: reading every row and sorting is cheaper than walking a graph.");
         await lesson.ExplainAsync(NearestSql, null, [new NpgsqlParameter("q", query)], cancellationToken);
-        lesson.Say("[grey]On a big table it would walk the HNSW graph. Shown here in a transaction rolled back afterwards (DDL is transactional in PostgreSQL): " +
-                   "drop the IVFFlat index, discourage sequential scans with SET LOCAL, EXPLAIN.[/]");
+        lesson.Say("On a big table it would walk the HNSW graph. Shown here in a transaction rolled back afterwards (DDL is transactional in PostgreSQL): " +
+                   "drop the IVFFlat index, discourage sequential scans with SET LOCAL, EXPLAIN.", Tone.Aside);
         await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(NearestSql, connection, [new NpgsqlParameter("q", query)], cancellationToken), cancellationToken, show: true);
     }
 
     private static async Task RowCapAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("hnsw.ef_search caps the rows",
+        lesson.DeepDive("ef-search-cap", "hnsw.ef_search caps the rows",
             "ef_search is how many candidates the graph walk keeps (default 40), and so the most rows one index scan returns: below the LIMIT, the query comes back short. " +
             "On these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT 10", query, cancellationToken);
@@ -51,12 +51,12 @@ public sealed partial class VectorSearchLesson
             }
         }, cancellationToken);
         lesson.Table(rows, ("hnsw.ef_search", r => r.EfSearch), ("rows returned (LIMIT 10)", r => r.Returned), ("of them in the exact top 10", r => r.InExactTop10));
-        lesson.Say("[grey]So ef_search must be at least the LIMIT, and a larger one buys recall for time (pgvector's README: results are limited by hnsw.ef_search).[/]");
+        lesson.Say("So ef_search must be at least the LIMIT, and a larger one buys recall for time (pgvector's README: results are limited by hnsw.ef_search).", Tone.Aside);
     }
 
     private static async Task ApproximateMissAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("A real approximate miss: recall against ef_search",
+        lesson.DeepDive("recall", "A real approximate miss: recall against ef_search",
             $"{GeneratedRows:N0} random {GeneratedDimensions}-dimension vectors, made in SQL with a fixed seed: the hardest case for an index (no clusters to follow; real embeddings are kinder). " +
             $"{GeneratedQueries} random queries, each answered exactly first, then through HNSW: recall@10 is the share of the true 10 nearest the index returns.");
         await lesson.ExecuteAsync(
@@ -78,7 +78,7 @@ public sealed partial class VectorSearchLesson
 
         var watch = Stopwatch.StartNew();
         await lesson.ExecuteAsync("CREATE INDEX random_vectors_hnsw ON random_vectors USING hnsw (embedding vector_cosine_ops)", cancellationToken);
-        lesson.Say($"HNSW index (m = 16, ef_construction = 64) built in [bold]{watch.Elapsed.TotalSeconds:0.0} s[/].");
+        lesson.Say($"HNSW index (m = 16, ef_construction = 64) built in {watch.Elapsed.TotalSeconds:0.0} s.");
         await lesson.ExplainAsync(RandomNearestSql, null, [new NpgsqlParameter("q", queries[0])], cancellationToken);
 
         var rows = new List<(int EfSearch, double Recall, double Ms)>();
@@ -100,12 +100,12 @@ public sealed partial class VectorSearchLesson
         }
 
         lesson.Table(rows, ("hnsw.ef_search", r => r.EfSearch), ("recall@10", r => Fixed(r.Recall, 3)), ("mean ms per query", r => Fixed(r.Ms, 2)));
-        lesson.Say($"At the default ef_search = 40 the index returned [bold]{Fixed(rows.Single(r => r.EfSearch == 40).Recall, 3)}[/] of the true nearest: real misses, which a wider search buys back at some cost in time.");
+        lesson.Say($"At the default ef_search = 40 the index returned {Fixed(rows.Single(r => r.EfSearch == 40).Recall, 3)} of the true nearest: real misses, which a wider search buys back at some cost in time.");
     }
 
     private static async Task IvfFlatListsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("IVFFlat: how many lists",
+        lesson.DeepDive("ivfflat-lists", "IVFFlat: how many lists",
             $"IVFFlat splits the rows into lists (clusters) when it is built; a query reads the nearest ivfflat.probes of them (default 1). Fewer lists: bigger ones, more rows read, better recall, slower; more lists: the reverse. " +
             $"Measured on {GeneratedRows:N0} clustered vectors (50 centres with noise), the shape IVFFlat is made for.");
         await lesson.ExecuteAsync(
@@ -165,14 +165,14 @@ public sealed partial class VectorSearchLesson
 
     private static async Task IterativeScansAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Filters and the index: iterative scans",
+        lesson.DeepDive("iterative-scans", "Filters and the index: iterative scans",
             "An index scan hands up ef_search candidates (HNSW) or its probed lists' rows (IVFFlat); a WHERE then drops some, so a filtered query can come back short. pgvector 0.8 can keep scanning until the LIMIT is met: " +
             "strict_order keeps exact distance order; relaxed_order may return rows out of order but finds more of the true nearest, and ORDER BY distance + 0 over a MATERIALIZED CTE re-sorts them. " +
             "hnsw.max_scan_tuples and ivfflat.max_probes bound the work.");
         var version = (string?)(await lesson.QueryAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'", cancellationToken))[0]["extversion"];
         if (!Version.TryParse(version, out var v) || v < new Version(0, 8, 0))
         {
-            lesson.Say($"[yellow]pgvector {version} has no iterative index scans (they came in 0.8.0): raise ef_search, or filter with a partial index.[/]");
+            lesson.Say($"pgvector {version} has no iterative index scans (they came in 0.8.0): raise ef_search, or filter with a partial index.", Tone.Warning);
             return;
         }
 
@@ -220,7 +220,7 @@ public sealed partial class VectorSearchLesson
             ("rows (LIMIT 10)", r => r.Returned),
             ("in the exact filtered top 10", r => r.Found < 0 ? "" : r.Found.ToString(CultureInfo.InvariantCulture)),
             ("in distance order", r => r.InOrder ? "yes" : "no"));
-        lesson.Say("[grey]ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream; re-sort as above where order matters.[/]");
+        lesson.Say("ivfflat.iterative_scan has no strict_order: IVFFlat returns lists, not a distance-ordered stream; re-sort as above where order matters.", Tone.Aside);
 
         // One query may happen to come back in order; all of them show what relaxed_order does, and that the re-sort undoes it.
         var queries = await VectorsAsync(lesson, "SELECT embedding FROM random_queries ORDER BY id", cancellationToken);
@@ -255,9 +255,9 @@ public sealed partial class VectorSearchLesson
         }
 
         var major = int.Parse(server, CultureInfo.InvariantCulture) / 10000;
-        lesson.Say($"[grey]The two re-sorts, planned by this server (PostgreSQL {major}): a plain ORDER BY distance, then ORDER BY distance + 0. " +
+        lesson.Say($"The two re-sorts, planned by this server (PostgreSQL {major}): a plain ORDER BY distance, then ORDER BY distance + 0. " +
                    "Up to 16 both sort; from 17 the planner takes the CTE's order as given and drops the first one's Sort, so relaxed rows come out as the scan found them " +
-                   "(pgvector's README: \"+ 0 is needed for Postgres 17+\"). The + 0 plan sorts on every version.[/]");
+                   "(pgvector's README: \"+ 0 is needed for Postgres 17+\"). The + 0 plan sorts on every version.", Tone.Aside);
         await using (var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         {
@@ -275,7 +275,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task PitfallsAsync(Lesson lesson, Vector query, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Pitfalls: query shapes that skip the index", "An index answers only \"the k nearest\": ORDER BY the distance operator itself, ascending, with a LIMIT. Each plan below has sequential scans discouraged, and still reads every row.");
+        lesson.DeepDive("pitfalls", "Pitfalls: query shapes that skip the index", "An index answers only \"the k nearest\": ORDER BY the distance operator itself, ascending, with a LIMIT. Each plan below has sequential scans discouraged, and still reads every row.");
         await OnHnswOnlyAsync(lesson, async connection =>
         {
             await lesson.ExplainAsync("SELECT id FROM vector_documents ORDER BY embedding <=> @q DESC LIMIT 10", connection, [new NpgsqlParameter("q", query)], cancellationToken);

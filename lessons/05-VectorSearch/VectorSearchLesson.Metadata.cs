@@ -13,7 +13,7 @@ public sealed partial class VectorSearchLesson
 
     private static async Task MetadataAsync(Lesson lesson, Vector query, int dimensions, CancellationToken cancellationToken)
     {
-        lesson.Step("Foreign keys and JSONB metadata",
+        lesson.Step("metadata", "Foreign keys and JSONB metadata",
             "The Python module's schema advice: normalize what is relational (a foreign key from passages to collections), keep loose attributes in JSONB, and filter both in the vector search. " +
             "EF maps the key as a navigation and the JSONB column as a string; EF.Functions.JsonContains becomes @>, which a GIN index answers.");
         await using var db = new PassagesContext(lesson, dimensions);
@@ -44,7 +44,7 @@ public sealed partial class VectorSearchLesson
             .ToListAsync(cancellationToken);
         lesson.Table(hits, ("title", h => h.Title), ("collection", h => h.Collection), ("metadata", h => h.Metadata), ("cosine distance", h => h.Distance.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)));
 
-        lesson.Say("[grey]The GIN index (jsonb_path_ops) answers @>, @? and @@; at 180 rows the planner would scan, so sequential scans are discouraged here.[/]");
+        lesson.Say("The GIN index (jsonb_path_ops) answers @>, @? and @@; at 180 rows the planner would scan, so sequential scans are discouraged here.", Tone.Aside);
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         using (lesson.Detail())

@@ -2,7 +2,6 @@ using System.Globalization;
 using Pgvector.EntityFrameworkCore;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson05;
 
@@ -28,7 +27,7 @@ public sealed partial class VectorSearchLesson : ILesson
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
         var question = SearchLessonSetup.Question(lesson, DefaultQuestion);
 
-        lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus, embedded, copied in and indexed the way lesson 04 shows step by step.");
+        lesson.Step("load-corpus", "Load the corpus", "This lesson's own copy of the sample corpus, embedded, copied in and indexed the way lesson 04 shows step by step.");
         await using var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken);
         // The check that the table holds vectors of this model (lesson 04 records it): its query is folded by default.
         using (lesson.Detail())
@@ -36,7 +35,7 @@ public sealed partial class VectorSearchLesson : ILesson
             await EmbeddingGuard.EnsureCompatibleAsync(db, embedder.Identity, cancellationToken);
         }
 
-        lesson.Step("Embed the question", $"\"{question}\" becomes a vector by the same model as the documents: only then are distances meaningful.");
+        lesson.Step("embed-question", "Embed the question", $"\"{question}\" becomes a vector by the same model as the documents: only then are distances meaningful.");
         var query = await SearchLessonSetup.EmbedQuestionAsync(lesson, embedder, question, cancellationToken);
 
         await DistancesAsync(lesson, db, query, cancellationToken);
@@ -52,16 +51,16 @@ public sealed partial class VectorSearchLesson : ILesson
 
     private static async Task DistancesAsync(Lesson lesson, SearchDbContext db, Vector query, CancellationToken cancellationToken)
     {
-        lesson.Step("Cosine distance", "CosineDistance() becomes <=>. Ordered ascending with a LIMIT: the k nearest, the one shape a vector index answers. Similarity = 1 - distance.");
+        lesson.Step("cosine", "Cosine distance", "CosineDistance() becomes <=>. Ordered ascending with a LIMIT: the k nearest, the one shape a vector index answers. Similarity = 1 - distance.");
         var cosine = await db.Documents
             .Select(d => new { d.Title, d.Source, Distance = d.Embedding!.CosineDistance(query) })
             .OrderBy(d => d.Distance)
             .Take(5)
             .ToListAsync(cancellationToken);
         ShowHits(lesson, cosine.Select(h => (h.Title, h.Source, h.Distance)), "cosine distance", distance => 1 - distance);
-        lesson.Say("[grey]The library's VectorSearch.Nearest(db, query) builds this same query.[/]");
+        lesson.Say("The library's VectorSearch.Nearest(db, query) builds this same query.", Tone.Aside);
 
-        lesson.Step("L2 and inner product", "L2Distance() is <->, MaxInnerProduct() is <#> (the inner product negated: smaller is nearer). On unit-length vectors all three rank alike.");
+        lesson.Step("l2-inner-product", "L2 and inner product", "L2Distance() is <->, MaxInnerProduct() is <#> (the inner product negated: smaller is nearer). On unit-length vectors all three rank alike.");
         var l2 = await db.Documents
             .Select(d => new { d.Title, d.Source, Distance = d.Embedding!.L2Distance(query) })
             .OrderBy(d => d.Distance)
@@ -82,13 +81,13 @@ public sealed partial class VectorSearchLesson : ILesson
         var same = innerProduct.Select(h => (h.Title, Similarity: Math.Round(-h.Distance, 4)))
             .SequenceEqual(l2.Select(h => (h.Title, Similarity: Math.Round(1 - (h.Distance * h.Distance / 2), 4))));
         lesson.Say(same
-            ? $"<#>: the same {innerProduct.Count} documents in the same order, with the same cosine similarities."
-            : "[yellow]<#> ranks differently from <->: these vectors are not of unit length.[/]");
+            ? ($"<#>: the same {innerProduct.Count} documents in the same order, with the same cosine similarities.", Tone.Plain)
+            : ("<#> ranks differently from <->: these vectors are not of unit length.", Tone.Warning));
     }
 
     private static async Task FilterAndThresholdAsync(Lesson lesson, SearchDbContext db, Vector query, Vector offTopic, CancellationToken cancellationToken)
     {
-        lesson.Step("With a filter", "An ordinary WHERE beside the vector ORDER BY: only research papers. The value is a variable, so EF sends it as a parameter.");
+        lesson.Step("filter", "With a filter", "An ordinary WHERE beside the vector ORDER BY: only research papers. The value is a variable, so EF sends it as a parameter.");
         var source = "research";
         var research = await db.Documents
             .Where(d => d.Source == source)
@@ -98,7 +97,7 @@ public sealed partial class VectorSearchLesson : ILesson
             .ToListAsync(cancellationToken);
         ShowHits(lesson, research.Select(h => (h.Title, h.Source, h.Distance)), "cosine distance");
 
-        lesson.Step("A distance threshold",
+        lesson.Step("threshold", "A distance threshold",
             $"Keep only documents closer than {MaxDistance} (similarity above {1 - MaxDistance:0.00}): an off-topic question gets nothing. " +
             "The k nearest first (ORDER BY distance LIMIT k, which the index answers), then the threshold outside, on those k rows: " +
             "inside, an iterative scan (step 12) would walk on for rows that cannot pass.");
@@ -119,8 +118,8 @@ public sealed partial class VectorSearchLesson : ILesson
             none = await Within(offTopic).ToListAsync(cancellationToken);
         }
 
-        lesson.Say($"\"{OffTopicQuestion}\": [bold]{none.Count}[/] documents within the threshold.");
-        lesson.Say("[grey]Its plan on the HNSW index (set up as step 8 explains): the Limit sits on the index scan, the threshold filters above it.[/]");
+        lesson.Say($"\"{OffTopicQuestion}\": {none.Count} documents within the threshold.");
+        lesson.Say("Its plan on the HNSW index (set up as step 8 explains): the Limit sits on the index scan, the threshold filters above it.", Tone.Aside);
         using (lesson.Detail())
         {
             await OnHnswOnlyAsync(lesson, connection => lesson.ExplainAsync(sent, connection,

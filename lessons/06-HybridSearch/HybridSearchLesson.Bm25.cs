@@ -112,7 +112,7 @@ public sealed partial class HybridSearchLesson
     private static async Task Bm25Async(Lesson lesson, string question, CancellationToken cancellationToken)
     {
         var (k1, b) = (Bm25Parameters.DefaultK1, Bm25Parameters.DefaultB);
-        lesson.Step("Keyword search, any term: Okapi BM25",
+        lesson.Step("bm25", "Keyword search, any term: Okapi BM25",
             "Any of the question's lexemes may match; each one a document holds adds idf x tf x (k1 + 1) / (tf + k1 x (1 - b + b x length / average length)), " +
             "from df (how many of the N documents hold the lexeme) and lengths in lexemes.");
         // The statistics' queries, the table of the question's terms, and what k1 and b do to one term's weight (before idf,
@@ -132,9 +132,9 @@ public sealed partial class HybridSearchLesson
         }
 
         lesson.Say($"N = {corpus[0]["n"]} documents, average length {corpus[0]["average_length"]} lexemes.");
-        lesson.Say($"The question's lexemes, rarest first: {Spectre.Console.Markup.Escape(string.Join(", ", terms.Select(t => $"{t["lexeme"]} (df {t["df"]}, idf {Number(t["idf"], 3)})")))}.");
-        lesson.Say("[grey]idf: a rare term says much, a common one little (never below zero in this form).[/]");
-        lesson.Say($"[grey]k1 = {k1} caps repetition (no count weighs past k1 + 1 = {k1 + 1}); b = {b} normalizes length (b = 0 would ignore it).[/]");
+        lesson.Say($"The question's lexemes, rarest first: {string.Join(", ", terms.Select(t => $"{t["lexeme"]} (df {t["df"]}, idf {Number(t["idf"], 3)})"))}.");
+        lesson.Say("idf: a rare term says much, a common one little (never below zero in this form).", Tone.Aside);
+        lesson.Say($"k1 = {k1} caps repetition (no count weighs past k1 + 1 = {k1 + 1}); b = {b} normalizes length (b = 0 would ignore it).", Tone.Aside);
 
         var bm25 = await lesson.QueryAsync(Bm25, null, Bm25Arguments(question), cancellationToken);
         IReadOnlyList<IReadOnlyDictionary<string, object?>> tsRank;
@@ -158,28 +158,28 @@ public sealed partial class HybridSearchLesson
             ("ts_rank_cd", id => tsRankRank[id].Score.ToString("0.0000", CultureInfo.InvariantCulture)));
         if (bm25.Count == 0)
         {
-            lesson.Say("[yellow]No document holds any term of the question.[/]");
+            lesson.Say("No document holds any term of the question.", Tone.Warning);
         }
         else
         {
             var first = (int)bm25[0]["id"]!;
             var top = tsRankRank.Values.Max(r => r.Score);
             var tied = tsRankRank.Values.Count(r => r.Score == top);
-            lesson.Say($"Both match the same {bm25.Count} documents (any term) and order them differently: \"{Spectre.Console.Markup.Escape(titles[first])}\" is #1 by BM25 and #{tsRankRank[first].Rank} by ts_rank_cd, " +
+            lesson.Say($"Both match the same {bm25.Count} documents (any term) and order them differently: \"{titles[first]}\" is #1 by BM25 and #{tsRankRank[first].Rank} by ts_rank_cd, " +
                        $"which gives {tied} document{(tied == 1 ? "" : "s")} its top score {top.ToString("0.0000", CultureInfo.InvariantCulture)}: " +
-                       "[grey]it weighs how often and how close terms occur, not how rare. BM25's idf is the difference.[/]");
+                       "it weighs how often and how close terms occur, not how rare. BM25's idf is the difference.");
         }
 
         // How the library does it faster: for reading later.
         using (lesson.Detail())
         {
-            lesson.Say("[grey]The library's SearchSql.Keyword computes the same scores without scoring every document that holds a query term: df is the sum of the term's rows in bm25_document_frequencies (kept by the triggers, as N is), each term's postings are read in the order they can weigh the most (length / tf, an index column), and reading stops where no unread posting can lift a document into the best ones (MaxScore); where the terms have few postings for the rows asked for, it reads them all instead, which is then cheaper and as exact (docs/benchmarks.md measures both). It also takes a source filter and joins only the best rows to the table. The step after next shows the two give the same scores.[/]");
+            lesson.Say("The library's SearchSql.Keyword computes the same scores without scoring every document that holds a query term: df is the sum of the term's rows in bm25_document_frequencies (kept by the triggers, as N is), each term's postings are read in the order they can weigh the most (length / tf, an index column), and reading stops where no unread posting can lift a document into the best ones (MaxScore); where the terms have few postings for the rows asked for, it reads them all instead, which is then cheaper and as exact (docs/benchmarks.md measures both). It also takes a source filter and joins only the best rows to the table. The step after next shows the two give the same scores.", Tone.Aside);
         }
     }
 
     private static async Task TriggersAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("The statistics follow every write",
+        lesson.DeepDive("bm25-triggers", "The statistics follow every write",
             "Statement-level triggers on vector_documents keep the postings and bm25_corpus right on INSERT, UPDATE, DELETE and TRUNCATE, whoever writes: a COPY of 100,000 rows runs one INSERT ... SELECT into the postings, from the transition table of new rows. " +
             "Here a new document is inserted inside a transaction, found by BM25, then rolled back.");
         var triggers = await lesson.QueryAsync(
@@ -228,13 +228,13 @@ public sealed partial class HybridSearchLesson
             ("total length", r => r.State["total_length"]),
             ($"BM25 rank for \"{NewDocumentQuery}\"", r => r.Rank),
             ("BM25", r => r.Score));
-        lesson.Say("[grey]The document, its postings and the corpus counts were written and undone together: the triggers run inside the writer's transaction. " +
-                   "The INSERT added a row to bm25_corpus (+1 document, +its length) instead of updating a shared one, so writers of other documents never wait for it; the figures are the rows' sums, and VectorStore.BuildIndexesAsync folds the rows into one after a load.[/]");
+        lesson.Say("The document, its postings and the corpus counts were written and undone together: the triggers run inside the writer's transaction. " +
+                   "The INSERT added a row to bm25_corpus (+1 document, +its length) instead of updating a shared one, so writers of other documents never wait for it; the figures are the rows' sums, and VectorStore.BuildIndexesAsync folds the rows into one after a load.", Tone.Aside);
     }
 
     private static async Task SparseVectorsAsync(Lesson lesson, string question, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("The same scores as sparse vectors",
+        lesson.DeepDive("sparse-vectors", "The same scores as sparse vectors",
             "pgvector's sparsevec stores only the non-zero dimensions. Number every lexeme of the corpus (a lexicon): a document becomes the sparse vector of its terms' BM25 weights (tf, k1 and b applied), the question the sparse vector of its terms' idf, and their inner product is the BM25 score. In temporary tables, in a transaction that is rolled back.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -265,8 +265,8 @@ public sealed partial class HybridSearchLesson
             ("SearchSql.Keyword (the library's)", r => byLibrary.TryGetValue((int)r["id"]!, out var s) ? s.ToString("0.0000000", CultureInfo.InvariantCulture) : "not found"));
         var worst = matched.Count == 0 ? 0 : matched.Max(r => Math.Abs(Convert.ToDouble(r["inner_product"], CultureInfo.InvariantCulture) - byPostings[(int)r["id"]!].Score));
         lesson.Say(matched.Count == 0
-            ? "[yellow]No document holds any term of the question.[/]"
-            : $"Largest difference: {worst.ToString("0.0e0", CultureInfo.InvariantCulture)}. [grey]sparsevec stores 32-bit floats, the postings query computes in 64-bit: equal to float precision.[/]");
+            ? ("No document holds any term of the question.", Tone.Warning)
+            : ($"Largest difference: {worst.ToString("0.0e0", CultureInfo.InvariantCulture)}. sparsevec stores 32-bit floats, the postings query computes in 64-bit: equal to float precision.", Tone.Plain));
         lesson.Table(new[]
             {
                 ("rows one query reads", $"{scanned[0]["vectors"]} (every document's vector is multiplied)", $"{scanned[0]["postings"]} (only the question's terms)"),

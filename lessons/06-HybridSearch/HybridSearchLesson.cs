@@ -1,7 +1,6 @@
 using System.Globalization;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson06;
 
@@ -71,7 +70,7 @@ public sealed partial class HybridSearchLesson : ILesson
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
         var question = SearchLessonSetup.Question(lesson, DefaultQuestion);
 
-        lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus: content_tsv generated from title and content, the HNSW, IVFFlat and GIN indexes, and BM25's postings table with its triggers (lesson 04 shows each).");
+        lesson.Step("load-corpus", "Load the corpus", "This lesson's own copy of the sample corpus: content_tsv generated from title and content, the HNSW, IVFFlat and GIN indexes, and BM25's postings table with its triggers (lesson 04 shows each).");
         await using var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken);
         // The check that the table holds vectors of this model (lesson 04 records it): its query is folded by default.
         using (lesson.Detail())
@@ -89,7 +88,7 @@ public sealed partial class HybridSearchLesson : ILesson
         await PlansAsync(lesson, question, embedding, cancellationToken);
         await SideBySideAsync(lesson, embedder, db, question, cancellationToken);
 
-        lesson.Step("Why fusion wins", "Each method is right where the other is blind, and a fused list needs only one of them to know.");
+        lesson.Step("why-fusion-wins", "Why fusion wins", "Each method is right where the other is blind, and a fused list needs only one of them to know.");
         lesson.Say("- Keyword search matches the words themselves: an error code, a version, a product name is found exactly, but a paraphrase with no shared word is invisible to it.");
         lesson.Say("- Vector search matches meaning: paraphrases and synonyms land close, but '42P01' and '40P01' look nearly alike to the model.");
         lesson.Say("- RRF needs no scores at all, only ranks; weighted fusion needs both lists' scores on one scale (each list's min-max here), and its weight says which leg you trust.");
@@ -98,7 +97,7 @@ public sealed partial class HybridSearchLesson : ILesson
 
     private static async Task MinimalRrfAsync(Lesson lesson, TextEmbedder embedder, string question, Vector embedding, CancellationToken cancellationToken)
     {
-        lesson.Step("The smallest hybrid search",
+        lesson.Step("smallest-hybrid", "The smallest hybrid search",
             "Two CTEs and a join: the 20 nearest by meaning (the query vector a parameter in the ORDER BY) and the 20 best full-text matches (websearch_to_tsquery, ranked by ts_rank_cd), each numbered by rank, joined, and 1 / (60 + rank) added up: reciprocal rank fusion. First a search-box word, then your question.");
         var searchBox = await lesson.QueryAsync(MinimalRrf, null,
             [new NpgsqlParameter("query", SearchBoxQuery), new NpgsqlParameter("embedding", await embedder.EmbedQueryAsync(SearchBoxQuery, cancellationToken))],
@@ -106,7 +105,7 @@ public sealed partial class HybridSearchLesson : ILesson
         ShowMinimal(lesson, searchBox);
         int Count(Func<IReadOnlyDictionary<string, object?>, bool> which) => searchBox.Count(which);
         lesson.Say($"\"{SearchBoxQuery}\": {Count(r => r["keyword_rank"] is null)} found by the vector leg only, {Count(r => r["vector_rank"] is null)} by the keyword leg only, {Count(r => r["vector_rank"] is not null && r["keyword_rank"] is not null)} by both: " +
-                   "[grey]the keyword leg lifts the post holding the code, which the model ranked lower.[/]");
+                   "the keyword leg lifts the post holding the code, which the model ranked lower.");
 
         IReadOnlyList<IReadOnlyDictionary<string, object?>> asked;
         using (lesson.QuietSql())
@@ -133,9 +132,9 @@ public sealed partial class HybridSearchLesson : ILesson
         }
 
         lesson.Say(keywordFound == 0
-            ? $"Your question: the keyword leg found nothing. websearch_to_tsquery requires every term ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}), and no document holds them all, so this fusion is the vector list alone."
-            : $"Your question: the keyword leg ({Markup.Escape(tsquery[0]["tsquery"]?.ToString() ?? "")}, every term required) placed {keywordFound} of these.");
-        lesson.Say("[grey]The next steps give the keyword leg what a question needs: any term may match, and a rare term counts for more than a common one.[/]");
+            ? $"Your question: the keyword leg found nothing. websearch_to_tsquery requires every term ({tsquery[0]["tsquery"]?.ToString() ?? ""}), and no document holds them all, so this fusion is the vector list alone."
+            : $"Your question: the keyword leg ({tsquery[0]["tsquery"]?.ToString() ?? ""}, every term required) placed {keywordFound} of these.");
+        lesson.Say("The next steps give the keyword leg what a question needs: any term may match, and a rare term counts for more than a common one.", Tone.Aside);
     }
 
     private static void ShowMinimal(Lesson lesson, IReadOnlyList<IReadOnlyDictionary<string, object?>> rows) =>
@@ -147,7 +146,7 @@ public sealed partial class HybridSearchLesson : ILesson
 
     private static async Task FusedAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
-        lesson.Step("Hybrid search, refined: BM25 and HNSW, fused",
+        lesson.Step("refined-hybrid", "Hybrid search, refined: BM25 and HNSW, fused",
             $"The library's fused queries (SearchSql, run by HybridSearch), one statement each: BM25 over the postings as the keyword leg, the query vector a parameter in the vector leg's ORDER BY, hnsw.ef_search raised to the candidates (a scan returns at most ef_search rows), both legs' ranks kept. RRF k = {Fusion.RrfK}; weighted {Fusion.VectorWeight:0.0} x vector + {1 - Fusion.VectorWeight:0.0} x keyword.");
         lesson.Code($"""
             var options = new HybridOptions {"{"} Candidates = {Candidates} {"}"};   // RrfK {Fusion.RrfK}, VectorWeight {Fusion.VectorWeight:0.0}, BM25 k1 {Fusion.Bm25.K1} b {Fusion.Bm25.B}
@@ -161,7 +160,7 @@ public sealed partial class HybridSearchLesson : ILesson
         }
 
         ShowHits(lesson, await HybridSearch.ReciprocalRankFusionAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "RRF score");
-        lesson.Say($"[grey]k = {Fusion.RrfK}, not the literature's 60 (used above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).[/]");
+        lesson.Say($"k = {Fusion.RrfK}, not the literature's 60 (used above): the library's default for two lists, chosen on SciFact's train judgments (HybridOptions says why).", Tone.Aside);
         lesson.Say("Weighted: each leg's scores min-max scaled to 0..1 (cosine similarity and BM25 live on different scales), then summed by weight.");
         ShowHits(lesson, await HybridSearch.WeightedAsync(lesson.DataSource, question, embedding, options: Fusion, cancellationToken: cancellationToken), "weighted score");
     }
@@ -201,7 +200,7 @@ public sealed partial class HybridSearchLesson : ILesson
 
     private static async Task PlansAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
-        lesson.Step("One plan, both indexes",
+        lesson.Step("one-plan", "One plan, both indexes",
             "Left to its estimates, the planner reads and sorts every row for the vector leg of a small table (below about 5,000 rows; docs/benchmarks.md), so HybridSearch sets enable_seqscan = off beside its ef_search, pgvector's own advice. " +
             "Here: the same setting, the IVFFlat index dropped (it would answer instead of HNSW), in a rolled-back transaction; then the same RRF statement with the question's inputs in one CTE that both legs read.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
@@ -235,7 +234,7 @@ public sealed partial class HybridSearchLesson : ILesson
                 ? $"Index Only Scan using {DocumentTermConfiguration.LexemeIndex}"
                 : "another plan"),
             ("vector_documents rows the vector leg read", p => VectorLegRows(p.Plan)));
-        lesson.Say("[bold]Bind the query vector as a parameter right in the ORDER BY.[/] [grey]With the inputs in a CTE both legs read, PostgreSQL materializes it and the vector leg reads and sorts every row; the keyword leg keeps its index. (A CTE read once is inlined and keeps the index: the trap springs at the second reference.)[/]");
+        lesson.Say("Bind the query vector as a parameter right in the ORDER BY. With the inputs in a CTE both legs read, PostgreSQL materializes it and the vector leg reads and sorts every row; the keyword leg keeps its index. (A CTE read once is inlined and keeps the index: the trap springs at the second reference.)", Tone.Key);
     }
 
     private static string VectorLeg(string plan) =>
@@ -253,7 +252,7 @@ public sealed partial class HybridSearchLesson : ILesson
 
     private static async Task SideBySideAsync(Lesson lesson, TextEmbedder embedder, SearchDbContext db, string question, CancellationToken cancellationToken)
     {
-        lesson.Step("Side by side", "The first result of each method, for queries where one method is blind: paraphrases (few or no shared words) and exact terms (codes and names a model blurs), then your question. A check marks the right document.");
+        lesson.Step("side-by-side", "Side by side", "The first result of each method, for queries where one method is blind: paraphrases (few or no shared words) and exact terms (codes and names a model blurs), then your question. A check marks the right document.");
         var rows = new List<string[]>();
         var right = new int[4];
         // The same statements as the steps above, run once per query: only their first results are shown, in one table.

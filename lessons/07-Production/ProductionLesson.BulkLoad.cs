@@ -9,7 +9,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task<IReadOnlyList<Vector>> BulkLoadAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
     {
-        lesson.Step("Bulk load: row by row against binary COPY",
+        lesson.Step("bulk-load", "Bulk load: row by row against binary COPY",
             $"{BulkRows:N0} vectors (the corpus' embeddings with a little noise): {RowByRowRows:N0} by one INSERT per row, then all by one binary COPY in one transaction. " +
             "EF Core's AddRange + SaveChanges (lesson 02), like bulk_insert_mappings, sits between the two.");
         List<Vector> vectors;
@@ -55,7 +55,7 @@ public sealed partial class ProductionLesson
         var copied = BulkRows / (await CopyAsync(lesson, vectors, 0, BulkRows, cancellationToken)).TotalSeconds;
         lesson.Table(new[] { ("INSERT, row by row", RowByRowRows, rowByRow), ("binary COPY, one transaction", BulkRows, copied) },
             ("method", r => r.Item1), ("rows", r => r.Item2), ("rows/s", r => r.Item3.ToString("N0", CultureInfo.InvariantCulture)));
-        lesson.Say($"COPY was [bold]{copied / rowByRow:0.0}x[/] faster here than one INSERT per row, each its own round trip and commit. " +
+        lesson.Say($"COPY was {copied / rowByRow:0.0}x faster here than one INSERT per row, each its own round trip and commit. " +
                    "The bench's ingest command (docs/benchmarks.md) measured COPY 47x faster than one EF SaveChanges per row, 6.7x than AddRange with one SaveChanges per 1,000 rows, and 2.0x than multi-row INSERTs of 1,000 rows.");
         return vectors;
     }
@@ -84,7 +84,7 @@ public sealed partial class ProductionLesson
 
     private static async Task IndexBuildAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
     {
-        lesson.Step("Then build the index, with memory for it",
+        lesson.Step("index-build", "Then build the index, with memory for it",
             "An index built once over loaded rows is faster and better than one updated row by row. maintenance_work_mem is what one build may use: " +
             "when the HNSW graph outgrows it, pgvector says so and the build slows down.");
         const string create = "CREATE INDEX bulk_vectors_hnsw ON bulk_vectors USING hnsw (embedding vector_cosine_ops)";
@@ -128,11 +128,11 @@ public sealed partial class ProductionLesson
         lesson.Table(builds, ("maintenance_work_mem", r => r.Memory), ("build seconds", r => r.Seconds.ToString("0.00", CultureInfo.InvariantCulture)), ("server notice", r => r.Notice));
         if (progress.Count == 0)
         {
-            lesson.Say("[grey]The build finished before the first poll saw it.[/]");
+            lesson.Say("The build finished before the first poll saw it.", Tone.Aside);
         }
         else
         {
-            lesson.Say($"[grey]{progress.Count} distinct readings of pg_stat_progress_create_index while the index was built.[/]");
+            lesson.Say($"{progress.Count} distinct readings of pg_stat_progress_create_index while the index was built.", Tone.Aside);
         }
 
         // The readings, the statistics and the parallel build: measured on this machine, for reading later.
@@ -180,12 +180,12 @@ public sealed partial class ProductionLesson
             await lesson.ExecuteAsync("ALTER TABLE parallel_vectors SET (parallel_workers = 2)", cancellationToken);
         }
 
-        lesson.Say($"[grey]Then max_parallel_maintenance_workers, the other setting of an index build: parallel_vectors, {ParallelRows:N0} such vectors, {Size(bytes)} in the table itself, " +
+        lesson.Say($"Then max_parallel_maintenance_workers, the other setting of an index build: parallel_vectors, {ParallelRows:N0} such vectors, {Size(bytes)} in the table itself, " +
                    (belowThreshold
                        ? "under min_parallel_table_scan_size (8MB), below which PostgreSQL plans no workers unless the table's parallel_workers storage parameter asks for them (set above). "
                        : "above min_parallel_table_scan_size (8MB), below which PostgreSQL plans no workers at all. ") +
                    "Indexed with 0, 1 and 2 workers at maintenance_work_mem = 64MB: pgvector builds the graph in shared memory the size of maintenance_work_mem, and Docker gives a container 64MB of it unless --shm-size says more. " +
-                   "The workers launched are pgvector's own count (its DEBUG1 message, read with client_min_messages = debug1).[/]");
+                   "The workers launched are pgvector's own count (its DEBUG1 message, read with client_min_messages = debug1).", Tone.Aside);
         const string create = "CREATE INDEX parallel_vectors_hnsw ON parallel_vectors USING hnsw (embedding vector_cosine_ops)";
         lesson.Sql("SET LOCAL maintenance_work_mem = '64MB';\nSET LOCAL max_parallel_maintenance_workers = 0 | 1 | 2;\n" + create);
         var builds = new List<(int Asked, int Launched, double Seconds)>();
@@ -250,7 +250,7 @@ public sealed partial class ProductionLesson
 
     private static async Task SlowInsertsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Slow inserts with an index: keep it, or drop and rebuild?",
+        lesson.DeepDive("slow-inserts", "Slow inserts with an index: keep it, or drop and rebuild?",
             $"The Python module's fix for slow inserts: drop the index, bulk insert, recreate it. Measured: {BulkRows:N0} more rows copied into the indexed table, " +
             "against dropping the index, copying them and rebuilding it.");
         var kept = await CopyAsync(lesson, vectors, BulkRows, BulkRows, cancellationToken);
@@ -285,7 +285,7 @@ public sealed partial class ProductionLesson
             ("of it COPY", r => r.Item3.ToString("0.00", CultureInfo.InvariantCulture)),
             ("of it index build", r => r.Item4 > 0 ? r.Item4.ToString("0.00", CultureInfo.InvariantCulture) : ""));
         var faster = kept < dropped ? "keeping the index" : "dropping and rebuilding it";
-        lesson.Say($"Adding {BulkRows:N0} rows to {BulkRows:N0}, [bold]{faster}[/] was faster (kept {kept.TotalSeconds:0.00} s, rebuilt {dropped.TotalSeconds:0.00} s). " +
+        lesson.Say($"Adding {BulkRows:N0} rows to {BulkRows:N0}, {faster} was faster (kept {kept.TotalSeconds:0.00} s, rebuilt {dropped.TotalSeconds:0.00} s). " +
                    "A rebuild costs the whole table: keep the index when a small slice joins a big one.");
     }
 

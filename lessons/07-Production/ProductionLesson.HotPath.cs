@@ -13,7 +13,7 @@ public sealed partial class ProductionLesson
 
     private static async Task HotPathAsync(Lesson lesson, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("The hot path: compiled query, prepared statement",
+        lesson.Step("hot-path", "The hot path: compiled query, prepared statement",
             "The same nearest-neighbour SQL three ways. EF.CompileAsyncQuery skips a LINQ query's per-call cache lookup; " +
             "a prepared statement skips the server's parse and plan (with Max Auto Prepare, after 5 runs).");
         lesson.Code("""
@@ -62,7 +62,7 @@ public sealed partial class ProductionLesson
 
         lesson.Table(rows, ("way", r => r.Way), ($"median of {HotPathSearches} searches, ms", r => r.P50.ToString("F3", CultureInfo.InvariantCulture)), ("ids found", r => r.Top));
         lesson.Say(rows.Select(r => r.Top).Distinct().Count() == 1
-            ? "[bold]The same rows[/] all three ways: only the work around the SQL differs (docs/benchmarks.md measures it at 100,000 rows)."
-            : "[yellow]The three ways found different rows.[/]");
+            ? ("The same rows all three ways: only the work around the SQL differs (docs/benchmarks.md measures it at 100,000 rows).", Tone.Key)
+            : ("The three ways found different rows.", Tone.Warning));
     }
 }

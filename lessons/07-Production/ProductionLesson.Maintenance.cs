@@ -1,4 +1,3 @@
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
@@ -7,7 +6,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task MaintenanceAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("ANALYZE and VACUUM ANALYZE",
+        lesson.Step("analyze", "ANALYZE and VACUUM ANALYZE",
             "ANALYZE refreshes the planner's statistics; VACUUM makes deleted rows' space reusable. Autovacuum does both in time; after a big delete (here every tenth row), do it now.");
         using (lesson.Detail())
         {
@@ -27,11 +26,11 @@ public sealed partial class ProductionLesson
 
         lesson.Say($"pg_stat_user_tables: {table[0]["n_live_tup"]} live rows, vacuumed {table[0]["vacuumed"]}, analyzed {table[0]["analyzed"]}.");
 
-        lesson.Step("REINDEX INDEX CONCURRENTLY",
+        lesson.Step("reindex", "REINDEX INDEX CONCURRENTLY",
             "Rebuilds an index (after many updates and deletes an HNSW graph holds dead entries) while reads and writes go on; it cannot run inside a transaction.");
         await lesson.ExecuteAsync("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", cancellationToken);
 
-        lesson.Step("Table and index sizes", "pg_total_relation_size counts the table with its indexes and TOAST; pg_relation_size one relation only.");
+        lesson.Step("sizes", "Table and index sizes", "pg_total_relation_size counts the table with its indexes and TOAST; pg_relation_size one relation only.");
         IReadOnlyList<IReadOnlyDictionary<string, object?>> sizes;
         using (lesson.Detail())
         {
@@ -48,7 +47,7 @@ public sealed partial class ProductionLesson
         lesson.Say($"bulk_vectors: {Size((long)bulkTable["bytes"]!)} alone, {Size((long)bulkTable["total_bytes"]!)} with its indexes and TOAST; the indexes: " +
                    string.Join(", ", sizes.Where(r => r != bulkTable).Select(r => $"{r["relation"]} {Size((long)r["bytes"]!)}")) + ".");
 
-        lesson.Step("Is the vector index used? pg_stat_user_indexes",
+        lesson.Step("index-usage", "Is the vector index used? pg_stat_user_indexes",
             "idx_scan counts the scans of each index. Read it, search, read it again: an index whose count never grows is one to drop.");
         const string scans = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'bulk_vectors_hnsw' AND schemaname = current_schema()";
         var before = (long)(await lesson.QueryAsync(scans, cancellationToken))[0]["idx_scan"]!;
@@ -87,7 +86,7 @@ public sealed partial class ProductionLesson
 
         lesson.Say($"idx_scan of bulk_vectors_hnsw: {before} before, {after} after 5 searches.");
 
-        lesson.DeepDive("pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
+        lesson.DeepDive("pg-stat-statements", "pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
         string preload;
         try
         {
@@ -95,15 +94,15 @@ public sealed partial class ProductionLesson
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            lesson.Say($"[yellow]This role may not read the server's settings ({Markup.Escape(e.MessageText)}); this step is skipped. " +
-                       "An administrator can GRANT pg_read_all_settings to it.[/]");
+            lesson.Say($"This role may not read the server's settings ({e.MessageText}); this step is skipped. " +
+                       "An administrator can GRANT pg_read_all_settings to it.", Tone.Warning);
             return;
         }
 
         if (!preload.Split(',', StringSplitOptions.TrimEntries).Contains("pg_stat_statements"))
         {
-            lesson.Say($"[yellow]pg_stat_statements is not loaded on this server (shared_preload_libraries = '{Markup.Escape(preload)}'). " +
-                       "Add it there (postgresql.conf, or command: -c shared_preload_libraries=pg_stat_statements in docker-compose), restart, and run this step again.[/]");
+            lesson.Say($"pg_stat_statements is not loaded on this server (shared_preload_libraries = '{preload}'). " +
+                       "Add it there (postgresql.conf, or command: -c shared_preload_libraries=pg_stat_statements in docker-compose), restart, and run this step again.", Tone.Warning);
             return;
         }
 
@@ -121,12 +120,12 @@ public sealed partial class ProductionLesson
             lesson.Table(top, ("calls", r => r["calls"]), ("total ms", r => r["total_ms"]), ("mean ms", r => r["mean_ms"]), ("query", r => r["query"]));
             if (top.Count > 0)
             {
-                lesson.Say($"The costliest statement shape on bulk_vectors so far: [bold]{top[0]["total_ms"]} ms[/] in {top[0]["calls"]} calls, {Markup.Escape((string)top[0]["query"]!)}");
+                lesson.Say($"The costliest statement shape on bulk_vectors so far: {top[0]["total_ms"]} ms in {top[0]["calls"]} calls, {(string)top[0]["query"]!}");
             }
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            lesson.Say($"[yellow]pg_stat_statements is loaded, but this user may not create the extension ({Markup.Escape(e.MessageText)}).[/]");
+            lesson.Say($"pg_stat_statements is loaded, but this user may not create the extension ({e.MessageText}).", Tone.Warning);
         }
     }
 
@@ -136,7 +135,7 @@ public sealed partial class ProductionLesson
     public static async Task ExtensionVersionAsync(Lesson lesson, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lesson);
-        lesson.DeepDive(ExtensionStepTitle,
+        lesson.DeepDive("extension-version", ExtensionStepTitle,
             "Each database keeps the SQL objects of the pgvector version it was created or last updated with: after upgrading the package, " +
             "run ALTER EXTENSION vector UPDATE in every database (as the extension's owner or a superuser).");
         const string installed = "SELECT extversion FROM pg_extension WHERE extname = 'vector'";
@@ -153,8 +152,8 @@ public sealed partial class ProductionLesson
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
             lesson.Table([(before, offered)], ("extversion (this database)", r => r.before), ("default_version (the installed package)", r => r.offered));
-            lesson.Say($"[yellow]Skipped: {Markup.Escape(e.MessageText)}. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser: " +
-                       $"ask an administrator to run it in this database{(before == offered ? " after the next package upgrade (today the versions match)" : "")}.[/]");
+            lesson.Say($"Skipped: {e.MessageText}. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser: " +
+                       $"ask an administrator to run it in this database{(before == offered ? " after the next package upgrade (today the versions match)" : "")}.", Tone.Warning);
             return;
         }
 

@@ -5,7 +5,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task WorkMemAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("work_mem or maintenance_work_mem?",
+        lesson.DeepDive("work-mem", "work_mem or maintenance_work_mem?",
             "The Python module answers \"out of memory\" with SET work_mem = '256MB', but work_mem is per sort or hash step of each query, taken many times over at once. " +
             "A query that sorts every vector, at two settings:");
         // No LIMIT, so no index: every row is sorted, and each sort row carries its vector.

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using PgVectorModule.Data;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
@@ -10,7 +9,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task PoolingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("One data source, many concurrent searches",
+        lesson.Step("concurrent-searches", "One data source, many concurrent searches",
             $"{Searchers} tasks x {SearchesPerTask} searches share one NpgsqlDataSource, whose pool is capped at Max Pool Size = {SharedPoolSize}: tasks wait for a free connection.");
         var shared = lesson.Settings.ConnectionString();
         shared.MaxPoolSize = SharedPoolSize;
@@ -63,7 +62,7 @@ public sealed partial class ProductionLesson
             var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString + ";Minimum Pool Size=20;Maximum Pool Size=30;Timeout=30");
             """, "Python and C#");
 
-        lesson.Say("[grey]Exhaustion: a pool of one, Timeout = 1 s, one connection held, a second asked for.[/]");
+        lesson.Say("Exhaustion: a pool of one, Timeout = 1 s, one connection held, a second asked for.", Tone.Aside);
         var tiny = lesson.Settings.ConnectionString();
         tiny.MaxPoolSize = 1;
         tiny.Timeout = 1;
@@ -74,12 +73,12 @@ public sealed partial class ProductionLesson
             try
             {
                 await using var second = await tinySource.OpenConnectionAsync(cancellationToken);
-                lesson.Say("[yellow]The second connection opened: the pool was not exhausted.[/]");
+                lesson.Say("The second connection opened: the pool was not exhausted.", Tone.Warning);
             }
             catch (NpgsqlException e) when (e.InnerException is TimeoutException || e.Message.Contains("exhausted", StringComparison.Ordinal))
             {
-                lesson.Say($"[red]{Markup.Escape(e.Message)}[/]");
-                lesson.Say("[grey]Usually a connection not given back (a missing await using) or more requests than the pool: fix the leak or queue the work, then size the pool.[/]");
+                lesson.Say($"{e.Message}", Tone.Bad);
+                lesson.Say("Usually a connection not given back (a missing await using) or more requests than the pool: fix the leak or queue the work, then size the pool.", Tone.Aside);
             }
         }
 
@@ -87,7 +86,7 @@ public sealed partial class ProductionLesson
 
     private static async Task ContextPoolingAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("EF Core context pooling", "PooledDbContextFactory (AddDbContextPool / AddPooledDbContextFactory in ASP.NET Core) reuses DbContext instances: created once, reset on return, leased again.");
+        lesson.Step("context-pooling", "EF Core context pooling", "PooledDbContextFactory (AddDbContextPool / AddPooledDbContextFactory in ASP.NET Core) reuses DbContext instances: created once, reset on return, leased again.");
         var factory = new PooledDbContextFactory<CourseDbContext>(CourseDbContext.CreateOptions(lesson.DataSource, lesson.SqlEchoInterceptor), poolSize: 16);
         var leases = new List<(int Use, Guid Instance, int Lease, int Documents)>();
         // The query and the leases, one row per use: a detail; the sentence below says what they show.
@@ -105,8 +104,8 @@ public sealed partial class ProductionLesson
         }
 
         lesson.Say(leases.Select(l => l.Instance).Distinct().Count() == 1
-            ? "[bold]One[/] context instance served all three uses (the lease number counts them)."
-            : "[yellow]The factory made more than one instance.[/]");
+            ? ("One context instance served all three uses (the lease number counts them).", Tone.Key)
+            : ("The factory made more than one instance.", Tone.Warning));
         lesson.Code("""
             // In ASP.NET Core: one data source for the app, pooled contexts over it
             builder.Services.AddNpgsqlDataSource(connectionString, b => b.UseVector());

@@ -5,7 +5,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task ScalingAsync(Lesson lesson, int dims, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("Scaling out, on paper",
+        lesson.Step("scaling-out", "Scaling out, on paper",
             "When one server is not enough: read replicas when searches outnumber writes (lesson 08), partitions when queries name a source or a date (next step), " +
             "Citus when one machine cannot hold the data (lesson 11), smaller vectors when the index outgrows memory (step 9).");
         // The same four with how each is done: a reference for later.
@@ -21,7 +21,7 @@ public sealed partial class ProductionLesson
                 ("approach", r => r.Item1), ("when", r => r.Item2), ("how", r => r.Item3));
         }
 
-        lesson.DeepDive("A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index; a query that names the source reads only its partition.");
+        lesson.DeepDive("partitions", "A table partitioned by source", "PARTITION BY LIST (source): one partition per source, each with its own HNSW index; a query that names the source reads only its partition.");
         await lesson.ExecuteAsync("DROP TABLE IF EXISTS documents_by_source", cancellationToken);
         await lesson.ExecuteAsync($"CREATE TABLE documents_by_source (id integer, title text, source text NOT NULL, embedding vector({dims})) PARTITION BY LIST (source)", cancellationToken);
         foreach (var source in new[] { "docs", "blog", "research" })
@@ -37,6 +37,6 @@ public sealed partial class ProductionLesson
         lesson.Table(counts, ("partition", r => r["partition"]), ("rows", r => r["rows"]));
         await lesson.ExplainAsync("SELECT id, title FROM documents_by_source WHERE source = 'research' ORDER BY embedding <=> @q LIMIT 5", null,
             [new NpgsqlParameter("q", question)], cancellationToken);
-        lesson.Say("[grey]Only documents_by_source_research appears in the plan: the others were pruned.[/]");
+        lesson.Say("Only documents_by_source_research appears in the plan: the others were pruned.", Tone.Aside);
     }
 }

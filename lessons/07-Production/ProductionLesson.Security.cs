@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Text;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
@@ -11,7 +10,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task SslAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("sslmode and where credentials come from",
+        lesson.Step("sslmode", "sslmode and where credentials come from",
             "DATABASE_URL carries sslmode (Npgsql's SSL Mode): only verify-full checks the certificate and the host name; the default, prefer, checks neither. " +
             "Credentials come from the environment or .env, never from code.");
         // Every mode and what it checks, and whether this connection is encrypted: a detail.
@@ -43,13 +42,13 @@ public sealed partial class ProductionLesson
             builder.Services.AddOptions<DatabaseOptions>().BindConfiguration("Database")
                 .ValidateDataAnnotations().ValidateOnStart();
             """, "Python and C#");
-        lesson.Say($"This run: DATABASE_URL from the [bold]{Markup.Escape(lesson.Settings.DatabaseUrlSource)}[/], " +
-                   $"'{Markup.Escape(DatabaseUrl.Redact(lesson.Settings.DatabaseUrl))}', SSL Mode {lesson.Settings.ConnectionString().SslMode}, encrypted now: [bold]{ssl[0]["ssl"]}[/].");
+        lesson.Say($"This run: DATABASE_URL from the {lesson.Settings.DatabaseUrlSource}, " +
+                   $"'{DatabaseUrl.Redact(lesson.Settings.DatabaseUrl)}', SSL Mode {lesson.Settings.ConnectionString().SslMode}, encrypted now: {ssl[0]["ssl"]}.");
     }
 
     private static async Task ReadOnlyRoleAsync(Lesson lesson, Vector question, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("A read-only role",
+        lesson.DeepDive("read-only-role", "A read-only role",
             "Searching needs SELECT only. A login role (named after this schema and database: roles are per server) gets SELECT on the schema's tables, " +
             "and ALTER DEFAULT PRIVILEGES for tables created later, which the Python module's GRANT misses.");
         var database = (string)(await lesson.QueryAsync("SELECT current_database() AS db", cancellationToken))[0]["db"]!;
@@ -82,7 +81,7 @@ public sealed partial class ProductionLesson
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            lesson.Say($"[yellow]This user may not create roles ({Markup.Escape(e.MessageText)}); ask an administrator for a read-only role and skip to the next step.[/]");
+            lesson.Say($"This user may not create roles ({e.MessageText}); ask an administrator for a read-only role and skip to the next step.", Tone.Warning);
             await ParametersAsync(lesson, lesson.DataSource, cancellationToken);
             return;
         }
@@ -95,7 +94,7 @@ public sealed partial class ProductionLesson
             readerConnection.ApplicationName = "lesson07-reader";
             await using (var reader = ModuleDataSource.Create(readerConnection, lesson.Schema))
             {
-                lesson.Say($"[grey]A second data source, as {role}:[/]");
+                lesson.Say($"A second data source, as {role}:", Tone.Aside);
                 const string search = "SELECT title FROM vector_documents ORDER BY embedding <=> @q LIMIT 3";
                 lesson.Sql(search, ["@q = [the question's vector]"]);
                 await using (var command = reader.CreateCommand(search))
@@ -115,7 +114,7 @@ public sealed partial class ProductionLesson
                 lesson.Sql(later, ["release_notes was created after the GRANT: the default privileges gave the reader SELECT on it"]);
                 await using (var command = reader.CreateCommand(later))
                 {
-                    lesson.Say($"release_notes, read as the reader: [bold]{await command.ExecuteScalarAsync(cancellationToken)}[/] rows.");
+                    lesson.Say($"release_notes, read as the reader: {await command.ExecuteScalarAsync(cancellationToken)} rows.");
                 }
 
                 const string insert = "INSERT INTO vector_documents (title, content, source) VALUES ('injected', 'by the reader', 'docs')";
@@ -124,11 +123,11 @@ public sealed partial class ProductionLesson
                 {
                     await using var command = reader.CreateCommand(insert);
                     await command.ExecuteNonQueryAsync(cancellationToken);
-                    lesson.Say("[red]The INSERT went through: the role can write.[/]");
+                    lesson.Say("The INSERT went through: the role can write.", Tone.Bad);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
                 {
-                    lesson.Say($"[green]Refused[/]: {e.SqlState} {Markup.Escape(e.MessageText)}");
+                    lesson.Say($"Refused: {e.SqlState} {e.MessageText}", Tone.Good);
                 }
 
                 await ParametersAsync(lesson, reader, cancellationToken);
@@ -170,7 +169,7 @@ public sealed partial class ProductionLesson
 
     private static async Task ParametersAsync(Lesson lesson, NpgsqlDataSource source, CancellationToken cancellationToken)
     {
-        lesson.Step("Parameters, not concatenation", $"A source filter typed by a user: {HostileSource}. Pasted into the SQL it becomes SQL; sent as a parameter it stays a value.");
+        lesson.Step("parameters", "Parameters, not concatenation", $"A source filter typed by a user: {HostileSource}. Pasted into the SQL it becomes SQL; sent as a parameter it stays a value.");
         var concatenated = $"SELECT count(*) FROM vector_documents WHERE source = '{HostileSource}'";
         lesson.Sql(concatenated, ["string concatenation: the quote ends the literal, OR '1'='1' matches every row"]);
         await using var bad = source.CreateCommand(concatenated);
@@ -180,6 +179,6 @@ public sealed partial class ProductionLesson
         await using var good = source.CreateCommand(parameterized);
         good.Parameters.AddWithValue("source", HostileSource);
         var none = (long)(await good.ExecuteScalarAsync(cancellationToken))!;
-        lesson.Say($"Concatenated: [red]{all}[/] rows. Parameterized: [green]{none}[/] rows. EF Core's LINQ and FromSql($\"...{{value}}\") always send parameters; FromSqlRaw with string concatenation does not.");
+        lesson.Say($"Concatenated: {all} rows. Parameterized: {none} rows. EF Core's LINQ and FromSql($\"...{{value}}\") always send parameters; FromSqlRaw with string concatenation does not.");
     }
 }

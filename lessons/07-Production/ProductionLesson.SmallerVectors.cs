@@ -1,6 +1,5 @@
 using System.Globalization;
 using PgVectorModule.Embeddings;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson07;
 
@@ -9,7 +8,7 @@ public sealed partial class ProductionLesson
 {
     private static async Task SmallerVectorsAsync(Lesson lesson, int dims, IReadOnlyList<Vector> vectors, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Smaller vectors: halfvec and binary quantization",
+        lesson.DeepDive("smaller-vectors", "Smaller vectors: halfvec and binary quantization",
             "halfvec stores 2 bytes per dimension instead of 4; binary_quantize keeps one bit per dimension (its sign), searched by Hamming distance <~>. Both index the same vector column as expressions.");
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_halfvec_hnsw ON bulk_vectors USING hnsw ((embedding::halfvec({dims})) halfvec_cosine_ops)", cancellationToken);
         await lesson.ExecuteAsync($"CREATE INDEX bulk_vectors_bit_hnsw ON bulk_vectors USING hnsw ((binary_quantize(embedding)::bit({dims})) bit_hamming_ops)", cancellationToken);
@@ -84,7 +83,7 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(bytes.GetValueOrDefault(r.Index))),
             ("recall@10 vs exact (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]The bit index holds {dims} bits a row against {dims * 4:N0} bytes; Hamming distance ranks coarsely, so its top {RerankCandidates} are re-ranked by the exact distance.[/]");
+        lesson.Say($"The bit index holds {dims} bits a row against {dims * 4:N0} bytes; Hamming distance ranks coarsely, so its top {RerankCandidates} are re-ranked by the exact distance.", Tone.Aside);
 
         await OverTwoThousandDimensionsAsync(lesson, cancellationToken);
     }
@@ -96,7 +95,7 @@ public sealed partial class ProductionLesson
     /// </summary>
     private static async Task OverTwoThousandDimensionsAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Say($"[grey]Over 2,000 dimensions (text-embedding-3-large returns {LargeDimensions:N0}): {LargeRows:N0} synthetic vectors of that width, 20 more as queries. A plain HNSW index first:[/]");
+        lesson.Say($"Over 2,000 dimensions (text-embedding-3-large returns {LargeDimensions:N0}): {LargeRows:N0} synthetic vectors of that width, 20 more as queries. A plain HNSW index first:", Tone.Aside);
         var (rows, queries) = LargeVectors(LargeRows, 20);
         using (lesson.QuietSql())
         {
@@ -111,11 +110,11 @@ public sealed partial class ProductionLesson
         try
         {
             await lesson.ExecuteAsync("CREATE INDEX large_vectors_hnsw ON large_vectors USING hnsw (embedding vector_cosine_ops)", cancellationToken);
-            lesson.Say("[red]The index was built: this pgvector indexes vector beyond 2,000 dimensions.[/]");
+            lesson.Say("The index was built: this pgvector indexes vector beyond 2,000 dimensions.", Tone.Bad);
         }
         catch (PostgresException e)
         {
-            lesson.Say($"[yellow]PostgreSQL:[/] {Markup.Escape(e.MessageText)} (SQLSTATE {e.SqlState}); halfvec is indexed up to 4,000.");
+            lesson.Say($"PostgreSQL: {e.MessageText} (SQLSTATE {e.SqlState}); halfvec is indexed up to 4,000.", Tone.Warning);
         }
 
         await lesson.ExecuteAsync($"CREATE INDEX large_vectors_halfvec_hnsw ON large_vectors USING hnsw ((embedding::halfvec({LargeDimensions})) halfvec_cosine_ops)", cancellationToken);
@@ -176,13 +175,13 @@ public sealed partial class ProductionLesson
             ("index", r => r.Index),
             ("index size", r => Size(sizes[r.Index])),
             ($"recall@10 vs exact search of the full {LargeDimensions:N0} (20 queries)", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)));
-        lesson.Say($"[grey]Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector. The halfvec index keeps every dimension at half precision (recall {results[0].Recall:0.00}); " +
-                   $"OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions} asks text-embedding-3-large for a vector({ShortenedDimensions}), cut short, that a plain index takes (recall {results[1].Recall:0.00}).[/]");
+        lesson.Say($"Both indexes hold {ShortenedDimensions * 4:N0} bytes a vector. The halfvec index keeps every dimension at half precision (recall {results[0].Recall:0.00}); " +
+                   $"OPENAI_EMBEDDING_DIMENSIONS={ShortenedDimensions} asks text-embedding-3-large for a vector({ShortenedDimensions}), cut short, that a plain index takes (recall {results[1].Recall:0.00}).", Tone.Aside);
         using (lesson.Detail())
         {
-            lesson.Say($"[grey]The halfvec way keeps the full vectors in the table ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else; the cut one stores a smaller table. " +
+            lesson.Say($"The halfvec way keeps the full vectors in the table ({LargeDimensions * 4 + 8:N0} bytes a row) for anything else; the cut one stores a smaller table. " +
                        "The synthetic vectors are clusters whose spread falls along the dimensions, as in models trained to be shortened: what the cut costs in recall depends on the model, " +
-                       "and only your own embeddings, searched both ways, tell.[/]");
+                       "and only your own embeddings, searched both ways, tell.", Tone.Aside);
         }
     }
 

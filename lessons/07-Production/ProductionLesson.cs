@@ -48,7 +48,7 @@ public sealed partial class ProductionLesson : ILesson
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
         var dims = embedder.Dimensions;
 
-        lesson.Step("Load the corpus", "This lesson's own copy of the sample corpus, embedded and indexed as in lesson 04.");
+        lesson.Step("load-corpus", "Load the corpus", "This lesson's own copy of the sample corpus, embedded and indexed as in lesson 04.");
         VectorStoreShape shape;
         await using (var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, cancellationToken))
         {

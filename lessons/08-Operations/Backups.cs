@@ -3,7 +3,6 @@ using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Input;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson08;
 
@@ -13,7 +12,7 @@ public sealed partial class OperationsLesson
 
     private static async Task DumpAndRestoreAsync(Lesson lesson, LocalServers servers, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("pg_dump -Fc: the lesson's schema, with the extension",
+        lesson.Step("pg-dump", "pg_dump -Fc: the lesson's schema, with the extension",
             "The custom format (-Fc) is compressed and lets pg_restore pick what it restores. --schema takes one schema; the vector extension lives in public, " +
             "so --extension=vector adds its CREATE EXTENSION (without it the dump names a type a new database lacks).");
         var source = lesson.Settings.ConnectionString();
@@ -40,11 +39,11 @@ public sealed partial class OperationsLesson
 
         var kinds = entries.Select(e => string.Join(' ', e.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(3))).ToList();
         int Count(string kind) => kinds.Count(k => k.StartsWith(kind + " ", StringComparison.Ordinal));
-        lesson.Say($"[bold]{new FileInfo(dumpFile).Length / 1024.0:N0} kB[/], {entries.Count} entries (pg_restore --list): " +
+        lesson.Say($"{new FileInfo(dumpFile).Length / 1024.0:N0} kB, {entries.Count} entries (pg_restore --list): " +
                    $"{(kinds.Contains("EXTENSION - vector") ? "CREATE EXTENSION vector, " : "")}{Count("TABLE") - Count("TABLE DATA")} tables, {Count("TABLE DATA")} with their rows, {Count("INDEX")} indexes. " +
                    "The HNSW index is stored as its CREATE INDEX: pg_restore builds it again from the restored rows.");
 
-        lesson.Step("pg_restore into a fresh database, and the same search",
+        lesson.Step("pg-restore", "pg_restore into a fresh database, and the same search",
             "A new, empty database; pg_restore --exit-on-error --single-transaction: the whole dump lands or none of it. Then the checks: extension, rows, index definitions, and one search on both databases.");
         string restoredName;
         // The new database: a detail.
@@ -69,8 +68,8 @@ public sealed partial class OperationsLesson
             }
 
             lesson.Say(checks.All(c => c.Same)
-                ? $"[bold]All {checks.Count} checks equal[/]: the extension, every vector, every index and the search's answer came back."
-                : $"[red]The restored database differs[/]: {Markup.Escape(string.Join("; ", checks.Where(c => !c.Same).Select(c => $"{c.Check}: {c.Source} against {c.Restored}")))}.");
+                ? ($"All {checks.Count} checks equal: the extension, every vector, every index and the search's answer came back.", Tone.Key)
+                : ($"The restored database differs: {string.Join("; ", checks.Where(c => !c.Same).Select(c => $"{c.Check}: {c.Source} against {c.Restored}"))}.", Tone.Bad));
         }
         finally
         {
@@ -80,7 +79,7 @@ public sealed partial class OperationsLesson
             await drop.ExecuteNonQueryAsync(CancellationToken.None);
         }
 
-        lesson.Say($"[grey]Database {restoredName} dropped again. Restore by hand to look around: createdb copy && pg_restore --dbname=copy {lesson.Schema}.dump[/]");
+        lesson.Say($"Database {restoredName} dropped again. Restore by hand to look around: createdb copy && pg_restore --dbname=copy {lesson.Schema}.dump", Tone.Aside);
     }
 
     /// <summary>The restored copy's database name: the course database's, plus a suffix, within PostgreSQL's 63 bytes.</summary>
@@ -158,7 +157,7 @@ public sealed partial class OperationsLesson
 
     private static async Task PointInTimeRecoveryAsync(Lesson lesson, LocalServers servers, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Point-in-time recovery from a WAL archive",
+        lesson.DeepDive("pitr", "Point-in-time recovery from a WAL archive",
             "A dump is a snapshot; continuous archiving keeps every WAL segment, so a base backup can be replayed to any moment after it. archive_command needs a restart, " +
             "so this step runs a small cluster of its own: archive on, a base backup, good writes, a restore point, a mistake, recovery to the restore point.");
         var archive = await servers.NewFolderAsync("archive", cancellationToken);
@@ -220,9 +219,9 @@ public sealed partial class OperationsLesson
         lesson.Table(new[] { ("the archiving cluster, after the mistake", lost), ("the recovered cluster, at before_the_mistake", back) },
             ("server", r => r.Item1), ("rows in notes", r => r.Item2));
         lesson.Say(back == 3 && lost == 0
-            ? "Recovered to the restore point: [bold]3 rows[/], the write made after the base backup included, the DELETE not replayed. " +
-              "recovery_target_time or _lsn name a moment instead. In production the archive lives elsewhere (pgBackRest, WAL-G, Barman)."
-            : $"[red]The recovered cluster has {back} rows.[/]");
+            ? ("Recovered to the restore point: 3 rows, the write made after the base backup included, the DELETE not replayed. " +
+              "recovery_target_time or _lsn name a moment instead. In production the archive lives elsewhere (pgBackRest, WAL-G, Barman).", Tone.Plain)
+            : ($"The recovered cluster has {back} rows.", Tone.Bad));
         await servers.StopPostgresAsync(baseBackup, cancellationToken);
         await servers.StopPostgresAsync(data, cancellationToken);
     }

@@ -37,7 +37,7 @@ public sealed partial class OperationsLesson : ILesson
             await CheckGivenStandbyAsync(givenStandby, cancellationToken);
         }
 
-        lesson.Step("Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded and indexed as in lesson 04: enough to search, quicker to embed than all of it.");
+        lesson.Step("load-part", "Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded and indexed as in lesson 04: enough to search, quicker to embed than all of it.");
         VectorStoreShape shape;
         await using (var db = await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, CorpusPart, cancellationToken))
         {

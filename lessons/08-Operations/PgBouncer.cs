@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using PgVectorModule.Configuration;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson08;
 
@@ -22,7 +21,7 @@ public sealed partial class OperationsLesson
 
     private static async Task PgBouncerAsync(Lesson lesson, LocalServers servers, int port, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("pgBouncer in transaction mode",
+        lesson.Step("pgbouncer", "pgBouncer in transaction mode",
             "pgBouncer speaks PostgreSQL's protocol and keeps a few server connections. In transaction mode a client holds one for a transaction only: " +
             "hundreds of clients (app instances, each with its own Npgsql pool) share a handful of server processes.");
         var primary = lesson.Settings.ConnectionString();
@@ -60,7 +59,7 @@ public sealed partial class OperationsLesson
             lesson.Sql($"pgbouncer -d {folder}/pgbouncer.ini");
         }
 
-        lesson.Say($"pgbouncer.ini: [bold]pool_mode = transaction[/], default_pool_size = {PoolSize} (server connections per database and user), max_client_conn = 200, " +
+        lesson.Say($"pgbouncer.ini: pool_mode = transaction, default_pool_size = {PoolSize} (server connections per database and user), max_client_conn = 200, " +
                    $"every database on {primary.Host}:{primary.Port}{(tracksPrepared ? ", max_prepared_statements = 100" : "")}.");
         await servers.StartPgBouncerAsync(Path.Combine(folder, "pgbouncer.ini"), Path.Combine(folder, "pgbouncer.pid"), Path.Combine(folder, "pgbouncer.log"), port, cancellationToken);
 
@@ -82,7 +81,7 @@ public sealed partial class OperationsLesson
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
-            lesson.Say($"pgBouncer [bold]{version}[/] answers on 127.0.0.1:{port}; the query ran on the server at port [bold]{reader.GetInt32(0)}[/] (backend {reader.GetInt32(1)}).");
+            lesson.Say($"pgBouncer {version} answers on 127.0.0.1:{port}; the query ran on the server at port {reader.GetInt32(0)} (backend {reader.GetInt32(1)}).");
         }
 
         await ManyClientsAsync(lesson, servers, throughBouncer, port, user, primary.Password, question, cancellationToken);
@@ -105,7 +104,7 @@ public sealed partial class OperationsLesson
     private static async Task ManyClientsAsync(Lesson lesson, LocalServers servers, NpgsqlDataSource throughBouncer, int port, string user, string? password,
         Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step($"{Clients} clients, {PoolSize} server connections",
+        lesson.Step("pooled-clients", $"{Clients} clients, {PoolSize} server connections",
             $"{Clients} clients, each with a connection of its own, run {SearchesPerClient} searches each, a transaction that also waits 20 ms (a request doing other work). " +
             "The load runs straight to the server, then through pgBouncer, while another connection counts the server's backends in pg_stat_activity.");
         var search = $"SELECT id FROM {lesson.Schema}.vector_documents ORDER BY embedding <=> @q LIMIT 5";
@@ -152,16 +151,16 @@ public sealed partial class OperationsLesson
 
                 var pool = shown.FirstOrDefault(r => r.ContainsKey("cl_waiting"));
                 lesson.Say(pool is null
-                    ? $"[grey]SHOW POOLS (pgBouncer's admin console, 200 ms into the run): {Markup.Escape(shown.FirstOrDefault()?.GetValueOrDefault("database") ?? "no pool")}.[/]"
-                    : $"[grey]SHOW POOLS (pgBouncer's admin console), 200 ms into the run: {pool.GetValueOrDefault("cl_active")} clients holding a server connection (cl_active), " +
-                      $"{pool.GetValueOrDefault("cl_waiting")} queued for one (cl_waiting), {pool.GetValueOrDefault("sv_active")} server connections in use (sv_active).[/]");
+                    ? $"SHOW POOLS (pgBouncer's admin console, 200 ms into the run): {shown.FirstOrDefault()?.GetValueOrDefault("database") ?? "no pool"}."
+                    : $"SHOW POOLS (pgBouncer's admin console), 200 ms into the run: {pool.GetValueOrDefault("cl_active")} clients holding a server connection (cl_active), " +
+                      $"{pool.GetValueOrDefault("cl_waiting")} queued for one (cl_waiting), {pool.GetValueOrDefault("sv_active")} server connections in use (sv_active).", Tone.Aside);
             }
         }
 
         lesson.Table(rows, ("path", r => r.Path), ("clients", _ => Clients), ("searches done", r => r.Searches), ("ms", r => r.Ms), ("most server connections at once", r => r.PeakServer));
         var bounced = rows[1];
-        lesson.Say($"Through pgBouncer: {bounced.Searches} searches from {Clients} clients over at most [bold]{bounced.PeakServer}[/] server connection(s) (default_pool_size {PoolSize}); " +
-                   $"straight to the server: [bold]{rows[0].PeakServer}[/], each a process with its own memory (a pgBouncer client costs a few kB).");
+        lesson.Say($"Through pgBouncer: {bounced.Searches} searches from {Clients} clients over at most {bounced.PeakServer} server connection(s) (default_pool_size {PoolSize}); " +
+                   $"straight to the server: {rows[0].PeakServer}, each a process with its own memory (a pgBouncer client costs a few kB).");
     }
 
     private static async Task<int> ClientAsync(NpgsqlDataSource source, string search, Vector question, CancellationToken cancellationToken)
@@ -236,7 +235,7 @@ public sealed partial class OperationsLesson
 
     private static void NpgsqlSettingsTable(Lesson lesson, Version version, bool tracksPrepared)
     {
-        lesson.Step("What Npgsql needs through pgBouncer",
+        lesson.Step("npgsql-through-pgbouncer", "What Npgsql needs through pgBouncer",
             "Transaction mode gives each transaction any server connection. Whatever a session keeps between transactions is therefore lost, or worse, left for the next client.");
         lesson.Say("No Reset On Close=true; SET LOCAL, never SET; no Search Path or Options in the connection string; " +
                    (tracksPrepared ? "prepared statements work (max_prepared_statements); " : $"no Max Auto Prepare or Prepare() before pgBouncer {PreparedStatementsSupport}; ") +
@@ -264,7 +263,7 @@ public sealed partial class OperationsLesson
 
     private static async Task WhatBreaksAsync(Lesson lesson, NpgsqlDataSource throughBouncer, NpgsqlConnectionStringBuilder bounced, bool tracksPrepared, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("What breaks, run through pgBouncer",
+        lesson.DeepDive("what-breaks", "What breaks, run through pgBouncer",
             "Two clients, A and B, each with its own connection to pgBouncer. pgBouncer hands out the most recently released server connection first.");
         await using var a = await throughBouncer.OpenConnectionAsync(cancellationToken);
         await using var b = await throughBouncer.OpenConnectionAsync(cancellationToken);
@@ -299,12 +298,12 @@ public sealed partial class OperationsLesson
         var leaked = await Run("B", b, "SELECT current_setting('statement_timeout') AS statement_timeout, pg_backend_pid() AS backend");
         lesson.Table(rows, ("client", r => r.Client), ("SQL", r => r.Sql), ("result", r => r.Result));
         lesson.Say(leaked.Contains("1234ms", StringComparison.Ordinal)
-            ? "SET LOCAL ended with A's transaction; B saw the default. A's SET without LOCAL [bold]leaked[/]: B, another client, now runs with A's statement_timeout on the same server backend."
-            : "[yellow]B got another server connection this time, so A's setting did not reach it; run again and it will.[/]");
+            ? ("SET LOCAL ended with A's transaction; B saw the default. A's SET without LOCAL leaked: B, another client, now runs with A's statement_timeout on the same server backend.", Tone.Plain)
+            : ("B got another server connection this time, so A's setting did not reach it; run again and it will.", Tone.Warning));
 
         using (lesson.Detail())
         {
-            lesson.Say("[grey]Prepared statements: A prepares a statement, B holds that server connection in a transaction, A executes its statement again.[/]");
+            lesson.Say("Prepared statements: A prepares a statement, B holds that server connection in a transaction, A executes its statement again.", Tone.Aside);
         }
 
         var prepared = new List<(string Client, string What, string Result)>();
@@ -338,15 +337,15 @@ public sealed partial class OperationsLesson
         lesson.Table(prepared, ("client", r => r.Client), ("what", r => r.What), ("result", r => r.Result));
         var failed = prepared.Any(p => p.Result.StartsWith("failed", StringComparison.Ordinal));
         lesson.Say(failed
-            ? "The statement A prepared lived on one server connection; its next execution got another: [bold]prepared statement does not exist[/]. Unprepared, it runs anywhere. " +
-              $"pgBouncer {PreparedStatementsSupport} and later re-prepare it for you when max_prepared_statements is set."
+            ? ("The statement A prepared lived on one server connection; its next execution got another: prepared statement does not exist. Unprepared, it runs anywhere. " +
+              $"pgBouncer {PreparedStatementsSupport} and later re-prepare it for you when max_prepared_statements is set.", Tone.Plain)
             : tracksPrepared
-                ? "pgBouncer re-prepared A's statement on the other server connection (max_prepared_statements): [bold]prepared statements work[/]."
-                : "[yellow]A's second execution got the same server connection this time.[/]");
+                ? ("pgBouncer re-prepared A's statement on the other server connection (max_prepared_statements): prepared statements work.", Tone.Plain)
+                : ("A's second execution got the same server connection this time.", Tone.Warning));
 
         using (lesson.Detail())
         {
-            lesson.Say("[grey]Startup parameters: Search Path is sent when the connection opens, and pgBouncer does not know it.[/]");
+            lesson.Say("Startup parameters: Search Path is sent when the connection opens, and pgBouncer does not know it.", Tone.Aside);
         }
 
         var withSearchPath = new NpgsqlConnectionStringBuilder(bounced.ConnectionString) { SearchPath = lesson.Schema, Pooling = false };
@@ -355,11 +354,11 @@ public sealed partial class OperationsLesson
         {
             await using var connection = new NpgsqlConnection(withSearchPath.ConnectionString);
             await connection.OpenAsync(cancellationToken);
-            lesson.Say("[yellow]pgBouncer accepted Search Path (it tracks search_path through track_extra_parameters).[/]");
+            lesson.Say("pgBouncer accepted Search Path (it tracks search_path through track_extra_parameters).", Tone.Warning);
         }
         catch (PostgresException e)
         {
-            lesson.Say($"[green]Refused[/]: {e.SqlState} {Markup.Escape(e.MessageText)}");
+            lesson.Say($"Refused: {e.SqlState} {e.MessageText}", Tone.Good);
         }
     }
 }

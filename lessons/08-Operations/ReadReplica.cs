@@ -4,7 +4,6 @@ using NpgsqlTypes;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson08;
 
@@ -81,14 +80,14 @@ public sealed partial class OperationsLesson
     {
         if (given is not null)
         {
-            lesson.Step("A hot standby: the one STANDBY_URL names",
+            lesson.Step("standby-url", "A hot standby: the one STANDBY_URL names",
                 $"STANDBY_URL points at {given.Host}:{given.Port}. The lesson uses it as it is: it does not start it, pause it or stop it.");
             var standby = new Standby(given, DataDirectory: null, Name: null);
             await CheckStandbyAsync(lesson, standby, cancellationToken);
             return standby;
         }
 
-        lesson.Step("A hot standby with pg_basebackup",
+        lesson.Step("standby", "A hot standby with pg_basebackup",
             "pg_basebackup copies the running primary's files and the WAL written meanwhile; --write-recovery-conf makes the copy start as a standby " +
             "that streams the primary's WAL, replays it and answers read-only queries (hot_standby).");
         // The copy is the technique; starting the server on it (pg_ctl start) is a detail.
@@ -167,8 +166,8 @@ public sealed partial class OperationsLesson
         }
 
         lesson.Say(standby.Name is { } name && senders.Any(r => (string?)r["application_name"] == name && (string?)r["state"] == "streaming")
-            ? $"pg_stat_replication: the primary streams its WAL to [bold]{name}[/], asynchronously (it does not wait for the standby to confirm a commit)."
-            : "[grey]pg_stat_replication on the primary has one row per standby connected to it.[/]");
+            ? ($"pg_stat_replication: the primary streams its WAL to {name}, asynchronously (it does not wait for the standby to confirm a commit).", Tone.Plain)
+            : ("pg_stat_replication on the primary has one row per standby connected to it.", Tone.Aside));
     }
 
     /// <summary>Before any work: STANDBY_URL must answer and be in recovery.</summary>
@@ -199,7 +198,7 @@ public sealed partial class OperationsLesson
 
     private static async Task RouteSearchesAsync(Lesson lesson, Routing routing, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("One data source over both servers",
+        lesson.Step("multi-host", "One data source over both servers",
             "Host lists both servers. WithTargetSession gives views of one multi-host data source: ReadWrite connects only to the primary, PreferStandby to a standby while one answers.");
         lesson.Sql($$"""
             var builder = new NpgsqlDataSourceBuilder("Host={{routing.Hosts}};Load Balance Hosts=true;Username=...;Database=...");
@@ -231,7 +230,7 @@ public sealed partial class OperationsLesson
         }
 
         var searchedOnStandby = rows.Count(r => r.Query.StartsWith("search", StringComparison.Ordinal) && r.AnsweredBy == "standby");
-        lesson.Say($"[bold]{searchedOnStandby} of 3[/] searches ran on the standby; the write check ran on the primary.");
+        lesson.Say($"{searchedOnStandby} of 3 searches ran on the standby; the write check ran on the primary.", Tone.Key);
     }
 
     private sealed record Server(int Port, bool InRecovery);
@@ -260,7 +259,7 @@ public sealed partial class OperationsLesson
 
     private static async Task StandbyIndexAsync(Lesson lesson, Routing routing, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("The HNSW index is on the standby too",
+        lesson.Step("index-on-standby", "The HNSW index is on the standby too",
             "A standby replays the primary's WAL, index pages included: its HNSW graph is the primary's, built once. EXPLAIN on the standby (sequential scans discouraged: a table this small would rather be read whole):");
         await using (var connection = await routing.StandbyOnly.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
@@ -273,18 +272,18 @@ public sealed partial class OperationsLesson
             await lesson.ExplainAsync(NearestSql, connection, [new NpgsqlParameter("q", question)], cancellationToken);
         }
 
-        lesson.Say("[grey]And it refuses writes:[/]");
+        lesson.Say("And it refuses writes:", Tone.Aside);
         const string insert = "INSERT INTO vector_documents (title, content, source) VALUES ('on the standby', 'refused', 'docs')";
         lesson.Sql(insert);
         try
         {
             await using var command = routing.StandbyOnly.CreateCommand(insert);
             await command.ExecuteNonQueryAsync(cancellationToken);
-            lesson.Say("[red]The standby took the write.[/]");
+            lesson.Say("The standby took the write.", Tone.Bad);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction)
         {
-            lesson.Say($"[green]Refused[/]: {e.SqlState} {Markup.Escape(e.MessageText)}");
+            lesson.Say($"Refused: {e.SqlState} {e.MessageText}", Tone.Good);
         }
     }
 
@@ -292,7 +291,7 @@ public sealed partial class OperationsLesson
 
     private static async Task ReplicationLagAsync(Lesson lesson, Routing routing, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Replication lag: pg_stat_replication",
+        lesson.DeepDive("replication-lag", "Replication lag: pg_stat_replication",
             "The primary reports, per standby, how far it has sent, written, flushed and replayed the WAL (log sequence numbers, LSNs), and for how long the replay trails. Alert on these.");
         await lesson.ExecuteAsync("UPDATE vector_documents SET source = source WHERE id <= 50", cancellationToken);
         var lag = await lesson.QueryAsync("""
@@ -307,14 +306,14 @@ public sealed partial class OperationsLesson
             "SELECT pg_last_wal_receive_lsn() AS received, pg_last_wal_replay_lsn() AS replayed, now() - pg_last_xact_replay_timestamp() AS since_last_replayed_commit",
             connection, [], cancellationToken);
         lesson.Table(standbySide, ("standby: received", r => r["received"]?.ToString()), ("replayed", r => r["replayed"]?.ToString()), ("since the last replayed commit", r => r["since_last_replayed_commit"]?.ToString()));
-        lesson.Say("[grey]On one machine the standby trails by microseconds; across a network or under load, by seconds: the next step's subject.[/]");
+        lesson.Say("On one machine the standby trails by microseconds; across a network or under load, by seconds: the next step's subject.", Tone.Aside);
     }
 
     // ---------------------------------------------------------------- read your writes
 
     private static async Task ReadYourWritesAsync(Lesson lesson, Routing routing, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Read your own writes",
+        lesson.DeepDive("read-your-writes", "Read your own writes",
             "A document written to the primary and searched for at once on the standby may not be there yet. To make the gap visible (it is microseconds here), the standby's replay is paused first, as a busy standby would lag.");
         var paused = false;
         try
@@ -327,7 +326,7 @@ public sealed partial class OperationsLesson
             }
             else
             {
-                lesson.Say("[grey]The standby is STANDBY_URL's: the lesson does not pause it, so the gap may close before the search.[/]");
+                lesson.Say("The standby is STANDBY_URL's: the lesson does not pause it, so the gap may close before the search.", Tone.Aside);
             }
 
             var title = $"Runbook: searching while the standby catches up ({DateTime.UtcNow:HH:mm:ss})";
@@ -345,7 +344,7 @@ public sealed partial class OperationsLesson
 
             using (lesson.Detail())
             {
-                lesson.Say($"Written through [bold]writes[/]: document {id}, committed, WAL position [bold]{written}[/]. Its embedding is the question's, so a search for the question ranks it first.");
+                lesson.Say($"Written through writes: document {id}, committed, WAL position {written}. Its embedding is the question's, so a search for the question ranks it first.");
             }
 
             var rows = new List<(string How, string AnsweredBy, string TopHit, bool Found)>();
@@ -370,9 +369,9 @@ public sealed partial class OperationsLesson
 
             lesson.Table(rows, ("how", r => r.How), ("answered by", r => r.AnsweredBy), ("top hit", r => r.TopHit), ("new document found", r => r.Found));
             lesson.Say(rows[0].Found
-                ? "[yellow]The standby had already replayed the write.[/] Across a network it often will not have."
-                : "At once on the standby: [bold]not found[/]. From the primary, or on the standby after waiting for the write's LSN: [bold]found[/]. " +
-                  "Send a user's reads of what they just wrote to the primary (or wait for the LSN, with a time limit); let every other search go to standbys.");
+                ? ("The standby had already replayed the write. Across a network it often will not have.", Tone.Warning)
+                : ("At once on the standby: not found. From the primary, or on the standby after waiting for the write's LSN: found. " +
+                  "Send a user's reads of what they just wrote to the primary (or wait for the LSN, with a time limit); let every other search go to standbys.", Tone.Plain));
         }
         finally
         {
@@ -424,11 +423,11 @@ public sealed partial class OperationsLesson
 
     private static async Task StandbyStopsAsync(Lesson lesson, LocalServers servers, Routing routing, VectorStoreShape shape, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("The standby stops: searches fall back to the primary",
+        lesson.Step("standby-stops", "The standby stops: searches fall back to the primary",
             "PreferStandby means a standby when one answers. The lesson stops its standby and searches through the same data source again.");
         if (routing.Standby.DataDirectory is null)
         {
-            lesson.Say("[grey]The standby is STANDBY_URL's, so the lesson does not stop it. Stop it yourself (scripts/db.sh replica down) and run the lesson with STANDBY_URL unset, or watch this step with the lesson's own standby.[/]");
+            lesson.Say("The standby is STANDBY_URL's, so the lesson does not stop it. Stop it yourself (scripts/db.sh replica down) and run the lesson with STANDBY_URL unset, or watch this step with the lesson's own standby.", Tone.Aside);
             return;
         }
 
@@ -456,9 +455,9 @@ public sealed partial class OperationsLesson
         lesson.Table(rows, ("search through searches", r => r.Search), ("outcome", r => r.Outcome));
         var fellBack = rows.Any(r => r.Outcome.StartsWith("answered by the primary", StringComparison.Ordinal));
         lesson.Say(fellBack
-            ? "With the standby gone, the searches were [bold]answered by the primary[/]. A connection the pool still held to the standby fails once; Npgsql then marks the host down " +
-              "for Host Recheck Seconds (10). Retry such a failure once (EF Core: EnableRetryOnFailure) and users see none."
-            : "[red]No search reached the primary.[/]");
+            ? ("With the standby gone, the searches were answered by the primary. A connection the pool still held to the standby fails once; Npgsql then marks the host down " +
+              "for Host Recheck Seconds (10). Retry such a failure once (EF Core: EnableRetryOnFailure) and users see none.", Tone.Plain)
+            : ("No search reached the primary.", Tone.Bad));
     }
 
     private static string FirstLine(string text) =>

@@ -26,7 +26,7 @@ public sealed partial class OperationsLesson
 
     private static async Task TraceSearchAsync(Lesson lesson, TextEmbedder embedder, CancellationToken cancellationToken)
     {
-        lesson.DeepDive("Tracing: where a hybrid search's time goes",
+        lesson.DeepDive("tracing", "Tracing: where a hybrid search's time goes",
             "OpenTelemetry collects spans from any ActivitySource you name: the library's (one per search, and per stage in the staged form) and Npgsql's (AddNpgsql: one per command). " +
             "The staged search runs each leg as a statement of its own, then the fusion; the one statement is one round trip, so one database span.");
 
@@ -82,8 +82,8 @@ public sealed partial class OperationsLesson
         var staged = searches[SearchTelemetry.Staged];
         var oneStatement = searches[SearchTelemetry.OneStatement];
         lesson.Say(string.Create(CultureInfo.InvariantCulture,
-            $"Staged search: [bold]{staged.Duration.TotalMilliseconds:N1} ms[/] = embed {Ms(staged, SearchTelemetry.EmbedSpan):N1} + vector leg {Ms(staged, SearchTelemetry.VectorLegSpan):N1} + " +
-            $"keyword leg {Ms(staged, SearchTelemetry.KeywordLegSpan):N1} + fuse {Ms(staged, SearchTelemetry.FuseSpan):N2} ms; one statement: [bold]{oneStatement.Duration.TotalMilliseconds:N1} ms[/]."));
+            $"Staged search: {staged.Duration.TotalMilliseconds:N1} ms = embed {Ms(staged, SearchTelemetry.EmbedSpan):N1} + vector leg {Ms(staged, SearchTelemetry.VectorLegSpan):N1} + " +
+            $"keyword leg {Ms(staged, SearchTelemetry.KeywordLegSpan):N1} + fuse {Ms(staged, SearchTelemetry.FuseSpan):N2} ms; one statement: {oneStatement.Duration.TotalMilliseconds:N1} ms."));
         lesson.Say($"Npgsql's command spans: {DatabaseSpansUnder(staged)} under the staged search's stages (one per leg and one for the fusion), " +
                    $"{trace.Count(s => s.Source.Name == "Npgsql" && s.ParentSpanId == oneStatement.SpanId)} right under the one statement's search span.");
     }

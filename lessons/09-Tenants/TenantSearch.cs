@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson09;
 
@@ -47,7 +46,7 @@ public sealed partial class TenantsLesson
 
     private static async Task TenantSearchAsync(Lesson lesson, NpgsqlDataSource app, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("A tenant's search, and hostile text",
+        lesson.Step("tenant-search", "A tenant's search, and hostile text",
             $"The application's search for tenant {CurrentTenant}: the tenant set for the transaction, no tenant condition in the query. Then the same search with a title filter a user typed, {HostileText}, " +
             "once as a parameter and once pasted into the SQL (which no application should do): the policy's condition is added either way.");
         lesson.Sql($"BEGIN;\nSELECT set_config('app.tenant_id', @tenant, true);\n{TenantSearchSql};\nCOMMIT;", [$"@tenant = '{CurrentTenant}'", "@q = the question's vector", "@filter = NULL"]);
@@ -77,9 +76,9 @@ public sealed partial class TenantsLesson
 
         lesson.Table(rows, ("the hostile filter", r => r.How), ("rows", r => r.Rows), ("tenants among them", r => r.Tenants));
         lesson.Say(rows.All(r => r.Tenants is "none" || r.Tenants == CurrentTenant.ToString(CultureInfo.InvariantCulture))
-            ? $"As a parameter the text matched no title. Pasted in, it matched every row the role may see, and those were [bold]tenant {CurrentTenant}'s only[/]: the policy held. " +
-              "It is not a reason to paste: injected SQL could call set_config itself. Parameters first, the policy behind them."
-            : "[red]Rows of another tenant came back.[/]");
+            ? ($"As a parameter the text matched no title. Pasted in, it matched every row the role may see, and those were tenant {CurrentTenant}'s only: the policy held. " +
+              "It is not a reason to paste: injected SQL could call set_config itself. Parameters first, the policy behind them.", Tone.Plain)
+            : ("Rows of another tenant came back.", Tone.Bad));
     }
 
     private static string Tenants(IEnumerable<int> tenants)
@@ -98,7 +97,7 @@ public sealed partial class TenantsLesson
 
     private static async Task MeasureAsync(Lesson lesson, NpgsqlDataSource app, int dims, IReadOnlyList<Vector> probes, CancellationToken cancellationToken)
     {
-        lesson.Step("Fast and complete under the tenant filter: four designs, measured",
+        lesson.Step("four-designs", "Fast and complete under the tenant filter: four designs, measured",
             "An HNSW scan walks the graph of every tenant's rows and drops the other tenants' afterwards: for a small tenant most of the ef_search (40) candidates are dropped and fewer than 10 rows come back. " +
             "The lesson builds the alternatives (partial indexes per tenant, a partition per tenant), runs 20 queries per tenant each way as the application role (three rounds, the ways taking turns), and compares with the exact answer.");
         await lesson.ExecuteAsync($"""
@@ -184,11 +183,11 @@ public sealed partial class TenantsLesson
             ("recall@10 vs exact", r => r.Recall.ToString("0.00", CultureInfo.InvariantCulture)),
             ($"median ms ({MeasuredRounds} x 20)", r => r.MedianMs.ToString("0.00", CultureInfo.InvariantCulture)),
             ("index in the plan", r => r.Plan));
-        lesson.Say($"[grey]Indexes in the plans for tenant {CurrentTenant}, way by way: {string.Join("; ", results.Where(r => r.Tenant == CurrentTenant).Select(r => r.Plan))}.[/]");
+        lesson.Say($"Indexes in the plans for tenant {CurrentTenant}, way by way: {string.Join("; ", results.Where(r => r.Tenant == CurrentTenant).Select(r => r.Plan))}.", Tone.Aside);
         var filtered = results.Single(r => r.Way.StartsWith("one HNSW index, filtered", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
         var iterative = results.Single(r => r.Way.StartsWith("one HNSW index, iterative", StringComparison.Ordinal) && r.Tenant == CurrentTenant);
-        lesson.Say($"For tenant {CurrentTenant} the shared index filtered after the scan returned [bold]{filtered.Rows.ToString("0.0", CultureInfo.InvariantCulture)}[/] rows of 10 on average; " +
-                   $"with iterative scan [bold]{iterative.Rows.ToString("0.0", CultureInfo.InvariantCulture)}[/]. " +
+        lesson.Say($"For tenant {CurrentTenant} the shared index filtered after the scan returned {filtered.Rows.ToString("0.0", CultureInfo.InvariantCulture)} rows of 10 on average; " +
+                   $"with iterative scan {iterative.Rows.ToString("0.0", CultureInfo.InvariantCulture)}. " +
                    "A partial index or a partition gives each tenant a graph of its own rows: full results at the speed of a small index, for the price of an index (or a table) per tenant. " +
                    "Many small tenants: one index with iterative scan, or plain exact search through the B-tree. A few large ones: partial indexes or partitions for them. " +
                    "The figures are this run's; run the lesson again to see how steady they are.");

@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson09;
 
@@ -35,7 +34,7 @@ public sealed partial class TenantsLesson : ILesson
         ArgumentNullException.ThrowIfNull(lesson);
         using var embedder = TextEmbedder.Create(lesson.Settings.Embeddings);
 
-        lesson.Step("Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded as in lesson 04: their vectors seed every tenant's documents.");
+        lesson.Step("load-part", "Load part of the corpus", $"Every third document of the sample corpus ({CorpusPart.Count}), embedded as in lesson 04: their vectors seed every tenant's documents.");
         await using (await SearchLessonSetup.LoadCorpusAsync(lesson, embedder, CorpusPart, cancellationToken))
         {
         }
@@ -56,14 +55,14 @@ public sealed partial class TenantsLesson : ILesson
             await DropAppRoleAsync(lesson.DataSource, lesson.Schema, role);
         }
 
-        lesson.Say("[grey]Past one machine: lesson 11 distributes tenants' documents over a Citus cluster by tenant_id, each tenant's search routed to the worker holding its rows.[/]");
+        lesson.Say("Past one machine: lesson 11 distributes tenants' documents over a Citus cluster by tenant_id, each tenant's search routed to the worker holding its rows.", Tone.Aside);
     }
 
     // ---------------------------------------------------------------- the table
 
     private static async Task<IReadOnlyList<Vector>> TenantTableAsync(Lesson lesson, int dims, CancellationToken cancellationToken)
     {
-        lesson.Step("Many tenants in one table",
+        lesson.Step("tenants-table", "Many tenants in one table",
             $"tenant_documents holds every customer's documents, told apart by tenant_id: tenant {LargeTenant} has {LargeTenantRows:N0}, the {TenantCount - 1} others {SmallTenantRows} each " +
             "(the corpus' embeddings, each copied with a little noise), loaded by binary COPY, then a B-tree on tenant_id and one HNSW index over all of them.");
         var corpus = (await lesson.QueryAsync("SELECT title, embedding FROM vector_documents ORDER BY id", cancellationToken))
@@ -135,7 +134,7 @@ public sealed partial class TenantsLesson : ILesson
 
     private static async Task<NpgsqlDataSource> RowLevelSecurityAsync(Lesson lesson, string role, CancellationToken cancellationToken)
     {
-        lesson.Step("Row-level security, and a role it applies to",
+        lesson.Step("row-level-security", "Row-level security, and a role it applies to",
             "A policy adds its condition to every query on the table. It does not apply to superusers or roles with BYPASSRLS, nor to the table's owner unless FORCE ROW LEVEL SECURITY: " +
             "the application connects as a role of its own that owns nothing. The tenant comes from a setting the application sets per transaction.");
         await lesson.ExecuteAsync("ALTER TABLE tenant_documents ENABLE ROW LEVEL SECURITY", cancellationToken);
@@ -147,7 +146,7 @@ public sealed partial class TenantsLesson : ILesson
             """, cancellationToken);
         var app = await CreateAppRoleAsync(lesson, role, cancellationToken);
 
-        lesson.Say($"[grey]Counting rows as {role}, then as the course user:[/]");
+        lesson.Say($"Counting rows as {role}, then as the course user:", Tone.Aside);
         var rows = new List<(string Who, string How, long Rows)>();
         await using (var connection = await app.OpenConnectionAsync(cancellationToken))
         {
@@ -172,7 +171,7 @@ public sealed partial class TenantsLesson : ILesson
         lesson.Sql("SELECT count(*) FROM tenant_documents");
         lesson.Table(rows, ("connected as", r => r.Who), ("tenant", r => r.How), ("rows it sees", r => r.Rows));
 
-        lesson.Say($"[grey]WITH CHECK guards writes: tenant {CurrentTenant} writing a row for tenant 4.[/]");
+        lesson.Say($"WITH CHECK guards writes: tenant {CurrentTenant} writing a row for tenant 4.", Tone.Aside);
         const string insert = "INSERT INTO tenant_documents (tenant_id, title, embedding) SELECT 4, 'planted', embedding FROM tenant_documents LIMIT 1";
         lesson.Sql(insert);
         await using (var connection = await app.OpenConnectionAsync(cancellationToken))
@@ -183,11 +182,11 @@ public sealed partial class TenantsLesson : ILesson
             {
                 await using var command = new NpgsqlCommand(insert, connection, transaction);
                 await command.ExecuteNonQueryAsync(cancellationToken);
-                lesson.Say("[red]The row went in.[/]");
+                lesson.Say("The row went in.", Tone.Bad);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
             {
-                lesson.Say($"[green]Refused[/]: {e.SqlState} {Markup.Escape(e.MessageText)}");
+                lesson.Say($"Refused: {e.SqlState} {e.MessageText}", Tone.Good);
             }
         }
 

@@ -55,7 +55,7 @@ public sealed partial class SearchToAnswersLesson
         if (answers.RerankUrl is not null)
         {
             using var reranker = new HttpReranker(answers);
-            lesson.Step("A second stage: a re-rank server",
+            lesson.Step("rerank-server", "A second stage: a re-rank server",
                 $"The first stage's {first.Count} documents (each its best chunk, after its title) sent to the cross-encoder at {reranker.Endpoint} (RERANK_URL): it reads the question and each text together, which two separate vectors never do, and scores how well the text answers it.");
             lesson.Code("""
                 using var reranker = new HttpReranker(settings.Answers);         // POST {RERANK_URL}/rerank {"query", "texts", "truncate"}
@@ -70,7 +70,7 @@ public sealed partial class SearchToAnswersLesson
             {
                 Provider = EmbeddingProviderKind.Local, LocalModel = secondModel, BatchSize = EmbeddingSettings.LocalDefaultBatchSize,
             });
-            lesson.Step("A second stage: a second model",
+            lesson.Step("second-model", "A second stage: a second model",
                 $"The first stage's {first.Count} documents re-scored by {secondModel.Id}, a retrieval model trained with an instruction before each question " +
                 $"(\"{second.QueryPrefix.Trim()}\"): only {first.Count} texts to embed, so a slower, stronger reader can afford them. Offline; set RERANK_URL to use a cross-encoder server instead.");
             lesson.Code($"""
@@ -90,7 +90,7 @@ public sealed partial class SearchToAnswersLesson
             ("rank", x => x.Rank), ("first stage", x => x.r.FirstRank), ("moved", x => Moved(x.r.FirstRank, x.Rank)),
             ("title", x => x.r.Hit.Title), ("second-stage score", x => Number(x.r.Score)));
         var changed = reranked.Take(5).Select(r => r.Hit.DocumentId).Except(first.Take(5).Select(h => h.DocumentId)).Count();
-        lesson.Say($"The top 5 after the second stage holds [bold]{changed}[/] document{(changed == 1 ? "" : "s")} the first stage ranked below 5th; " +
+        lesson.Say($"The top 5 after the second stage holds {changed} document{(changed == 1 ? "" : "s")} the first stage ranked below 5th; " +
                    $"its first result was the first stage's #{reranked[0].FirstRank}. Whether that is better is a measurement, not a feeling: bench chunks scores both stages on SciFact (docs/benchmarks.md).");
         return reranked;
     }
@@ -102,7 +102,7 @@ public sealed partial class SearchToAnswersLesson
     {
         var passages = ranked.Take(AnswerPassages).ToList();
         var answers = lesson.Settings.Answers;
-        lesson.Step("An answer with citations",
+        lesson.Step("answer", "An answer with citations",
             answers.UsesChatModel
                 ? $"The best {passages.Count} passages, numbered, go to {answers.ChatModel} through Microsoft.Extensions.AI's IChatClient (OPENAI_API_KEY is set), told to use nothing else, to cite a passage after every sentence, and to say when the passages do not hold the answer. The answer streams in as it is written."
                 : $"Offline, an extractive answer: the sentences of the best {passages.Count} passages closest to the question (cosine similarity of their vectors, at least {MinSimilarity}), each followed by the number of its passage. Nothing is written that the passages do not say; set OPENAI_API_KEY for an answer a chat model writes.");
@@ -115,10 +115,10 @@ public sealed partial class SearchToAnswersLesson
         var uncited = sentences.Count(s => s.Cites.Count == 0);
         var unknown = sentences.SelectMany(s => s.Cites).Count(n => n < 1 || n > passages.Count);
         lesson.Say(uncited == 0 && unknown == 0
-            ? $"Every sentence cites a passage ({sentences.Count} sentence{(sentences.Count == 1 ? "" : "s")}, passages 1 to {passages.Count})."
-            : $"[yellow]{uncited} sentence{(uncited == 1 ? "" : "s")} without a citation, {unknown} citation{(unknown == 1 ? "" : "s")} of a passage that does not exist: check the answer against the passages.[/]");
+            ? ($"Every sentence cites a passage ({sentences.Count} sentence{(sentences.Count == 1 ? "" : "s")}, passages 1 to {passages.Count}).", Tone.Plain)
+            : ($"{uncited} sentence{(uncited == 1 ? "" : "s")} without a citation, {unknown} citation{(unknown == 1 ? "" : "s")} of a passage that does not exist: check the answer against the passages.", Tone.Warning));
 
-        lesson.Say("[bold]The cited passages[/]");
+        lesson.Say("The cited passages", Tone.Key);
         lesson.Table(passages.Select((p, i) => (Number: i + 1, p)),
             ("n", x => $"[{x.Number}]"), ("title", x => x.p.Hit.Title), ("chunk", x => x.p.Hit.Position), ("passage", x => x.p.Hit.Chunk));
     }
@@ -143,8 +143,8 @@ public sealed partial class SearchToAnswersLesson
             answer = string.Join(' ', chosen.Select(s => $"{s.Text.TrimEnd()[..^1]} [{s.Passage}]{s.Text.TrimEnd()[^1]}"));
         }
 
-        lesson.Say("[bold]Extractive answer[/] [grey](the passages' own sentences, chosen by their similarity to the question; no model wrote them)[/]:");
-        lesson.Say(Markup.Escape(answer));
+        lesson.Say("Extractive answer (the passages' own sentences, chosen by their similarity to the question; no model wrote them):", Tone.Key);
+        lesson.Say(answer);
         lesson.Table(scored.Take(6), ("sentence", s => s.Text), ("passage", s => $"[{s.Passage}]"), ("similarity to the question", s => Number(s.Similarity)),
             ("in the answer", s => chosen.Contains(s) ? "yes" : "no"));
         return answer;
@@ -163,7 +163,7 @@ public sealed partial class SearchToAnswersLesson
         lesson.Code(Prompt(question, passages), "prompt");
         using var chat = ChatAnswers.Create(settings);
         List<ChatMessage> messages = [new(ChatRole.System, Instructions), new(ChatRole.User, Prompt(question, passages))];
-        lesson.Say($"[bold]Answer[/] [grey](written by {Markup.Escape(settings.ChatModel)} from the passages below, streamed)[/]:");
+        lesson.Say($"Answer (written by {settings.ChatModel} from the passages below, streamed):", Tone.Key);
         // ChatAnswers.StreamAsync is the loop above, within OPENAI_TIMEOUT_SECONDS, its failures turned into one sentence each.
         string answer;
         try

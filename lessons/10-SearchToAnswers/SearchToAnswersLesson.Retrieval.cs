@@ -1,5 +1,4 @@
 using System.Globalization;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson10;
 
@@ -65,7 +64,7 @@ public sealed partial class SearchToAnswersLesson
 
     private static async Task<IReadOnlyList<ParentHit>> ParentDocumentsAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
-        lesson.Step("Search chunks, return documents",
+        lesson.Step("parent-documents", "Search chunks, return documents",
             $"The chunks are searched, by meaning (HNSW) and by words (GIN, any question term), {Candidates} candidates each, fused by RRF (k = {RrfK}); DISTINCT ON keeps each document's best chunk, so a document appears once however many of its chunks matched, " +
             "and ts_headline marks the question's words in that chunk: «like this». The first stage hands its best documents to the second.");
         IReadOnlyList<IReadOnlyDictionary<string, object?>> rows;
@@ -86,13 +85,13 @@ public sealed partial class SearchToAnswersLesson
             ("title", h => h.Title), ("best chunk", h => h.Position), ("its chunks found", h => h.ChunksFound),
             ("vector rank", h => h.VectorRank), ("keyword rank", h => h.KeywordRank), ("RRF score", h => Number(h.Score)), ("snippet", h => h.Snippet));
         var chunksMatched = hits.Sum(h => h.ChunksFound);
-        lesson.Say($"{hits.Count} documents from {chunksMatched} matching chunks: [bold]{chunksMatched - hits.Count}[/] chunks were a second or third hit on a document already listed, and were folded into it.");
+        lesson.Say($"{hits.Count} documents from {chunksMatched} matching chunks: {chunksMatched - hits.Count} chunks were a second or third hit on a document already listed, and were folded into it.");
         return hits;
     }
 
     private static async Task PlanAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
-        lesson.Step("The plan: both indexes",
+        lesson.Step("plan", "The plan: both indexes",
             "The same statement explained. On a table this small the planner would rather read every row; with sequential scans discouraged (as pgvector's README advises to see an index at work; the library's searches do the same), " +
             "the vector leg is an index scan of the HNSW index and the keyword leg a bitmap scan of the GIN index. In a transaction that is rolled back.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
@@ -113,6 +112,6 @@ public sealed partial class SearchToAnswersLesson
                 ("keyword leg", plan.Contains($"Bitmap Index Scan on {ChunksContext.GinIndex}", StringComparison.Ordinal) ? $"Bitmap Index Scan on {ChunksContext.GinIndex}" : "another plan"),
             ],
             ("leg", r => r.Item1), ("read through", r => r.Item2));
-        lesson.Say("[grey]The query vector is a parameter right in the vector leg's ORDER BY; the tsquery sits in a CTE that the keyword leg and ts_headline share, which costs nothing: no ORDER BY on a vector reads it.[/]");
+        lesson.Say("The query vector is a parameter right in the vector leg's ORDER BY; the tsquery sits in a CTE that the keyword leg and ts_headline share, which costs nothing: no ORDER BY on a vector reads it.", Tone.Aside);
     }
 }

@@ -56,7 +56,7 @@ public sealed partial class SearchToAnswersLesson : ILesson
         int Pieces(string text) => local.Tokenizer.Encode(text).Length;
         if (lesson.Settings.Embeddings.Provider != EmbeddingProviderKind.Local)
         {
-            lesson.Say($"[grey]Embeddings here come from the local {Markup.Escape(embedder.Identity.Model)} whatever EMBEDDING_PROVIDER says: the chunks table is vector({Dimensions}), fixed by its migration.[/]");
+            lesson.Say($"Embeddings here come from the local {embedder.Identity.Model} whatever EMBEDDING_PROVIDER says: the chunks table is vector({Dimensions}), fixed by its migration.", Tone.Aside);
         }
 
         Chunking(lesson, Pieces);
@@ -68,7 +68,7 @@ public sealed partial class SearchToAnswersLesson : ILesson
         var second = await SecondStageAsync(lesson, question, first, cancellationToken);
         await AnswerAsync(lesson, embedder, question, second, cancellationToken);
 
-        lesson.Step("What to keep", "The choices this lesson made, and where each is measured.");
+        lesson.Step("what-to-keep", "What to keep", "The choices this lesson made, and where each is measured.");
         lesson.Say("- Chunk so that one chunk answers one question: whole sentences, within the model's limit; the bench measures the size (docs/benchmarks.md).");
         lesson.Say("- Search chunks, return documents: each parent once, its best chunk as the snippet, so a long document does not fill the page.");
         lesson.Say("- A second stage reads few candidates with a stronger model; the first stage's job is recall.");
@@ -78,7 +78,7 @@ public sealed partial class SearchToAnswersLesson : ILesson
     private static void Chunking(Lesson lesson, Func<string, int> pieces)
     {
         var document = SampleCorpus.All.Single(d => d.Title == DemonstrationTitle);
-        lesson.Step("Three ways to cut a text",
+        lesson.Step("chunking", "Three ways to cut a text",
             $"The sample corpus's longest abstract ({pieces(document.Content)} word pieces), cut three ways. Sizes are the model's word pieces, counted by its own tokenizer (BertTokenizer over its vocab.txt): all-MiniLM-L6-v2 reads at most 256 at once, and cuts the rest off.");
         lesson.Code($"""
             Func<string, int> pieces = text => tokenizer.Encode(text).Length;   // the embedding model's word pieces
@@ -102,7 +102,7 @@ public sealed partial class SearchToAnswersLesson : ILesson
 
     private static async Task CreateTablesAsync(Lesson lesson, CancellationToken cancellationToken)
     {
-        lesson.Step("Documents and chunks: a migration",
+        lesson.Step("chunks-migration", "Documents and chunks: a migration",
             "Two tables: documents (the parent, what a search returns) and chunks (a foreign key to it, the position in it, the text, its word pieces, the vector and a generated tsvector), with HNSW and GIN indexes. " +
             "The migration CreateDocumentsAndChunks (ChunksContext.cs) creates them in schema lesson10 with its own history table; the lesson drops them first, so a second run starts clean.");
         await using var db = new ChunksContext(lesson);
@@ -115,13 +115,13 @@ public sealed partial class SearchToAnswersLesson : ILesson
         }
 
         var applied = await db.Database.GetAppliedMigrationsAsync(cancellationToken);
-        lesson.Say($"Applied: [bold]{Markup.Escape(string.Join(", ", applied))}[/], recorded in {lesson.Schema}.\"{ChunksContext.HistoryTable}\".");
+        lesson.Say($"Applied: {string.Join(", ", applied)}, recorded in {lesson.Schema}.\"{ChunksContext.HistoryTable}\".");
     }
 
     private static async Task LoadAsync(Lesson lesson, TextEmbedder embedder, Func<string, int> pieces, CancellationToken cancellationToken)
     {
         var corpus = SampleCorpus.All;
-        lesson.Step("Chunk, embed, COPY",
+        lesson.Step("chunk-embed-copy", "Chunk, embed, COPY",
             $"Every document cut by sentence packing (up to {ChunkBudget} word pieces), each chunk embedded with its document's title before it (\"title. chunk\": a chunk alone may not say what it is about), " +
             "then two binary COPYs in one transaction: the documents with their ids, then the chunks that point at them.");
         var chunked = corpus.Select((document, index) => (Id: index + 1, Document: document, Chunks: SentencePacks(document.Content, pieces, ChunkBudget))).ToList();

@@ -89,7 +89,7 @@ public sealed partial class ScaleOutLesson
     /// </summary>
     private static async Task<SingleServer> SingleServerAsync(Lesson lesson, NpgsqlConnectionStringBuilder coordinator, TextEmbedder embedder, CancellationToken cancellationToken)
     {
-        lesson.Step("Embed the corpus, and one server's answer to compare with",
+        lesson.Step("one-server-baseline", "Embed the corpus, and one server's answer to compare with",
             $"The {SampleCorpus.All.Count} articles of the sample corpus, embedded and loaded into plain tables on the coordinator ({SingleServerSchema}), as lessons 04 and 06 load them: " +
             "what one PostgreSQL server answers is the reference every distributed search below is held to.");
         await using (var connection = new NpgsqlConnection(coordinator.ConnectionString))
@@ -120,7 +120,7 @@ public sealed partial class ScaleOutLesson
                 }
             }
 
-            lesson.Say($"[grey]{articles.Count} articles in {SingleServerSchema}.vector_documents, embedded by {Markup.Escape(embedder.Identity.ToString())}, with the BM25 postings and the HNSW index of one server.[/]");
+            lesson.Say($"{articles.Count} articles in {SingleServerSchema}.vector_documents, embedded by {embedder.Identity.ToString()}, with the BM25 postings and the HNSW index of one server.", Tone.Aside);
             return new SingleServer(source, articles);
         }
         catch
@@ -132,7 +132,7 @@ public sealed partial class ScaleOutLesson
 
     private static async Task DistributeAsync(Lesson lesson, NpgsqlDataSource citus, IReadOnlyList<Article> articles, int dims, CancellationToken cancellationToken)
     {
-        lesson.Step("Distribute the documents by tenant",
+        lesson.Step("distribute", "Distribute the documents by tenant",
             $"create_distributed_table splits a table into shards (here {ShardCount}) by a hash of its distribution column and spreads them over the workers. With tenant_id as that column a tenant's rows stay together. " +
             $"documents gets {DocumentRows:N0} rows of {TenantCount} tenants (tenant {LargeTenant} with {LargeTenantRows:N0}, each other {SmallTenantRows}); articles, co-located with it, the {articles.Count} articles of three tenants; tenants is a reference table, copied whole to every node.");
         // The vector type may be newer than the data source's first connection (a CITUS_URL cluster that lacked it).
@@ -176,8 +176,8 @@ public sealed partial class ScaleOutLesson
         lesson.Table(indexes, ("table", r => r["distributed_table"]), ("shards", r => r["shards"]), ("shards with an HNSW index", r => r["shards_with_hnsw"]));
         var everywhere = indexes.All(r => Equals(r["shards"], r["shards_with_hnsw"]));
         lesson.Say(everywhere
-            ? "[green]One CREATE INDEX on the coordinator, an HNSW index on every shard[/]: each worker builds and searches the graphs of its own shards, each graph a fraction of one graph of the whole table."
-            : "[red]Some shards have no HNSW index.[/]");
+            ? ("One CREATE INDEX on the coordinator, an HNSW index on every shard: each worker builds and searches the graphs of its own shards, each graph a fraction of one graph of the whole table.", Tone.Good)
+            : ("Some shards have no HNSW index.", Tone.Bad));
     }
 
     /// <summary>tenants, documents (corpus vectors with noise, as lesson 09 makes them) and articles, by binary COPY.</summary>

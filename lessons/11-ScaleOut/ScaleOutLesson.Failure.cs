@@ -1,5 +1,4 @@
 using PgVectorModule.Citus;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson11;
 
@@ -12,12 +11,12 @@ public sealed partial class ScaleOutLesson
 {
     private static async Task WorkerStopsAsync(Lesson lesson, NpgsqlDataSource citus, CitusCluster? cluster, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("A worker stops",
+        lesson.Step("worker-stops", "A worker stops",
             "Each shard has one copy (citus.shard_replication_factor = 1): when the worker holding it stops, a query that needs that shard fails, and one that needs only shards on live workers still answers. " +
             "A search over all tenants needs every shard; a tenant's search needs its one. High availability is a standby per node (lesson 08), which Citus does not add by itself.");
         if (cluster is null)
         {
-            lesson.Say("[yellow]Skipped:[/] the cluster is CITUS_URL's, and the lesson stops no node of a cluster it did not start.");
+            lesson.Say("Skipped: the cluster is CITUS_URL's, and the lesson stops no node of a cluster it did not start.", Tone.Warning);
             return;
         }
 
@@ -50,9 +49,9 @@ public sealed partial class ScaleOutLesson
 
         await cluster.RestartNodeAsync(stopped, cancellationToken);
         var again = await TryAsync("vector search over all tenants, the worker started again", "every worker", () => IdsAsync(connection, AllTenantsSearch, question, cancellationToken));
-        lesson.Say($"Started again, the worker serves its shards: {Markup.Escape(again.Outcome)}.");
+        lesson.Say($"Started again, the worker serves its shards: {again.Outcome}.");
         var error = outcomes[0].Outcome;
-        lesson.Say($"The error a learner gets, in one sentence: [bold]{Markup.Escape(error)}[/]. It names the worker that is gone; tenant {elsewhere}, whose shard lives on {Markup.Escape(owners[elsewhere])}, was served all along.");
+        lesson.Say($"The error a learner gets, in one sentence: {error}. It names the worker that is gone; tenant {elsewhere}, whose shard lives on {owners[elsewhere]}, was served all along.");
     }
 
     /// <summary>A search's outcome as the application meets it: its row count, or the first line of the server's error.</summary>

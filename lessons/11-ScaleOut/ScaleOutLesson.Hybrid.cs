@@ -1,7 +1,6 @@
 using System.Globalization;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson11;
 
@@ -143,7 +142,7 @@ public sealed partial class ScaleOutLesson
 
     private static async Task HybridAsync(Lesson lesson, NpgsqlDataSource citus, SingleServer single, TextEmbedder embedder, CancellationToken cancellationToken)
     {
-        lesson.Step("Hybrid search across shards: BM25's statistics per tenant or global",
+        lesson.Step("hybrid-across-shards", "Hybrid search across shards: BM25's statistics per tenant or global",
             "BM25 weighs a term by how rare it is (its document frequency among N documents) and a document by its length against the average. " +
             "A pushed-down query counts only the rows where it runs: per tenant, a term common in one customer's articles and rare overall is weighed as common there, and scores from different tenants no longer compare. " +
             "The fix taught here: the whole corpus' counts in reference tables, a copy on every node, refreshed after each load. Measured on the judged queries of the sample corpus against one server's answer.");
@@ -162,7 +161,7 @@ public sealed partial class ScaleOutLesson
             lesson.Sql(ReciprocalRankFusion(Bm25Global("@candidates")), ["@embedding, @candidates = 100 per leg, @k = 10, @limit = 10; in a transaction with SET LOCAL hnsw.ef_search = 100 (carried to the shards)"]);
         }
 
-        lesson.Say("[grey]Postings on every shard, the whole corpus' counts in reference tables, BM25 per tenant and global, and RRF over global BM25 and the vector leg: the SQL is whole with --verbose.[/]");
+        lesson.Say("Postings on every shard, the whole corpus' counts in reference tables, BM25 per tenant and global, and RRF over global BM25 and the vector leg: the SQL is whole with --verbose.", Tone.Aside);
 
         var ids = single.Articles.ToDictionary(a => a.Title, a => (long)a.Id);
         var targets = JudgedQueries.Select(q => ids[q.Target]).ToList();
@@ -202,7 +201,7 @@ public sealed partial class ScaleOutLesson
         var rankColumns = new List<(string Header, Func<int, object?> Value)> { ("query", i => JudgedQueries[i].Query) };
         rankColumns.AddRange(results.Where(m => m.Name.Contains("Citus", StringComparison.Ordinal))
             .Select(m => (ShortName(m.Name), (Func<int, object?>)(i => m.Ranks[i]?.ToString(CultureInfo.InvariantCulture) ?? "-"))));
-        lesson.Say("[grey]Where each query's target article came on Citus (1 = first, - = not in the top 10):[/]");
+        lesson.Say("Where each query's target article came on Citus (1 = first, - = not in the top 10):", Tone.Aside);
         lesson.Table(Enumerable.Range(0, JudgedQueries.Count), [.. rankColumns]);
         lesson.Table(results,
             ("method", m => m.Name),
@@ -211,7 +210,7 @@ public sealed partial class ScaleOutLesson
 
         var globalSame = SameAsOneServer(results[2], results);
         var perTenantSame = SameAsOneServer(results[1], results);
-        lesson.Say($"With global statistics BM25 gives one server's top 10 for [bold]{globalSame} of {JudgedQueries.Count}[/] queries; with per-tenant statistics for {perTenantSame}. " +
+        lesson.Say($"With global statistics BM25 gives one server's top 10 for {globalSame} of {JudgedQueries.Count} queries; with per-tenant statistics for {perTenantSame}. " +
                    $"nDCG@10 of BM25: one server {results[0].Ndcg:0.000}, per tenant {results[1].Ndcg:0.000}, global {results[2].Ndcg:0.000}; of the RRF hybrid: {results[3].Ndcg:0.000}, {results[4].Ndcg:0.000}, {results[5].Ndcg:0.000}. " +
                    "On SciFact (5,183 abstracts spread over tenants) the bench measures the same comparison: docs/benchmarks.md.");
     }

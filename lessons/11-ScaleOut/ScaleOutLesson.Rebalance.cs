@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using PgVectorModule.Citus;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson11;
 
@@ -36,12 +35,12 @@ public sealed partial class ScaleOutLesson
 
     private static async Task RebalanceAsync(Lesson lesson, NpgsqlDataSource citus, CitusCluster? cluster, IReadOnlyList<Vector> probes, SingleServer single, CancellationToken cancellationToken)
     {
-        lesson.Step("A third worker, and shards moved while searching",
+        lesson.Step("rebalance", "A third worker, and shards moved while searching",
             "citus_add_node registers a new worker; it holds no shards until a rebalance moves some there. citus_rebalance_start moves shard groups (a shard with its co-located shards) in the background: " +
             "each is copied, then kept up to date by logical replication, then switched over in a moment, so reads never stop. Searches run throughout; rows, checksums and answers are compared before and after.");
         if (cluster is null)
         {
-            lesson.Say("[yellow]Skipped:[/] the cluster is CITUS_URL's, and the lesson adds no node to a cluster it did not start. Unset CITUS_URL to run this step on a cluster of the lesson's own.");
+            lesson.Say("Skipped: the cluster is CITUS_URL's, and the lesson adds no node to a cluster it did not start. Unset CITUS_URL to run this step on a cluster of the lesson's own.", Tone.Warning);
             return;
         }
 
@@ -98,8 +97,8 @@ public sealed partial class ScaleOutLesson
         lesson.Table(placement, ("worker", r => r["node"]), ("documents shards", r => r["documents_shards"]), ("their size", r => r["size"]));
         var failed = during.Sum(d => d.Failed);
         lesson.Say(state == "finished" && failed == 0
-            ? $"[green]The rebalance {state} in {moving.Elapsed.TotalSeconds:N0} s[/] while {during.Sum(d => d.Answered):N0} searches ran, none failed; every table has its rows and checksum, and [bold]{same} of {answersBefore.Count}[/] searches give the same answer as before."
-            : $"[red]The rebalance ended '{state}' with {failed} failed searches.[/] {same} of {answersBefore.Count} answers are as before.");
+            ? ($"The rebalance {state} in {moving.Elapsed.TotalSeconds:N0} s while {during.Sum(d => d.Answered):N0} searches ran, none failed; every table has its rows and checksum, and {same} of {answersBefore.Count} searches give the same answer as before.", Tone.Good)
+            : ($"The rebalance ended '{state}' with {failed} failed searches. {same} of {answersBefore.Count} answers are as before.", Tone.Bad));
     }
 
     /// <summary>The answers compared before and after the move: every probe over all tenants, for one tenant, and hybrid.</summary>

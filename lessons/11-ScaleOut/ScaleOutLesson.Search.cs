@@ -1,5 +1,4 @@
 using System.Globalization;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson11;
 
@@ -43,7 +42,7 @@ public sealed partial class ScaleOutLesson
 
     private static async Task RoutedSearchAsync(Lesson lesson, NpgsqlDataSource citus, Vector question, CancellationToken cancellationToken)
     {
-        lesson.Step("A tenant's search goes to one shard",
+        lesson.Step("one-shard", "A tenant's search goes to one shard",
             $"With tenant_id = {LargeTenant} in the WHERE clause the coordinator knows the one shard that can hold the rows: it sends the whole query there (Task Count: 1) and passes the rows back. " +
             "On that worker it is a single server's plan, with lesson 09's choices (the HNSW index, or the tenant's rows through the primary key and a sort).");
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
@@ -53,13 +52,13 @@ public sealed partial class ScaleOutLesson
             ("distance", r => ((double)r["distance"]!).ToString("0.000", CultureInfo.InvariantCulture)));
         var placement = (await lesson.QueryAsync(TenantPlacement, connection, [new NpgsqlParameter("tenant", LargeTenant)], cancellationToken))[0];
         lesson.Say(TaskCount(plan) == 1
-            ? $"[green]Task Count: 1[/]: routed to shard {placement["shardid"]} on {placement["node"]}, the worker that holds tenant {LargeTenant}'s rows; no other worker did any work."
-            : $"[red]The tenant's search ran {TaskCount(plan)} tasks.[/]");
+            ? ($"Task Count: 1: routed to shard {placement["shardid"]} on {placement["node"]}, the worker that holds tenant {LargeTenant}'s rows; no other worker did any work.", Tone.Good)
+            : ($"The tenant's search ran {TaskCount(plan)} tasks.", Tone.Bad));
     }
 
     private static async Task FannedOutSearchAsync(Lesson lesson, NpgsqlDataSource citus, IReadOnlyList<Vector> probes, CancellationToken cancellationToken)
     {
-        lesson.Step("A search over all tenants: every shard searched, the coordinator merges",
+        lesson.Step("all-shards", "A search over all tenants: every shard searched, the coordinator merges",
             "Without a tenant the coordinator sends the query to every shard at once (Task Count: the shard count). Each task is LIMIT 10 over its shard's HNSW index; " +
             "the coordinator sorts the shards' rows by distance and keeps 10. Each shard returns its own best 10, so the merged 10 are as good as one index's: the recall against the exact answer says how good.");
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
@@ -96,7 +95,7 @@ public sealed partial class ScaleOutLesson
         lesson.Table([(probes.Count, recalls.Average(), recalls.Min())],
             ("questions", r => r.Item1), ("recall@10, mean", r => r.Item2.ToString("0.000", CultureInfo.InvariantCulture)), ("recall@10, lowest", r => r.Item3.ToString("0.000", CultureInfo.InvariantCulture)));
         var shards = TaskCount(plan);
-        lesson.Say($"Fanned out to [bold]{shards}[/] shards and merged: the merged top 10 holds {recalls.Average():P1} of the exact top 10 on average " +
+        lesson.Say($"Fanned out to {shards} shards and merged: the merged top 10 holds {recalls.Average():P1} of the exact top 10 on average " +
                    "(each shard's graph is small, so at the default ef_search of 40 it misses little; the cost is one task per shard on every query).");
     }
 

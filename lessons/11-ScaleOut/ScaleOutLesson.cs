@@ -2,7 +2,6 @@ using PgVectorModule.Citus;
 using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons.Lesson11;
 
@@ -35,12 +34,12 @@ public sealed partial class ScaleOutLesson : ILesson
         var given = await GivenCoordinatorAsync(settings.CitusUrl, cancellationToken);
         var installation = given is null ? await CitusInstallation.FindAsync(settings, cancellationToken) : null;
 
-        lesson.Step(ClusterStep,
+        lesson.Step("citus-cluster", ClusterStep,
             "Citus turns one PostgreSQL into a coordinator in front of workers: every node is an ordinary PostgreSQL server with the citus extension loaded at start. " +
             "The coordinator keeps the metadata (which shard of which table lives on which worker); the workers hold the shards, each an ordinary table.");
         if (given is null && installation is null)
         {
-            lesson.Say($"[yellow]Skipped:[/] {Markup.Escape(CitusInstallation.HowToGetIt)}");
+            lesson.Say($"Skipped: {CitusInstallation.HowToGetIt}", Tone.Warning);
             return;
         }
 
@@ -82,7 +81,7 @@ public sealed partial class ScaleOutLesson : ILesson
 
     private static async Task<CitusCluster> StartClusterAsync(Lesson lesson, CitusInstallation installation, CancellationToken cancellationToken)
     {
-        lesson.Say($"[grey]Starting a coordinator and {Workers} workers with {Markup.Escape(installation.Version)} from {Markup.Escape(installation.BinDirectory)} (citus and pgvector installed there)...[/]");
+        lesson.Say($"Starting a coordinator and {Workers} workers with {installation.Version} from {installation.BinDirectory} (citus and pgvector installed there)...", Tone.Aside);
         var cluster = await CitusCluster.StartAsync(installation, "lesson11", Workers, cancellationToken);
         lesson.Code(string.Join('\n', cluster.Commands.Where(c => !c.StartsWith("--", StringComparison.Ordinal))), "shell");
         lesson.Sql(string.Join("\n\n", cluster.Commands.Where(c => c.StartsWith("--", StringComparison.Ordinal))));
@@ -98,8 +97,8 @@ public sealed partial class ScaleOutLesson : ILesson
             """, connection, [], cancellationToken);
         lesson.Table(nodes, ("node", r => r["nodeid"]), ("host:port", r => $"{r["nodename"]}:{r["nodeport"]}"), ("role", r => r["role"]), ("holds shards", r => r["shouldhaveshards"]));
         lesson.Say(cluster is null
-            ? $"[grey]The cluster CITUS_URL names: the lesson uses it and stops none of its nodes.[/]"
-            : $"[grey]Each node's password is new for this run and lives only in a pgpass file readable by its owner ({Markup.Escape(cluster.Folder)}/pgpass): the servers read it for their connections to each other, the lesson for its own.[/]");
+            ? $"The cluster CITUS_URL names: the lesson uses it and stops none of its nodes."
+            : $"Each node's password is new for this run and lives only in a pgpass file readable by its owner ({cluster.Folder}/pgpass): the servers read it for their connections to each other, the lesson for its own.", Tone.Aside);
     }
 
     /// <summary>Before any work: CITUS_URL, when set, must parse, answer, and be a Citus coordinator with a worker.</summary>

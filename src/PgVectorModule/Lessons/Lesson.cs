@@ -2,7 +2,6 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using Spectre.Console;
-using Spectre.Console.Rendering;
 
 namespace PgVectorModule.Lessons;
 
@@ -117,8 +116,13 @@ public sealed partial class Lesson
     public CourseDbContext NewMigrationsDbContext(params IInterceptor[] interceptors) =>
         new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [SqlEchoInterceptor, .. interceptors]));
 
-    /// <summary>Announces the next numbered step; with --step at a terminal, waits for Enter first.</summary>
-    public void Step(string title, string why) => Begin(title, why, deepDive: false);
+    /// <summary>
+    /// Announces the next numbered step; with --step at a terminal, waits for Enter first. <paramref name="id"/> names the
+    /// step for good (lower-case words joined by hyphens, unique in the lesson, like an EF Core docs sample's
+    /// <c>#region</c> name): tests and the transcript find the step by it, so its title can be reworded and steps added or
+    /// moved without breaking them.
+    /// </summary>
+    public void Step(string id, string title, string why) => Begin(id, title, why, deepDive: false);
 
     /// <summary>
     /// Announces the next numbered step as a deep dive: a step that goes further than the lesson's main line (index
@@ -127,7 +131,7 @@ public sealed partial class Lesson
     /// code, plans and tables into one line saying how many lines <c>--verbose</c> shows. The step runs the same either
     /// way, and the transcript records all of it.
     /// </summary>
-    public void DeepDive(string title, string why) => Begin(title, why, deepDive: true);
+    public void DeepDive(string id, string title, string why) => Begin(id, title, why, deepDive: true);
 
     /// <summary>
     /// Folds what is shown until the returned scope is disposed (SQL, code, plans, tables and narration alike) into one
@@ -140,28 +144,18 @@ public sealed partial class Lesson
         return new DetailScope(this);
     }
 
-    private void Begin(string title, string why, bool deepDive)
+    private void Begin(string id, string title, string why, bool deepDive)
     {
+        ArgumentNullException.ThrowIfNull(id);
         ArgumentNullException.ThrowIfNull(title);
         ArgumentNullException.ThrowIfNull(why);
         EndStep();
-        Transcript.BeginStep(title, why, deepDive);
+        Transcript.BeginStep(id, title, why, deepDive);
         _deepDive = deepDive;
-        Console.WriteLine();
-        var label = $"Step {StepCount}";
-        if (deepDive)
-        {
-            Heading(Console, $"[bold yellow]{label}[/] [yellow](deep dive)[/]", label + " (deep dive)", title, Style.Plain);
-        }
-        else
-        {
-            Heading(Console, $"[bold yellow]{label}[/]", label, title, Style.Plain);
-        }
-
-        Console.MarkupLine($"[grey]{Markup.Escape(why)}[/]");
+        LessonConsole.StepHeading(Console, StepCount, deepDive, title, why);
         if (_pauseBeforeSteps)
         {
-            Console.Markup("[grey]Press Enter to run this step...[/]");
+            LessonConsole.Pause(Console);
             while (Console.Input.ReadKey(intercept: true) is { Key: not ConsoleKey.Enter })
             {
             }
@@ -199,7 +193,7 @@ public sealed partial class Lesson
             return;
         }
 
-        Console.MarkupLine($"[grey]... {lines} more line{(lines == 1 ? "" : "s")}{(what is null ? "" : " " + what)} (--verbose)[/]");
+        LessonConsole.Folded(Console, $"... {lines} more line{(lines == 1 ? "" : "s")}{(what is null ? "" : " " + what)} (--verbose)");
     }
 
     /// <summary>Shows a SQL statement (and its parameters) the way it is sent; the lesson sends it some other way.</summary>
@@ -214,17 +208,23 @@ public sealed partial class Lesson
     public void Code(string code, string language = "C#")
     {
         ArgumentNullException.ThrowIfNull(code);
-        Output.Write(new Panel(new Text(Shorten(code.Trim(), ShownLines), new Style(Color.Wheat1))).Header(language).Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        LessonConsole.Code(Output, Shorten(code.Trim(), ShownLines), language);
         Transcript.Add(new CodeEntry { Language = language, Text = code.Trim() });
     }
 
-    /// <summary>A plain line of narration (Spectre markup allowed); shown in a deep dive too, folded inside <see cref="Detail"/>.</summary>
-    public void Say(string markup)
+    /// <summary>
+    /// A line of narration, plain text (nothing in it is read as markup); <paramref name="tone"/> says what kind of line it
+    /// is, and the console styles it by that. Shown in a deep dive too; folded inside <see cref="Detail"/>.
+    /// </summary>
+    public void Say(string text, Tone tone = Tone.Plain)
     {
-        ArgumentNullException.ThrowIfNull(markup);
-        (!Verbose && Volatile.Read(ref _details) > 0 ? _folded.Value.Console : Console).MarkupLine(markup);
-        Transcript.Add(new NoteEntry { Text = Markup.Remove(markup) });
+        ArgumentNullException.ThrowIfNull(text);
+        LessonConsole.Note(!Verbose && Volatile.Read(ref _details) > 0 ? _folded.Value.Console : Console, text, tone);
+        Transcript.Add(new NoteEntry { Text = text, Tone = tone });
     }
+
+    /// <summary>A line of narration and its tone as one value: <c>lesson.Say(ok ? ("Saved.", Tone.Good) : ("Not saved.", Tone.Bad))</c>.</summary>
+    public void Say((string Text, Tone Tone) note) => Say(note.Text, note.Tone);
 
     /// <summary>Results as a table: one column per (header, value) pair. Long cells wrap; nothing is cut.</summary>
     public void Table<T>(IEnumerable<T> rows, params (string Header, Func<T, object?> Value)[] columns)
@@ -232,34 +232,10 @@ public sealed partial class Lesson
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(columns);
         var (output, whole) = (Output, Verbose || Folding);
-        var table = new Table().Border(TableBorder.Rounded);
-        foreach (var (header, _) in columns)
-        {
-            // Headers fold as cells do: a one-word header wider than its column is broken, never cut short.
-            table.AddColumn(new TableColumn(new Markup($"[bold]{Markup.Escape(header)}[/]").Overflow(Overflow.Fold)));
-        }
-
-        var recorded = new List<Dictionary<string, string>>();
-        foreach (var row in rows)
-        {
-            var cells = columns.Select(c => Cell(c.Value(row))).ToArray();
-            // A long result shows its first rows; the transcript keeps every one.
-            if (whole || recorded.Count < ShownRows)
-            {
-                table.AddRow(cells.Select(c => (IRenderable)new Text(c)).ToArray());
-            }
-
-            recorded.Add(columns.Select((c, i) => (c.Header, cells[i])).ToDictionary(p => p.Header, p => p.Item2, StringComparer.Ordinal));
-        }
-
-        table.Caption($"[grey]{recorded.Count} row{(recorded.Count == 1 ? "" : "s")}[/]");
-        output.Write(table);
-        if (recorded.Count > table.Rows.Count)
-        {
-            // A line of its own: a caption is as narrow as the table and would wrap.
-            output.MarkupLine($"[grey]... {recorded.Count - table.Rows.Count} more rows (--verbose)[/]");
-        }
-
+        var cells = rows.Select(row => columns.Select(c => Cell(c.Value(row))).ToArray()).ToList();
+        // A long result shows its first rows; the transcript keeps every one.
+        LessonConsole.Table(output, columns.Select(c => c.Header).ToList(), whole ? cells : cells.Take(ShownRows), cells.Count);
+        var recorded = cells.Select(row => columns.Select((c, i) => (c.Header, row[i])).ToDictionary(p => p.Header, p => p.Item2, StringComparer.Ordinal)).ToList();
         Transcript.Add(new TableEntry { Columns = columns.Select(c => c.Header).ToList(), Rows = recorded });
     }
 
@@ -323,7 +299,7 @@ public sealed partial class Lesson
         var plan = System.Text.RegularExpressions.Regex.Replace(
             string.Join(Environment.NewLine, rows.Select(r => r["QUERY PLAN"])), @"'\[[-0-9.e,]{40,}\]'|'[01]{40,}'", "'[...]'");
         var folding = Folding;
-        (folding ? _folded.Value.Console : Console).Write(new Panel(new Text(Verbose || folding ? plan : KeyPlanLines(plan, ShownPlanLines), new Style(Color.Yellow))).Header("plan").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        LessonConsole.Plan(folding ? _folded.Value.Console : Console, Verbose || folding ? plan : KeyPlanLines(plan, ShownPlanLines));
         Transcript.Add(new PlanEntry { Sql = sql.Trim(), Plan = plan });
         return plan;
     }
@@ -374,16 +350,10 @@ public sealed partial class Lesson
         var shown = !Verbose && !folding && again && text.IndexOf('\n', StringComparison.Ordinal) is > 0 and var end
             ? text[..end] + "\n... the same statement as above (--verbose)"
             : folding ? text : Shorten(text, ShownLines);
-        IRenderable body = new Text(shown, new Style(Color.Aqua));
-        if (parameters.Count > 0)
-        {
-            var lines = parameters.Count <= ShownParameters + 1
-                ? parameters
-                : [.. parameters.Take(ShownParameters), $"... and {parameters.Count - ShownParameters} more parameters"];
-            body = new Rows(body, new Text(string.Join(Environment.NewLine, lines), new Style(Color.Grey)));
-        }
-
-        (folding ? _folded.Value.Console : Console).Write(new Panel(body).Header("SQL").Border(BoxBorder.Rounded).BorderColor(Color.Grey).Expand());
+        var lines = parameters.Count <= ShownParameters + 1
+            ? parameters
+            : [.. parameters.Take(ShownParameters), $"... and {parameters.Count - ShownParameters} more parameters"];
+        LessonConsole.Sql(folding ? _folded.Value.Console : Console, shown, lines);
     }
 
     /// <summary>Text of more than <paramref name="lines"/> lines as its first ones and how many follow; whole with --verbose.</summary>
@@ -421,23 +391,6 @@ public sealed partial class Lesson
     private static partial System.Text.RegularExpressions.Regex KeyPlanNode();
 
     /// <summary>A value as a table cell shows it: text in full (the table wraps it), numbers and vectors as the echo writes them.</summary>
-    /// <summary>
-    /// A rule with the label and title in it; a title too long for the console's width goes on the line below in full,
-    /// since a rule cuts its title short.
-    /// </summary>
-    internal static void Heading(IAnsiConsole console, string labelMarkup, string label, string title, Style ruleStyle)
-    {
-        // A rule keeps a few columns for its own line on each side of the title.
-        if (label.Length + 1 + title.Length + 6 <= console.Profile.Width)
-        {
-            console.Write(new Rule($"{labelMarkup} [bold]{Markup.Escape(title)}[/]").LeftJustified().RuleStyle(ruleStyle));
-            return;
-        }
-
-        console.Write(new Rule(labelMarkup).LeftJustified().RuleStyle(ruleStyle));
-        console.MarkupLine($"[bold]{Markup.Escape(title)}[/]");
-    }
-
     internal static string Cell(object? value) => value switch
     {
         string s => s,

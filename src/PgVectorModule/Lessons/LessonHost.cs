@@ -52,7 +52,7 @@ public static class LessonHost
                     }
 
                     settings = options.Settings ?? ModuleSettings.Load();
-                    Lesson.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
+                    LessonConsole.Heading(console, $"[bold green]Lesson {info.Number}[/]", $"Lesson {info.Number}", info.Title, new Style(Color.Green));
                     // DATABASE_URL unset: a server found or started on this machine (a private cluster, a pgvector container), said in one line.
                     (settings, var server) = await CourseDatabase.FindAsync(settings, cancellation);
                     if (server is not null)

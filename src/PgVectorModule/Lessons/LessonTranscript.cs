@@ -1,14 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
 
 namespace PgVectorModule.Lessons;
 
 /// <summary>
 /// What a lesson did, recorded as it happened: each numbered step with the SQL it sent (shown or quiet), the SQL
-/// and code it only displayed, its result tables by column name, its plans and its narration (markup removed).
+/// and code it only displayed, its result tables by column name, its plans and its narration.
 /// Tests read this instead of the rendered console, whose borders and line wrapping are for people.
 /// </summary>
-public sealed class LessonTranscript
+public sealed partial class LessonTranscript
 {
     /// <summary>The environment variable naming a file the lesson writes its transcript to as JSON when it ends.</summary>
     public const string FileVariable = "LESSON_TRANSCRIPT";
@@ -18,7 +19,7 @@ public sealed class LessonTranscript
     private readonly Lock _gate = new();
 
     /// <summary>What happened before the first step (loading, checks).</summary>
-    public TranscriptStep Preamble { get; init; } = new() { Number = 0, Title = "", Why = "" };
+    public TranscriptStep Preamble { get; init; } = new() { Number = 0, Id = "", Title = "", Why = "" };
 
     public List<TranscriptStep> Steps { get; init; } = [];
 
@@ -52,18 +53,31 @@ public sealed class LessonTranscript
     [JsonIgnore]
     public IEnumerable<string> Notes => Entries.OfType<NoteEntry>().Select(n => n.Text);
 
-    /// <summary>The step with this title; the titles there are when none has it.</summary>
-    public TranscriptStep Step(string title) =>
-        Steps.SingleOrDefault(s => s.Title == title)
-        ?? throw new KeyNotFoundException($"No step is titled \"{title}\". The steps: {string.Join(" | ", Steps.Select(s => s.Title))}");
+    /// <summary>The step with this id (<c>lesson.Step(id, title, why)</c>); the ids there are when none has it.</summary>
+    public TranscriptStep Step(string id) =>
+        Steps.SingleOrDefault(s => s.Id == id)
+        ?? throw new KeyNotFoundException($"No step has the id \"{id}\". The steps: {string.Join(" | ", Steps.Select(s => $"{s.Id} ({s.Title})"))}");
 
-    internal void BeginStep(string title, string why, bool deepDive = false)
+    internal void BeginStep(string id, string title, string why, bool deepDive = false)
     {
+        if (!StepId().IsMatch(id))
+        {
+            throw new ArgumentException($"A step's id is lower-case letters and digits in words joined by hyphens (\"load-corpus\"), not \"{id}\".", nameof(id));
+        }
+
         lock (_gate)
         {
-            Steps.Add(new TranscriptStep { Number = Steps.Count + 1, Title = title, Why = why, DeepDive = deepDive });
+            if (Steps.Any(s => s.Id == id))
+            {
+                throw new ArgumentException($"The lesson has a step with the id \"{id}\" already: each step's id is its own.", nameof(id));
+            }
+
+            Steps.Add(new TranscriptStep { Number = Steps.Count + 1, Id = id, Title = title, Why = why, DeepDive = deepDive });
         }
     }
+
+    [GeneratedRegex("^[a-z0-9]+(-[a-z0-9]+)*$")]
+    private static partial Regex StepId();
 
     internal T Add<T>(T entry) where T : TranscriptEntry
     {
@@ -84,6 +98,10 @@ public sealed class LessonTranscript
 public sealed class TranscriptStep
 {
     public required int Number { get; init; }
+
+    /// <summary>The step's name for good, as the lesson gives it: what tests look it up by (its number and title may change).</summary>
+    public required string Id { get; init; }
+
     public required string Title { get; init; }
     public required string Why { get; init; }
 
@@ -159,9 +177,13 @@ public sealed class TableEntry : TranscriptEntry
         ?? throw new KeyNotFoundException($"No row with {column} = \"{value}\". That column holds: {string.Join(" | ", Column(column))}");
 }
 
+/// <summary>A line of narration, as plain text, and what kind of line it is.</summary>
 public sealed class NoteEntry : TranscriptEntry
 {
     public required string Text { get; init; }
+
+    [JsonConverter(typeof(JsonStringEnumConverter<Tone>))]
+    public Tone Tone { get; init; }
 }
 
 /// <summary>A query plan from EXPLAIN, with the query it explains.</summary>

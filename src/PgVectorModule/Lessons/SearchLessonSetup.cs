@@ -1,6 +1,6 @@
+using Spectre.Console;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;
-using Spectre.Console;
 
 namespace PgVectorModule.Lessons;
 
@@ -35,8 +35,8 @@ public static class SearchLessonSetup
             throw;
         }
 
-        lesson.Say($"[grey]{corpus.Count} documents in {lesson.Schema}.vector_documents, embedded by {Markup.Escape(embedder.Identity.ToString())}, " +
-                   "with HNSW, IVFFlat and GIN indexes (lesson 04 shows each step).[/]");
+        lesson.Say($"{corpus.Count} documents in {lesson.Schema}.vector_documents, embedded by {embedder.Identity.ToString()}, " +
+                   "with HNSW, IVFFlat and GIN indexes (lesson 04 shows each step).", Tone.Aside);
         SayCacheUse(lesson, embedder, embedder.TextsFromCache - cachedBefore, corpus.Count);
         return db;
     }
@@ -56,14 +56,14 @@ public static class SearchLessonSetup
 
         if (fromCache > 0)
         {
-            lesson.Say($"[grey]{fromCache} of {total} vectors came from the embedding cache ({Markup.Escape(cache.Folder)}), computed by an earlier run " +
-                       $"of the same model on the same texts; EMBEDDING_CACHE=off embeds them afresh.[/]");
+            lesson.Say($"{fromCache} of {total} vectors came from the embedding cache ({cache.Folder}), computed by an earlier run " +
+                       $"of the same model on the same texts; EMBEDDING_CACHE=off embeds them afresh.", Tone.Aside);
         }
 
         if (cache.WriteProblem is { } problem)
         {
-            lesson.Say($"[yellow]The embedding cache {Markup.Escape(cache.Folder)} cannot be written ({Markup.Escape(problem)}), so the next run embeds again: " +
-                       "set EMBEDDING_CACHE_DIR to a folder you may write, or EMBEDDING_CACHE=off.[/]");
+            lesson.Say($"The embedding cache {cache.Folder} cannot be written ({problem}), so the next run embeds again: " +
+                       "set EMBEDDING_CACHE_DIR to a folder you may write, or EMBEDDING_CACHE=off.", Tone.Warning);
         }
     }
 
@@ -83,7 +83,7 @@ public static class SearchLessonSetup
                 : null;
         if (what is not null)
         {
-            lesson.Say($"[yellow]The question is longer than {limit} word pieces, all {Markup.Escape(embedder.Identity.Model)} reads at once: {what}[/]");
+            lesson.Say($"The question is longer than {limit} word pieces, all {embedder.Identity.Model} reads at once: {what}", Tone.Warning);
         }
 
         return vector;
@@ -97,7 +97,7 @@ public static class SearchLessonSetup
         var question = SearchInput.Validate(given, out var truncated);
         if (truncated)
         {
-            lesson.Say($"[yellow]The question was {given.Length:N0} characters; only the first {SearchInput.MaxQueryLength:N0} are searched.[/]");
+            lesson.Say($"The question was {given.Length:N0} characters; only the first {SearchInput.MaxQueryLength:N0} are searched.", Tone.Warning);
         }
 
         return question;

@@ -96,7 +96,7 @@ public class RerankerTests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(result.ExitCode == 0, result.Output);
         Lesson10Tests.AssertTeaches(result.Transcript);
-        var step = result.Transcript.Step("A second stage: a re-rank server");
+        var step = result.Transcript.Step("rerank-server");
         // The fake scores each text by its place: the first stage's last document comes first.
         var request = Assert.Single(server.Requests);
         var sent = request["texts"]!.AsArray().Count;

@@ -57,7 +57,7 @@ public sealed class EmbeddingCacheLessonTests(TestDatabase database) : IClassFix
 
         var again = await LessonProcess.RunLessonAsync("04", environment);
         Assert.True(again.ExitCode == 0, again.Output);
-        Assert.Contains($"{SampleCorpus.All.Count} of {SampleCorpus.All.Count} vectors came from the embedding cache", again.Transcript!.Step("Embed the corpus").Notes[^1], StringComparison.Ordinal);
+        Assert.Contains($"{SampleCorpus.All.Count} of {SampleCorpus.All.Count} vectors came from the embedding cache", again.Transcript!.Step("embed-corpus").Notes[^1], StringComparison.Ordinal);
         // Every record in the model's folder is whole, and each is the model's vector of its text.
         using var embedder = TextEmbedder.Create(Settings(_cache).Embeddings);
         var folder = embedder.Cache!.Folder;

@@ -20,36 +20,36 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var run = first.Transcript;
 
         // Connect: the lesson's own data source and context reach the server.
-        Assert.Contains(run.Step("Connect").Code, c => c.Text.Contains("new NpgsqlDataSourceBuilder", StringComparison.Ordinal) && c.Text.Contains("create_engine", StringComparison.Ordinal));
-        Assert.StartsWith("Connected to ", run.Step("Connect").Note("Connected to "), StringComparison.Ordinal);
+        Assert.Contains(run.Step("connect").Code, c => c.Text.Contains("new NpgsqlDataSourceBuilder", StringComparison.Ordinal) && c.Text.Contains("create_engine", StringComparison.Ordinal));
+        Assert.StartsWith("Connected to ", run.Step("connect").Note("Connected to "), StringComparison.Ordinal);
 
         // The DDL from GenerateCreateScript, shown; then the table created by the SQL EF sent.
-        Assert.Contains(run.Step("The DDL EF Core would run").Sql, s => s.Shown && !s.Sent && s.Text.Contains("title character varying(255) NOT NULL", StringComparison.Ordinal));
-        var create = run.Step("Create the table").SqlSent.Select(s => s.Text).ToList();
+        Assert.Contains(run.Step("model-ddl").Sql, s => s.Shown && !s.Sent && s.Text.Contains("title character varying(255) NOT NULL", StringComparison.Ordinal));
+        var create = run.Step("create-table").SqlSent.Select(s => s.Text).ToList();
         Assert.Equal("DROP TABLE IF EXISTS documents", create[0]);
         Assert.Contains(create, s => s.StartsWith("CREATE TABLE documents", StringComparison.Ordinal));
 
         // One SaveChanges: one command holding five INSERTs, every parameter recorded although only some are shown.
-        var insert = Assert.Single(run.Step("Insert sample documents").SqlSent);
+        var insert = Assert.Single(run.Step("insert").SqlSent);
         Assert.Equal(5, System.Text.RegularExpressions.Regex.Count(insert.Text, "INSERT INTO documents"));
         Assert.Equal(35, insert.Parameters.Count);
         // On screen the first few, then a count: not 35 lines of parameters.
         Assert.Contains($"... and {35 - PgVectorModule.Lessons.Lesson.ShownParameters} more parameters", first.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(insert.Parameters[^1], first.Output, StringComparison.Ordinal);
-        Assert.Equal("5 rows saved.", run.Step("Insert sample documents").Notes[0][..13]);
+        Assert.Equal("5 rows saved.", run.Step("insert").Notes[0][..13]);
 
-        Assert.Equal(ExpectedTitles, run.Step("Read them back").Table.Column("title").Order(StringComparer.Ordinal));
-        var filter = run.Step("Filter, and see the SQL before it runs");
+        Assert.Equal(ExpectedTitles, run.Step("read-back").Table.Column("title").Order(StringComparer.Ordinal));
+        var filter = run.Step("filter-to-query-string");
         Assert.Contains(filter.Sql, s => s.Shown && s.Text.Contains("WHERE d.source = @source", StringComparison.Ordinal));
         Assert.All(filter.Table.Column("source"), source => Assert.Equal("blog", source));
-        Assert.Contains("title", run.Step("The table as PostgreSQL sees it").Table.Column("column_name"));
+        Assert.Contains("title", run.Step("catalog").Table.Column("column_name"));
         Assert.Equal(8, run.Steps.Count);
 
         var second = await LessonRunner.RunAsync<EfCoreBasicsLesson>(database.Settings);
 
         Assert.True(second.ExitCode == 0, second.Output);
         await AssertTableHoldsTheSampleDocumentsAsync();
-        Assert.Equal(run.Steps.Select(s => s.Title), second.Transcript.Steps.Select(s => s.Title));
+        Assert.Equal(run.Steps.Select(s => s.Id), second.Transcript.Steps.Select(s => s.Id));
     }
 
     [Fact]
@@ -60,8 +60,8 @@ public class Lesson01Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.NotNull(result.Transcript);
         Assert.True(result.Transcript.Completed);
-        Assert.Equal("Connect", result.Transcript.Steps[0].Title);
-        Assert.Equal(ExpectedTitles, result.Transcript.Step("Read them back").Table.Column("title").Order(StringComparer.Ordinal));
+        Assert.Equal("connect", result.Transcript.Steps[0].Id);
+        Assert.Equal(ExpectedTitles, result.Transcript.Step("read-back").Table.Column("title").Order(StringComparer.Ordinal));
         Assert.Contains("Lesson 01 done (8 steps)", result.Text, StringComparison.Ordinal);
     }
 

@@ -32,9 +32,9 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var (sql, notes) = (run.SentSql().ReplaceLineEndings("\n"), run.AllNotes());
 
         Assert.Contains("6 rows saved in 1 round trip.", notes, StringComparison.Ordinal);
-        Assert.Single(run.Step("Create a batch: AddRange, one SaveChanges").SqlSent);
+        Assert.Single(run.Step("create-batch").SqlSent);
         Assert.Contains("Two FindAsync calls, 1 query", notes, StringComparison.Ordinal);
-        Assert.Single(run.Step("Read by key: FindAsync").SqlSent);
+        Assert.Single(run.Step("find-by-key").SqlSent);
         Assert.Contains("WHERE d.source = @source OR d.title LIKE @word_contains", sql, StringComparison.Ordinal);
         Assert.Contains("LIMIT @p OFFSET @p", sql, StringComparison.Ordinal);
         Assert.Contains("SELECT d.id, d.title, d.source\n", sql, StringComparison.Ordinal);
@@ -51,7 +51,7 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("WHERE id = @p2 AND xmin = @p3", sql, StringComparison.Ordinal);
         Assert.Contains("UPDATE documents AS d", sql, StringComparison.Ordinal);
         Assert.Contains("2 rows moved from blog to articles", notes, StringComparison.Ordinal);
-        Assert.Contains("WHERE id = @p0 AND xmin = @p1", run.Step("Delete a tracked document: Remove").SentSql(), StringComparison.Ordinal);
+        Assert.Contains("WHERE id = @p0 AND xmin = @p1", run.Step("delete-tracked").SentSql(), StringComparison.Ordinal);
         Assert.Contains("DELETE FROM documents AS d", sql, StringComparison.Ordinal);
         Assert.Contains("2 rows deleted", notes, StringComparison.Ordinal);
         Assert.Empty(await database.StringsAsync("SELECT title FROM lesson02.documents WHERE source IN ('blog', 'research') OR title = 'Why an ORM'"));
@@ -63,7 +63,7 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
     public async Task Upsert_keeps_one_row_per_source_url_even_with_concurrent_writers()
     {
         var run = (await LessonRunner.RunAsync<CrudLesson>(database.Settings)).Transcript;
-        var upsert = run.Step("Upsert on a natural key: INSERT ... ON CONFLICT");
+        var upsert = run.Step("upsert");
 
         Assert.Contains("ON CONFLICT (source_url) DO UPDATE", upsert.SentSql(), StringComparison.Ordinal);
         Assert.Contains("After 4 concurrent upserts: 1 row", run.AllNotes(), StringComparison.Ordinal);
@@ -105,7 +105,7 @@ public class Lesson02Tests(TestDatabase database) : IClassFixture<TestDatabase>
             await database.StringsAsync("SELECT title FROM lesson02.documents WHERE title LIKE 'Bobby%'"));
 
         // Concatenated into FromSqlRaw, the same title is SQL: EF sent it as written and the DROP TABLE ran (then rolled back).
-        var step = run.Step("Parameters keep hostile input as plain text");
+        var step = run.Step("hostile-input");
         Assert.Contains(step.SqlSent, s => s.Text == $"SELECT *, xmin FROM documents WHERE title = '{CrudLesson.HostileTitle}'");
         Assert.Contains("the documents table was dropped", step.Note("Concatenated into FromSqlRaw:"), StringComparison.Ordinal);
         Assert.Contains(step.Sql, s => s.Shown && !s.Sent && s.Text.EndsWith("WHERE title = @p0", StringComparison.Ordinal));

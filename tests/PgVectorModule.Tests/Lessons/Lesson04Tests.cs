@@ -18,11 +18,11 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(first.ExitCode == 0, first.Output);
         await AssertLoadedAsync();
         var run = first.Transcript;
-        Assert.Contains("a dedicated vector database", run.Step("Why pgvector, and when not").Table.Columns);
-        Assert.Contains(run.Step("Enable the extension").SqlSent, s => s.Text == "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;");
+        Assert.Contains("a dedicated vector database", run.Step("why-pgvector").Table.Columns);
+        Assert.Contains(run.Step("enable-extension").SqlSent, s => s.Text == "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public;");
 
         // The model declared in the lesson's file renders the same DDL as the library's model the other lessons use.
-        var declared = Assert.Single(run.Step("The vector table in the EF model").Sql, s => s.Shown && !s.Sent).Text;
+        var declared = Assert.Single(run.Step("vector-model").Sql, s => s.Shown && !s.Sent).Text;
         Assert.Contains("embedding vector(384)", declared, StringComparison.Ordinal);
         Assert.Contains("GENERATED ALWAYS AS (to_tsvector('english', title", declared, StringComparison.Ordinal);
         Assert.Contains("USING hnsw (embedding vector_cosine_ops) WITH (ef_construction=64, m=16)", declared, StringComparison.Ordinal);
@@ -34,13 +34,13 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
 
         // The table is created without its indexes; the COPY loop writes every row in one statement.
-        var created = run.Step("Create the table, without its indexes").SentSql();
+        var created = run.Step("create-table").SentSql();
         Assert.Contains("CREATE TABLE vector_documents", created, StringComparison.Ordinal);
         Assert.DoesNotContain("CREATE INDEX", created, StringComparison.Ordinal);
-        Assert.Contains(run.Step("Load with binary COPY").Sql, s => s.Text == "COPY vector_documents (title, content, source, embedding) FROM STDIN (FORMAT BINARY)");
+        Assert.Contains(run.Step("binary-copy").Sql, s => s.Text == "COPY vector_documents (title, content, source, embedding) FROM STDIN (FORMAT BINARY)");
 
         // The migration builds exactly the indexes the model declares, and records itself in the lesson's history table.
-        var migration = run.Step("Build the indexes: a migration");
+        var migration = run.Step("index-migration");
         var script = migration.Sql.First(s => s.Shown && !s.Sent).Text;
         static List<string> Indexes(string sql) =>
             sql.Split('\n').Where(l => l.StartsWith("CREATE INDEX", StringComparison.Ordinal) || l.StartsWith("CREATE UNIQUE INDEX", StringComparison.Ordinal)).ToList();
@@ -53,17 +53,17 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains(migration.SqlSent, s => s.Text == "VACUUM (ANALYZE) vector_documents, document_terms, bm25_document_frequencies");
 
         // The corrected advice is labelled as a correction.
-        Assert.Contains("the Python module says", run.Step("Which index when").Table.Columns);
-        Assert.Contains("corrected", run.Step("Which index when").Why, StringComparison.Ordinal);
+        Assert.Contains("the Python module says", run.Step("which-index").Table.Columns);
+        Assert.Contains("corrected", run.Step("which-index").Why, StringComparison.Ordinal);
 
         // The wrong-dimension step: the module's sentence, and PostgreSQL's own refusal.
-        var wrong = run.Step("A vector of the wrong size");
+        var wrong = run.Step("wrong-dimension");
         Assert.Contains("A 3-dimension vector cannot go into vector_documents.embedding, which is vector(384)", wrong.Note("The module says:"), StringComparison.Ordinal);
         Assert.Contains("expected 384 dimensions, not 3", wrong.Note("PostgreSQL, had it got there:"), StringComparison.Ordinal);
         Assert.Contains("vectors from different models cannot be compared", wrong.Note("Searching with another model:"), StringComparison.Ordinal);
 
         // Without UseVector() on the data source: Npgsql's error, shown once, and nothing written.
-        var bare = run.Step("A data source without UseVector()");
+        var bare = run.Step("without-use-vector");
         Assert.StartsWith("SaveChanges failed: Writing values of 'Pgvector.Vector' is not supported", bare.Note("SaveChanges failed:"), StringComparison.Ordinal);
         Assert.StartsWith("Rows written: 0.", bare.Note("Rows written:"), StringComparison.Ordinal);
         Assert.Equal(0, await database.ScalarAsync<long>("SELECT count(*) FROM lesson04.vector_documents WHERE title = 'no UseVector()'"));
@@ -72,7 +72,7 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(second.ExitCode == 0, second.Output);
         await AssertLoadedAsync();
-        Assert.Equal(["20261201000000_AddVectorIndexes"], second.Transcript.Step("Build the indexes: a migration").Tables[0].Column("migration_id"));
+        Assert.Equal(["20261201000000_AddVectorIndexes"], second.Transcript.Step("index-migration").Tables[0].Column("migration_id"));
     }
 
     [Fact]
@@ -83,8 +83,8 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.True(result.Transcript!.Completed);
         Assert.Equal(SampleCorpus.All.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            result.Transcript.Step("Load with binary COPY").Notes[0].Split(' ')[0]);
-        Assert.Equal(["20261201000000_AddVectorIndexes"], result.Transcript.Step("Build the indexes: a migration").Tables[0].Column("migration_id"));
+            result.Transcript.Step("binary-copy").Notes[0].Split(' ')[0]);
+        Assert.Equal(["20261201000000_AddVectorIndexes"], result.Transcript.Step("index-migration").Tables[0].Column("migration_id"));
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public class Lesson04Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<PgvectorSetupLesson>(settings);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("embedding vector(256)", result.Transcript.Step("The vector table in the EF model").Sql.First().Text, StringComparison.Ordinal);
+        Assert.Contains("embedding vector(256)", result.Transcript.Step("vector-model").Sql.First().Text, StringComparison.Ordinal);
         Assert.Equal(256, await database.ScalarAsync<int>("SELECT DISTINCT vector_dims(embedding) FROM lesson04.vector_documents"));
         Assert.All(server.Requests, r => Assert.Equal(256, r.Dimensions));
 

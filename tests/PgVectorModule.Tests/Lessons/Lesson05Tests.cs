@@ -31,19 +31,19 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
     private static void AssertTeaches(LessonTranscript run)
     {
         // The three distances, written in the lesson, sent as <=>, <-> and <#>.
-        Assert.Contains("ORDER BY v.embedding <=> @query", Assert.Single(run.Step("Cosine distance").SqlSent).Text, StringComparison.Ordinal);
-        var others = run.Step("L2 and inner product").SqlSent.Select(s => s.Text).ToList();
+        Assert.Contains("ORDER BY v.embedding <=> @query", Assert.Single(run.Step("cosine").SqlSent).Text, StringComparison.Ordinal);
+        var others = run.Step("l2-inner-product").SqlSent.Select(s => s.Text).ToList();
         Assert.Contains(others, s => s.Contains("ORDER BY v.embedding <-> @query", StringComparison.Ordinal));
         Assert.Contains(others, s => s.Contains("ORDER BY v.embedding <#> @query", StringComparison.Ordinal));
         // Unit vectors: every metric gives the same cosine similarities, in the same order.
-        var similarities = run.Step("L2 and inner product").Tables.Select(t => t.Column("cosine similarity")).ToList();
-        Assert.Equal(run.Step("Cosine distance").Table.Column("cosine similarity"), similarities[0]);
+        var similarities = run.Step("l2-inner-product").Tables.Select(t => t.Column("cosine similarity")).ToList();
+        Assert.Equal(run.Step("cosine").Table.Column("cosine similarity"), similarities[0]);
         Assert.Equal(similarities[0], similarities[1]);
-        Assert.Contains("WHERE v.source = @source", run.Step("With a filter").SentSql(), StringComparison.Ordinal);
-        Assert.All(run.Step("With a filter").Table.Column("source"), source => Assert.Equal("research", source));
+        Assert.Contains("WHERE v.source = @source", run.Step("filter").SentSql(), StringComparison.Ordinal);
+        Assert.All(run.Step("filter").Table.Column("source"), source => Assert.Equal("research", source));
 
         // The threshold: the k nearest first (LIMIT inside), the threshold outside, and the plan keeps the HNSW index.
-        var threshold = run.Step("A distance threshold");
+        var threshold = run.Step("threshold");
         var sent = threshold.SqlSent.First().Text;
         Assert.True(sent.IndexOf("LIMIT @p", StringComparison.Ordinal) < sent.IndexOf("< @maxDistance", StringComparison.Ordinal), sent);
         Assert.All(threshold.Tables[0].Column("cosine distance"), d => Assert.True(double.Parse(d, CultureInfo.InvariantCulture) < VectorSearchLesson.MaxDistance, d));
@@ -53,7 +53,7 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(thresholdPlan.IndexOf("Filter:", StringComparison.Ordinal) < thresholdPlan.IndexOf("Limit", StringComparison.Ordinal), thresholdPlan);
 
         // Metadata: a join over the foreign key, @> on JSONB, answered by the GIN index.
-        var metadata = run.Step("Foreign keys and JSONB metadata");
+        var metadata = run.Step("metadata");
         var search = metadata.SqlSent.Single(s => s.Text.Contains("<=>", StringComparison.Ordinal)).Text;
         Assert.Contains("INNER JOIN collections AS c ON p.collection_id = c.id", search, StringComparison.Ordinal);
         Assert.Contains("p.metadata @> @metadata", search, StringComparison.Ordinal);
@@ -63,17 +63,17 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("Bitmap Index Scan on ix_passages_metadata", Assert.Single(metadata.Plans).Plan, StringComparison.Ordinal);
 
         // The plans: an exact scan by default, the HNSW index when the planner is steered to it.
-        var plans = run.Step("Is the index used? EXPLAIN ANALYZE").Plans;
+        var plans = run.Step("explain").Plans;
         Assert.Contains("Seq Scan on vector_documents", plans[0].Plan, StringComparison.Ordinal);
         Assert.Contains("Index Scan using ix_vector_documents_embedding_hnsw", plans[1].Plan, StringComparison.Ordinal);
 
         // ef_search below the LIMIT caps the rows; on 180 rows every row returned is a true nearest (step 10 shows the misses on 5,000).
-        var cap = run.Step("hnsw.ef_search caps the rows").Table;
+        var cap = run.Step("ef-search-cap").Table;
         Assert.Equal(["1", "5", "10", "10"], cap.Column("rows returned (LIMIT 10)"));
         Assert.Equal(cap.Column("rows returned (LIMIT 10)"), cap.Column("of them in the exact top 10"));
 
         // A real approximate miss: recall below 1 at a small ef_search, recovered by a larger one, on the index.
-        var miss = run.Step("A real approximate miss: recall against ef_search");
+        var miss = run.Step("recall");
         Assert.Contains("Index Scan using random_vectors_hnsw", Assert.Single(miss.Plans).Plan, StringComparison.Ordinal);
         var recall = miss.Table.Rows.ToDictionary(r => r["hnsw.ef_search"], r => double.Parse(r["recall@10"], CultureInfo.InvariantCulture));
         Assert.True(recall["10"] < 0.9, $"recall at ef_search 10: {recall["10"]}");
@@ -81,14 +81,14 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains(recall["40"].ToString("F3", CultureInfo.InvariantCulture), miss.Note("At the default ef_search = 40"), StringComparison.Ordinal);
 
         // IVFFlat: fewer lists read more rows and find more; more probes recover recall.
-        var lists = run.Step("IVFFlat: how many lists").Table.Rows;
+        var lists = run.Step("ivfflat-lists").Table.Rows;
         double Recall(int row) => double.Parse(lists[row]["recall@10"], CultureInfo.InvariantCulture);
         Assert.Equal(["10", "50", "250", "250"], lists.Select(r => r["lists"]));
         Assert.True(Recall(0) > Recall(2), $"lists 10: {Recall(0)}, lists 250: {Recall(2)}");
         Assert.True(Recall(3) > Recall(2), $"probes 10: {Recall(3)}, probes 1: {Recall(2)}");
 
         // Iterative scans: short without, full with; relaxed order re-sorted by the materialized CTE.
-        var iterativeStep = run.Step("Filters and the index: iterative scans");
+        var iterativeStep = run.Step("iterative-scans");
         var iterative = iterativeStep.Tables[0];
         int Rows(string setting) => int.Parse(iterative.Row("index, iterative_scan (SET LOCAL)", setting)["rows (LIMIT 10)"], CultureInfo.InvariantCulture);
         Assert.True(Rows("HNSW, off (default)") < 10);
@@ -122,7 +122,7 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("SET LOCAL ivfflat.iterative_scan = relaxed_order", iterativeSql, StringComparison.Ordinal);
 
         // Pitfalls: each shape reads every row even with sequential scans discouraged.
-        var pitfalls = run.Step("Pitfalls: query shapes that skip the index").Plans;
+        var pitfalls = run.Step("pitfalls").Plans;
         Assert.Equal(3, pitfalls.Count);
         Assert.All(pitfalls, p => Assert.Contains("Seq Scan on vector_documents", p.Plan, StringComparison.Ordinal));
         Assert.Equal(13, run.Steps.Count);
@@ -136,8 +136,8 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         Assert.True(result.ExitCode == 0, result.Output);
         Assert.True(result.Transcript!.Completed);
-        Assert.StartsWith("\"which index should I use for a million vectors?\"", result.Transcript.Step("Embed the question").Why, StringComparison.Ordinal);
-        Assert.Equal(5, result.Transcript.Step("Cosine distance").Table.Rows.Count);
+        Assert.StartsWith("\"which index should I use for a million vectors?\"", result.Transcript.Step("embed-question").Why, StringComparison.Ordinal);
+        Assert.Equal(5, result.Transcript.Step("cosine").Table.Rows.Count);
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, longQuestion);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("it was embedded in overlapping chunks and their vectors averaged", result.Transcript.Step("Embed the question").Notes.Single(), StringComparison.Ordinal);
+        Assert.Contains("it was embedded in overlapping chunks and their vectors averaged", result.Transcript.Step("embed-question").Notes.Single(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public class Lesson05Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         var asked = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, "how", "do", "I", "pool", "connections?");
         Assert.Equal(0, asked.ExitCode);
-        Assert.StartsWith("\"how do I pool connections?\" becomes a vector", asked.Transcript.Step("Embed the question").Why, StringComparison.Ordinal);
+        Assert.StartsWith("\"how do I pool connections?\" becomes a vector", asked.Transcript.Step("embed-question").Why, StringComparison.Ordinal);
 
         var empty = await LessonRunner.RunAsync<VectorSearchLesson>(database.Settings, "   ");
         Assert.Equal(ExitCodes.InvalidInput, empty.ExitCode);

@@ -56,7 +56,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(result.Transcript!.Completed);
         AssertTeaches(result.Transcript);
         Assert.Contains(question, result.Transcript.SentSql(), StringComparison.Ordinal);
-        Assert.Equal(question, result.Transcript.Step("Side by side").Table.Rows[^1]["query"]);
+        Assert.Equal(question, result.Transcript.Step("side-by-side").Table.Rows[^1]["query"]);
         // Read in one sitting by default: its deep dives and details are folded (the default run prints about 300 lines at
         // 80 columns, this question about 320, --verbose over 2,000); the limit leaves room for a longer question's rows.
         Assert.InRange(result.Output.ReplaceLineEndings("\n").Split('\n').Length, 100, DefaultRunLines);
@@ -80,7 +80,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
     {
         // The smallest hybrid search is written in the lesson: two CTEs, a bound query vector, a FULL JOIN of ranks. On a
         // search-box word it is a real fusion: documents only one leg found are listed beside one both legs found.
-        var minimal = run.Step("The smallest hybrid search");
+        var minimal = run.Step("smallest-hybrid");
         var minimalSql = minimal.SqlSent.First().Text;
         Assert.Equal(HybridSearchLesson.MinimalRrf.Trim(), minimalSql);
         Assert.Contains("ORDER BY embedding <=> @embedding", minimalSql, StringComparison.Ordinal);
@@ -93,8 +93,8 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Equal(1.0 / (60 + Int(both["vector rank"])) + 1.0 / 61, Double(both["RRF score"]), 4);
 
         // BM25 is computed in the lesson's own SQL over the postings table; the sparse vectors' inner products equal it.
-        Assert.Contains(run.Step("Keyword search, any term: Okapi BM25").SqlSent, s => s.Text == HybridSearchLesson.Bm25.Trim());
-        var sparse = run.Step("The same scores as sparse vectors");
+        Assert.Contains(run.Step("bm25").SqlSent, s => s.Text == HybridSearchLesson.Bm25.Trim());
+        var sparse = run.Step("sparse-vectors");
         Assert.Contains("::sparsevec", sparse.SentSql(), StringComparison.Ordinal);
         Assert.Contains("ORDER BY v.weights <#> question.weights", sparse.SentSql(), StringComparison.Ordinal);
         var scores = sparse.Tables[0];
@@ -106,7 +106,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         });
 
         // The triggers: the new document found by BM25 inside the transaction, then gone with its postings and counts.
-        var writes = run.Step("The statistics follow every write");
+        var writes = run.Step("bm25-triggers");
         Assert.Contains("INSERT INTO document_terms", Assert.Single(writes.Code).Text, StringComparison.Ordinal);
         var states = writes.Tables[1];
         var (before, during, after) = (states.Row("when", "before"), states.Row("when", "after the INSERT, same transaction"), states.Row("when", "after ROLLBACK"));
@@ -118,7 +118,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.All(states.Columns.Where(c => c != "when"), column => Assert.Equal(before[column], after[column]));
 
         // The library's fused queries keep both indexes; the same RRF statement with its inputs in a CTE loses HNSW.
-        var plans = run.Step("One plan, both indexes").Plans;
+        var plans = run.Step("one-plan").Plans;
         Assert.Equal(3, plans.Count);
         Assert.Equal(SearchSql.ReciprocalRankFusion.Trim(), plans[0].Sql);
         Assert.Equal(SearchSql.Weighted.Trim(), plans[1].Sql);
@@ -133,19 +133,19 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains(PostingsScan, plans[2].Plan, StringComparison.Ordinal);
 
         // Fused results carry each leg's rank; the side-by-side table has every showcase query and the question.
-        var fused = run.Step("Hybrid search, refined: BM25 and HNSW, fused").Tables;
+        var fused = run.Step("refined-hybrid").Tables;
         Assert.Equal(["title", "source", "RRF score", "vector rank", "keyword rank"], fused[0].Columns);
-        Assert.Equal(HybridSearchLesson.Showcase.Count + 1, run.Step("Side by side").Table.Rows.Count);
+        Assert.Equal(HybridSearchLesson.Showcase.Count + 1, run.Step("side-by-side").Table.Rows.Count);
     }
 
     /// <summary>What the default question shows: AND finds nothing, BM25 and ts_rank_cd disagree, fusion beats its parts.</summary>
     private static void AssertDefaultQuestion(LessonTranscript run)
     {
-        var minimal = run.Step("The smallest hybrid search");
+        var minimal = run.Step("smallest-hybrid");
         Assert.All(minimal.Tables[1].Column("keyword rank"), r => Assert.Equal("NULL", r));
         Assert.Contains("'error' & '42p01' & 'mean'", minimal.Note("Your question: the keyword leg found nothing"), StringComparison.Ordinal);
 
-        var bm25 = run.Step("Keyword search, any term: Okapi BM25");
+        var bm25 = run.Step("bm25");
         var terms = bm25.Tables[0];
         Assert.Equal("42p01", terms.Rows[0]["lexeme"]);
         Assert.Equal("1", terms.Rows[0]["df (documents holding it)"]);
@@ -154,7 +154,7 @@ public class Lesson06Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(Int(versus["ts_rank_cd rank"]) > 1, string.Join(", ", versus));
 
         // The tally of right first results on the showcase queries: each fusion method beats both of its parts.
-        var tally = Regex.Match(run.Step("Side by side").Note("Right first result"), @"keyword (\d+), vector (\d+), weighted (\d+), RRF (\d+)");
+        var tally = Regex.Match(run.Step("side-by-side").Note("Right first result"), @"keyword (\d+), vector (\d+), weighted (\d+), RRF (\d+)");
         Assert.True(tally.Success);
         var (keyword, vector, weighted, rrf) = (N(tally, 1), N(tally, 2), N(tally, 3), N(tally, 4));
         Assert.True(weighted > keyword && weighted > vector, tally.Value);

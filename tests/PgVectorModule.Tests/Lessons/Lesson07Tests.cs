@@ -32,7 +32,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
     private async Task AssertTeachesAsync(LessonTranscript run)
     {
         // Pooling: every search succeeds over no more connections than the pool allows; exhaustion is shown.
-        var pool = run.Step("One data source, many concurrent searches");
+        var pool = run.Step("concurrent-searches");
         var figures = pool.Tables[0].Rows.Single();
         Assert.Equal((ProductionLesson.Searchers * ProductionLesson.SearchesPerTask).ToString(CultureInfo.InvariantCulture), figures["searches"]);
         Assert.Equal(figures["searches"], figures["returned 5 rows"]);
@@ -41,17 +41,17 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("session state", pool.Tables[1].Row("connection-string keyword", "Multiplexing")["what it does"], StringComparison.Ordinal);
         Assert.Contains(pool.Code, c => c.Text.Contains("max_overflow=10", StringComparison.Ordinal) && c.Text.Contains("Maximum Pool Size=30", StringComparison.Ordinal));
         Assert.StartsWith("The connection pool has been exhausted", pool.Note("The connection pool has been exhausted"), StringComparison.Ordinal);
-        Assert.Equal(["1", "2", "3"], run.Step("EF Core context pooling").Table.Column("lease"));
-        Assert.Single(run.Step("EF Core context pooling").Table.Column("context instance").Distinct());
-        Assert.Equal("C#", Assert.Single(run.Step("EF Core context pooling").Code).Language);
+        Assert.Equal(["1", "2", "3"], run.Step("context-pooling").Table.Column("lease"));
+        Assert.Single(run.Step("context-pooling").Table.Column("context instance").Distinct());
+        Assert.Equal("C#", Assert.Single(run.Step("context-pooling").Code).Language);
 
         // Hot path: LINQ, compiled, compiled and prepared: three timings, the same rows.
-        var hot = run.Step("The hot path: compiled query, prepared statement").Table;
+        var hot = run.Step("hot-path").Table;
         Assert.Equal(3, hot.Rows.Count);
         Assert.Single(hot.Column("ids found").Distinct());
 
         // Bulk load: both methods measured, COPY faster.
-        var bulkStep = run.Step("Bulk load: row by row against binary COPY");
+        var bulkStep = run.Step("bulk-load");
         var bulk = bulkStep.Table;
         double Rate(string method) => double.Parse(bulk.Row("method", method)["rows/s"], NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
         Assert.True(Rate("binary COPY, one transaction") > Rate("INSERT, row by row"), $"{Rate("binary COPY, one transaction")} <= {Rate("INSERT, row by row")}");
@@ -60,7 +60,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("47x faster than one EF SaveChanges per row", bulkStep.Note("COPY was"), StringComparison.Ordinal);
 
         // The index build: pgvector's notice at 1MB of maintenance_work_mem, none at 256MB; progress polled.
-        var build = run.Step("Then build the index, with memory for it");
+        var build = run.Step("index-build");
         Assert.Contains("hnsw graph no longer fits into maintenance_work_mem", build.Tables[0].Row("maintenance_work_mem", "1MB")["server notice"], StringComparison.Ordinal);
         Assert.Equal("", build.Tables[0].Row("maintenance_work_mem", "256MB")["server notice"]);
         Assert.Contains(build.Sql, s => s.Text.StartsWith("SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index", StringComparison.Ordinal));
@@ -73,18 +73,18 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.InRange(int.Parse(parallel.Row("max_parallel_maintenance_workers", "2")["workers launched"], CultureInfo.InvariantCulture), 1, 2);
 
         // Slow inserts: both ways timed on the table that already had its index, and the index is back.
-        var inserts = run.Step("Slow inserts with an index: keep it, or drop and rebuild?");
+        var inserts = run.Step("slow-inserts");
         Assert.Equal(["COPY with the index in place", "DROP INDEX, COPY, CREATE INDEX"], inserts.Table.Column("way"));
         Assert.Contains(inserts.SqlSent, s => s.Text == "DROP INDEX bulk_vectors_hnsw");
         Assert.Equal(1, await database.ScalarAsync<long>("SELECT count(*) FROM pg_indexes WHERE schemaname = 'lesson07' AND indexname = 'bulk_vectors_hnsw'"));
 
         // work_mem: the same sort spills at 64kB and stays in memory at 32MB.
-        var memory = run.Step("work_mem or maintenance_work_mem?").Tables[0];
+        var memory = run.Step("work-mem").Tables[0];
         Assert.StartsWith("Sort Method: external merge", memory.Row("work_mem", "64kB")["the plan's sort"], StringComparison.Ordinal);
         Assert.StartsWith("Sort Method: quicksort", memory.Row("work_mem", "32MB")["the plan's sort"], StringComparison.Ordinal);
 
         // Smaller vectors: the expression indexes are used and smaller; re-ranking recovers the binary index's recall.
-        var smaller = run.Step("Smaller vectors: halfvec and binary quantization");
+        var smaller = run.Step("smaller-vectors");
         Assert.Contains(smaller.Plans, p => p.Plan.Contains("Index Scan using bulk_vectors_halfvec_hnsw", StringComparison.Ordinal));
         Assert.Contains(smaller.Plans, p => p.Plan.Contains("Index Scan using bulk_vectors_bit_hnsw", StringComparison.Ordinal));
         Assert.True(await database.ScalarAsync<long>("SELECT pg_relation_size('lesson07.bulk_vectors_bit_hnsw')")
@@ -111,11 +111,11 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var sql = run.SentSql();
         Assert.Contains("VACUUM ANALYZE bulk_vectors", sql, StringComparison.Ordinal);
         Assert.Contains("REINDEX INDEX CONCURRENTLY bulk_vectors_hnsw", sql, StringComparison.Ordinal);
-        Assert.Contains("pg_total_relation_size", run.Step("Table and index sizes").Table.Columns);
-        var scans = run.Step("Is the vector index used? pg_stat_user_indexes").Table.Rows.Single();
+        Assert.Contains("pg_total_relation_size", run.Step("sizes").Table.Columns);
+        var scans = run.Step("index-usage").Table.Rows.Single();
         Assert.True(long.Parse(scans["idx_scan after 5 searches"], CultureInfo.InvariantCulture) >= long.Parse(scans["idx_scan before"], CultureInfo.InvariantCulture) + 5);
         var preload = await database.StringsAsync("SHOW shared_preload_libraries");
-        var statements = run.Step("pg_stat_statements");
+        var statements = run.Step("pg-stat-statements");
         if (preload[0].Contains("pg_stat_statements", StringComparison.Ordinal))
         {
             Assert.Contains("FROM public.pg_stat_statements", statements.SentSql(), StringComparison.Ordinal);
@@ -126,7 +126,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
 
         // The extension's version: shown before and after ALTER EXTENSION vector UPDATE, a no-op on a current install.
-        var extension = run.Step(ProductionLesson.ExtensionStepTitle);
+        var extension = run.Step("extension-version");
         var installed = (await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0];
         var versions = extension.Table.Rows.Single();
         Assert.Equal(installed, versions["extversion after UPDATE"]);
@@ -136,21 +136,21 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.StartsWith($"Already at {installed}: the UPDATE was a no-op.", extension.Notes.Single(), StringComparison.Ordinal);
 
         // Security: settings beside pydantic's; the reader searches, reads a table made after the grants, is refused an INSERT.
-        Assert.Contains(run.Step("sslmode and where credentials come from").Code, c => c.Text.Contains("BaseSettings", StringComparison.Ordinal));
-        Assert.StartsWith("tries plain text first", run.Step("sslmode and where credentials come from").Tables[0].Row("sslmode", "allow")["what it checks"], StringComparison.Ordinal);
-        var reader = run.Step("A read-only role");
+        Assert.Contains(run.Step("sslmode").Code, c => c.Text.Contains("BaseSettings", StringComparison.Ordinal));
+        Assert.StartsWith("tries plain text first", run.Step("sslmode").Tables[0].Row("sslmode", "allow")["what it checks"], StringComparison.Ordinal);
+        var reader = run.Step("read-only-role");
         Assert.Contains(reader.SqlSent, s => s.Text == "GRANT SELECT ON ALL TABLES IN SCHEMA lesson07 TO " + ProductionLesson.ReaderRole("lesson07", database.Name));
         Assert.Contains(reader.SqlSent, s => s.Text == "ALTER DEFAULT PRIVILEGES IN SCHEMA lesson07 GRANT SELECT ON TABLES TO " + ProductionLesson.ReaderRole("lesson07", database.Name));
         Assert.Equal(3, reader.Tables[0].Rows.Count);
         Assert.Equal("release_notes, read as the reader: 3 rows.", reader.Note("release_notes, read as the reader"));
         Assert.Equal("Refused: 42501 permission denied for table vector_documents", reader.Note("Refused"));
-        Assert.StartsWith($"Concatenated: {SampleCorpus.All.Count} rows. Parameterized: 0 rows.", run.Step("Parameters, not concatenation").Notes.Single(), StringComparison.Ordinal);
+        Assert.StartsWith($"Concatenated: {SampleCorpus.All.Count} rows. Parameterized: 0 rows.", run.Step("parameters").Notes.Single(), StringComparison.Ordinal);
         Assert.DoesNotContain("injected", await database.StringsAsync("SELECT title FROM lesson07.vector_documents"));
 
         // Scaling: the partitioned table, and pruning to one partition.
         Assert.Equal(4, await database.ScalarAsync<long>(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'lesson07.documents_by_source'::regclass"));
-        var plan = Assert.Single(run.Step("A table partitioned by source").Plans).Plan;
+        var plan = Assert.Single(run.Step("partitions").Plans).Plan;
         Assert.Matches(@"(Seq Scan|Index Scan using \S+) on documents_by_source_research", plan);
         Assert.DoesNotContain("on documents_by_source_docs", plan, StringComparison.Ordinal);
     }
@@ -164,7 +164,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<ProductionLesson>(cluster.Settings);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        var statements = result.Transcript.Step("pg_stat_statements");
+        var statements = result.Transcript.Step("pg-stat-statements");
         Assert.StartsWith("pg_stat_statements is not loaded on this server (shared_preload_libraries = '')", statements.Notes.Single(), StringComparison.Ordinal);
         Assert.DoesNotContain("pg_stat_statements", string.Join("\n", statements.SqlSent.Select(s => s.Text).Where(s => s.Contains("FROM public.", StringComparison.Ordinal))), StringComparison.Ordinal);
         Assert.True(result.Transcript.Completed);
@@ -180,7 +180,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
         await ProductionLesson.ExtensionVersionAsync(lesson, TestContext.Current.CancellationToken);
 
-        var step = lesson.Transcript.Step(ProductionLesson.ExtensionStepTitle);
+        var step = lesson.Transcript.Step("extension-version");
         Assert.Contains(step.SqlSent, s => s.Text == "ALTER EXTENSION vector UPDATE");
         Assert.StartsWith("Skipped: must be owner of extension vector. ALTER EXTENSION vector UPDATE needs the extension's owner or a superuser",
             step.Note("Skipped"), StringComparison.Ordinal);

@@ -24,7 +24,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var current = TenantsLesson.CurrentTenant.ToString(CultureInfo.InvariantCulture);
 
         // Row-level security: nothing without a tenant, the tenant's rows within its transaction, nothing after; writes checked.
-        var rls = run.Step("Row-level security, and a role it applies to");
+        var rls = run.Step("row-level-security");
         Assert.Equal("0", rls.Table.Row("tenant", "no tenant set")["rows it sees"]);
         Assert.Equal(TenantsLesson.SmallTenantRows.ToString(CultureInfo.InvariantCulture), rls.Table.Row("tenant", $"BEGIN; set_config('app.tenant_id', '{current}', true)")["rows it sees"]);
         Assert.Equal("0", rls.Table.Row("tenant", "the next transaction (the setting ended with COMMIT)")["rows it sees"]);
@@ -33,14 +33,14 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.DoesNotContain(run.SqlSent, s => s.Text.Contains("PASSWORD '", StringComparison.Ordinal) && !s.Text.Contains("'****'", StringComparison.Ordinal));
 
         // Hostile text: as a parameter it matches nothing; pasted in, it matches only the current tenant's rows.
-        var searchStep = run.Step("A tenant's search, and hostile text");
+        var searchStep = run.Step("tenant-search");
         Assert.All(searchStep.Tables[0].Column("tenant_id"), t => Assert.Equal(current, t));
         Assert.Equal("none", searchStep.Tables[1].Row("the hostile filter", "as a parameter (@filter)")["tenants among them"]);
         Assert.Equal(current, searchStep.Tables[1].Row("the hostile filter", "pasted into the SQL")["tenants among them"]);
         Assert.Contains($"those were tenant {current}'s only: the policy held", searchStep.Note("As a parameter"), StringComparison.Ordinal);
 
         // The measurement: the shared index filtered after the scan comes back short for a small tenant; iterative scan does not.
-        var measured = run.Step("Fast and complete under the tenant filter: four designs, measured").Table;
+        var measured = run.Step("four-designs").Table;
         string Cell(string wayPrefix, string column) =>
             measured.Rows.Single(r => r["way"].StartsWith(wayPrefix, StringComparison.Ordinal) && r["tenant (rows)"].StartsWith(current + " ", StringComparison.Ordinal))[column];
         Assert.True(double.Parse(Cell("one HNSW index, filtered", "rows returned (of 10)"), CultureInfo.InvariantCulture) < 10, Cell("one HNSW index, filtered", "rows returned (of 10)"));
@@ -114,7 +114,7 @@ public class Lesson09Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(run.Completed);
         Assert.Equal(5, run.Steps.Count);
         Assert.Contains($"those were tenant {TenantsLesson.CurrentTenant}'s only: the policy held",
-            run.Step("A tenant's search, and hostile text").Note("As a parameter"), StringComparison.Ordinal);
+            run.Step("tenant-search").Note("As a parameter"), StringComparison.Ordinal);
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_roles WHERE rolname = '{TenantsLesson.AppRole("lesson09", database.Name)}'"));
     }
 

@@ -27,9 +27,9 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
             // The default question's answer is in the corpus: the overfitting abstract comes first, and the extractive
             // answer quotes its sentence about stopping early, citing passage 1.
-            var search = result.Transcript.Step("Search chunks, return documents").Tables[0];
+            var search = result.Transcript.Step("parent-documents").Tables[0];
             Assert.Equal(SearchToAnswersLesson.DemonstrationTitle, search.Rows[0]["title"]);
-            var answer = result.Transcript.Step("An answer with citations");
+            var answer = result.Transcript.Step("answer");
             Assert.Contains(answer.Notes, n => n.StartsWith("Extractive answer", StringComparison.Ordinal));
             Assert.Contains("Stopping early, adding noise to inputs and shrinking weights", Assert.Single(answer.Tables, t => t.Columns.Contains("answer sentence")).Rows[0]["answer sentence"], StringComparison.Ordinal);
 
@@ -115,7 +115,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         var result = await LessonRunner.RunAsync<SearchToAnswersLesson>(database.Settings, "what is the capital of Peru?");
 
         Assert.True(result.ExitCode == 0, result.Output);
-        var answer = result.Transcript.Step("An answer with citations");
+        var answer = result.Transcript.Step("answer");
         var sentence = Assert.Single(Assert.Single(answer.Tables, t => t.Columns.Contains("answer sentence")).Rows)["answer sentence"];
         Assert.StartsWith("The passages do not contain the answer", sentence, StringComparison.Ordinal);
     }
@@ -124,7 +124,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
     internal static void AssertTeaches(LessonTranscript run)
     {
         // Three strategies on the same abstract; none over its budget; sentence packing cuts between sentences only.
-        var cuts = run.Step("Three ways to cut a text").Table;
+        var cuts = run.Step("chunking").Table;
         var strategies = cuts.Column("strategy").Distinct().ToList();
         Assert.Equal(4, strategies.Count);
         Assert.All(cuts.Rows.Where(r => r["strategy"].StartsWith("sentences", StringComparison.Ordinal)), r => Assert.EndsWith(".", r["text"], StringComparison.Ordinal));
@@ -132,11 +132,11 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(cuts.Rows.Count(r => r["strategy"].StartsWith("fixed", StringComparison.Ordinal)) > cuts.Rows.Count(r => r["strategy"] == "paragraphs"));
 
         // The tables come from the migration; the chunks go in by binary COPY.
-        var migration = run.Step("Documents and chunks: a migration");
+        var migration = run.Step("chunks-migration");
         Assert.Contains(migration.Sql, s => s.Shown && s.Text.Contains("CREATE TABLE chunks", StringComparison.Ordinal) && s.Text.Contains("REFERENCES documents (id)", StringComparison.Ordinal)
                                                 && s.Text.Contains("USING hnsw", StringComparison.Ordinal) && s.Text.Contains("USING gin", StringComparison.Ordinal));
         Assert.Contains($"CREATE INDEX {ChunksContext.HnswIndex} ON", migration.SentSql(), StringComparison.Ordinal);
-        var load = run.Step("Chunk, embed, COPY");
+        var load = run.Step("chunk-embed-copy");
         Assert.Contains(load.Sql, s => s.Text.StartsWith("COPY chunks", StringComparison.Ordinal) && s.Text.EndsWith("(FORMAT BINARY)", StringComparison.Ordinal));
         var shape = load.Table.Rows[0];
         Assert.Equal(SampleCorpus.All.Count.ToString(CultureInfo.InvariantCulture), shape["documents"]);
@@ -144,13 +144,13 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.True(Int(shape["most"]) <= SearchToAnswersLesson.ChunkBudget);
 
         // Parent documents: each document once, with its best chunk; the statement is the lesson's.
-        var search = run.Step("Search chunks, return documents");
+        var search = run.Step("parent-documents");
         Assert.Contains(search.SqlSent, s => s.Text == SearchToAnswersLesson.ParentDocuments.Trim());
         var titles = search.Tables[0].Column("title");
         Assert.Equal(titles.Count, titles.Distinct().Count());
 
         // The plan reads both indexes.
-        var plan = Assert.Single(run.Step("The plan: both indexes").Plans);
+        var plan = Assert.Single(run.Step("plan").Plans);
         Assert.Contains(HnswScan, plan.Plan, StringComparison.Ordinal);
         Assert.Contains(GinScan, plan.Plan, StringComparison.Ordinal);
         Assert.DoesNotContain("Seq Scan on chunks", plan.Plan, StringComparison.Ordinal);
@@ -161,7 +161,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.All(second.Rows, r => Assert.Equal(r["moved"], Moved(Int(r["first stage"]), Int(r["rank"]))));
 
         // Every answer sentence cites a passage that is listed below it.
-        var answer = run.Step("An answer with citations");
+        var answer = run.Step("answer");
         var sentences = Assert.Single(answer.Tables, t => t.Columns.Contains("answer sentence")).Rows;
         var passages = Assert.Single(answer.Tables, t => t.Columns.Contains("n")).Rows.Select(r => r["n"]).ToHashSet();
         Assert.NotEmpty(sentences);

@@ -61,10 +61,10 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         var run = result.Transcript;
         Assert.Equal(8, run.Steps.Count);
-        Assert.Equal("The cluster CITUS_URL names: the lesson uses it and stops none of its nodes.", run.Step(ScaleOutLesson.ClusterStep).Note("The cluster CITUS_URL names"));
-        Assert.Equal("1", run.Step("A tenant's search goes to one shard").Plans[0].Plan.Split('\n').Single(l => l.Contains("Task Count", StringComparison.Ordinal)).Split(':')[1].Trim());
-        Assert.StartsWith("Skipped: the cluster is CITUS_URL's", run.Step("A third worker, and shards moved while searching").Note("Skipped"), StringComparison.Ordinal);
-        Assert.StartsWith("Skipped: the cluster is CITUS_URL's", run.Step("A worker stops").Note("Skipped"), StringComparison.Ordinal);
+        Assert.Equal("The cluster CITUS_URL names: the lesson uses it and stops none of its nodes.", run.Step("citus-cluster").Note("The cluster CITUS_URL names"));
+        Assert.Equal("1", run.Step("one-shard").Plans[0].Plan.Split('\n').Single(l => l.Contains("Task Count", StringComparison.Ordinal)).Split(':')[1].Trim());
+        Assert.StartsWith("Skipped: the cluster is CITUS_URL's", run.Step("rebalance").Note("Skipped"), StringComparison.Ordinal);
+        Assert.StartsWith("Skipped: the cluster is CITUS_URL's", run.Step("worker-stops").Note("Skipped"), StringComparison.Ordinal);
         // Every node of the given cluster still answers, and it still has only its two workers.
         foreach (var node in cluster.Nodes)
         {
@@ -183,11 +183,11 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
         Assert.Equal(8, run.Steps.Count);
 
         // The cluster: a coordinator and two workers, registered.
-        var nodes = run.Step(ScaleOutLesson.ClusterStep).Table;
+        var nodes = run.Step("citus-cluster").Table;
         Assert.Equal(["coordinator", "worker", "worker"], nodes.Column("role"));
 
         // Distribution: two tables by tenant_id in one co-location group, a reference table, an HNSW index on every shard.
-        var distribute = run.Step("Distribute the documents by tenant");
+        var distribute = run.Step("distribute");
         var tables = distribute.Tables[0];
         Assert.Equal("reference", tables.Row("table", "tenants")["type"]);
         Assert.Equal("tenant_id", tables.Row("table", "documents")["distributed by"]);
@@ -203,13 +203,13 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
         Assert.All(distribute.Tables[2].Rows, r => Assert.Equal(r["shards"], r["shards with an HNSW index"]));
 
         // A tenant's search: one task, on the worker holding the tenant, by the shard's HNSW index.
-        var routed = run.Step("A tenant's search goes to one shard");
+        var routed = run.Step("one-shard");
         Assert.Equal(1, ScaleOutLesson.TaskCount(routed.Plans[0].Plan));
         Assert.Contains("Index Scan using documents_hnsw_", routed.Plans[0].Plan, StringComparison.Ordinal);
         Assert.All(routed.Table.Column("tenant"), t => Assert.Equal("a large customer", t));
 
         // Over all tenants: a task per shard, every one an HNSW index scan on its shard, on both workers; recall against exact.
-        var fanned = run.Step("A search over all tenants: every shard searched, the coordinator merges");
+        var fanned = run.Step("all-shards");
         Assert.Equal(ScaleOutLesson.ShardCount, ScaleOutLesson.TaskCount(fanned.Plans[0].Plan));
         var tasks = Assert.Single(fanned.Tables[0].Rows);
         Assert.Equal("Index Scan using documents_hnsw_<shard>", tasks["what the shards ran"]);
@@ -218,7 +218,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
         Assert.True(double.Parse(fanned.Tables[1].Rows[0]["recall@10, mean"], CultureInfo.InvariantCulture) >= 0.95, fanned.Tables[1].Rows[0]["recall@10, mean"]);
 
         // Hybrid: global statistics give one server's answers exactly; per-tenant statistics do not.
-        var hybrid = run.Step("Hybrid search across shards: BM25's statistics per tenant or global").Tables[1];
+        var hybrid = run.Step("hybrid-across-shards").Tables[1];
         var total = $"{ScaleOutLesson.JudgedQueries.Count} of {ScaleOutLesson.JudgedQueries.Count}";
         Assert.Equal(total, hybrid.Row("method", "BM25, Citus, global statistics")["same top 10 as one server"]);
         Assert.Equal(total, hybrid.Row("method", "RRF hybrid, Citus, global statistics")["same top 10 as one server"]);
@@ -228,7 +228,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
                     < double.Parse(hybrid.Row("method", "BM25, Citus, global statistics")["nDCG@10"], CultureInfo.InvariantCulture));
 
         // The rebalance: a third worker gets shards; every search answered while they moved; nothing lost or changed.
-        var rebalance = run.Step("A third worker, and shards moved while searching");
+        var rebalance = run.Step("rebalance");
         var during = rebalance.Tables[1];
         Assert.All(during.Rows, r => Assert.Equal("0", r["failed"]));
         Assert.All(during.Rows, r => Assert.True(int.Parse(r["answered during the move"], CultureInfo.InvariantCulture) > 0, r["search"]));
@@ -240,7 +240,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
         Assert.Equal(same[1], same[0]);
 
         // A worker stops: searches needing it fail with Citus's one sentence; a tenant elsewhere is served; back when restarted.
-        var stops = run.Step("A worker stops");
+        var stops = run.Step("worker-stops");
         var outcomes = stops.Table;
         Assert.StartsWith("ERROR 08006: connection to the remote node", outcomes.Row("search", "vector search over all tenants")["what the application gets"], StringComparison.Ordinal);
         Assert.StartsWith("ERROR 08006:", outcomes.Row("search", "hybrid search over all tenants")["what the application gets"], StringComparison.Ordinal);

@@ -41,7 +41,7 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         var dataSource = NpgsqlDataSource.Create("Host=127.0.0.1;Database=unused"); // never opened by these tests
         var lesson = new Lesson(LessonCatalog.Get("01"), console, ModuleSettings.From(_ => null, "test"), dataSource, question: null,
             pauseBeforeSteps: false, transcript: null, verbose: verbose);
-        lesson.Step("A step", "why");
+        lesson.Step("a-step", "A step", "why");
         return (lesson, console);
     }
 
@@ -55,7 +55,7 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         Assert.Contains("ix_16 ", console.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("ix_17 ", console.Output, StringComparison.Ordinal);
         Assert.Contains("... 24 more lines (--verbose)", console.Output, StringComparison.Ordinal);
-        Assert.Equal(Script, lesson.Transcript.Step("A step").Sql.Single().Text);
+        Assert.Equal(Script, lesson.Transcript.Step("a-step").Sql.Single().Text);
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(console.Output, "FROM documents"));
         Assert.Contains("... the same statement as above (--verbose)", console.Output, StringComparison.Ordinal);
         Assert.Contains("@title = 'after'", console.Output, StringComparison.Ordinal);
-        Assert.Equal(2, lesson.Transcript.Step("A step").Sql.Count(s => s.Text == check));
+        Assert.Equal(2, lesson.Transcript.Step("a-step").Sql.Count(s => s.Text == check));
     }
 
     [Fact]
@@ -119,27 +119,27 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         Assert.Contains("row-12", console.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("row-13", console.Output, StringComparison.Ordinal);
         Assert.Contains("... 18 more rows (--verbose)", console.Output, StringComparison.Ordinal);
-        Assert.Equal(30, lesson.Transcript.Step("A step").Table.Rows.Count);
+        Assert.Equal(30, lesson.Transcript.Step("a-step").Table.Rows.Count);
     }
 
     [Fact]
     public void A_deep_dive_shows_its_narration_and_folds_the_rest_into_one_line()
     {
         var (lesson, console) = NewLesson(verbose: false);
-        lesson.DeepDive("A deeper step", "why it goes further");
+        lesson.DeepDive("deeper", "A deeper step", "why it goes further");
         lesson.Sql(Script);
         lesson.Say("What the step found.");
         lesson.Table(Enumerable.Range(1, 3), ("n", n => $"row-{n}"));
-        lesson.Step("The next step", "why");
+        lesson.Step("next", "The next step", "why");
 
         var deep = Between(console.Output, "A deeper step", "The next step");
         Assert.Contains("What the step found.", deep, StringComparison.Ordinal);
         Assert.DoesNotContain("ix_1 ", deep, StringComparison.Ordinal);
         Assert.DoesNotContain("row-1", deep, StringComparison.Ordinal);
         Assert.Single(FoldedLines().Matches(deep));
-        Assert.True(lesson.Transcript.Step("A deeper step").DeepDive);
-        Assert.Equal(Script, lesson.Transcript.Step("A deeper step").Sql.Single().Text);
-        Assert.Equal(3, lesson.Transcript.Step("A deeper step").Table.Rows.Count);
+        Assert.True(lesson.Transcript.Step("deeper").DeepDive);
+        Assert.Equal(Script, lesson.Transcript.Step("deeper").Sql.Single().Text);
+        Assert.Equal(3, lesson.Transcript.Step("deeper").Table.Rows.Count);
     }
 
     [Fact]
@@ -158,11 +158,11 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         Assert.DoesNotContain("row-1", console.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("a side note", console.Output, StringComparison.Ordinal);
         Assert.Matches(@"before\s+\.\.\. \d+ more lines \(--verbose\)\s+after", console.Output);
-        Assert.Equal(new[] { "before", "a side note", "after" }, lesson.Transcript.Step("A step").Notes);
+        Assert.Equal(new[] { "before", "a side note", "after" }, lesson.Transcript.Step("a-step").Notes);
     }
 
     /// <summary>
-    /// As a learner runs it: lesson 02's deep dive (step 14, optimistic concurrency) shows its narration by default and
+    /// As a learner runs it: lesson 02's deep dive (optimistic concurrency) shows its narration by default and
     /// says how many lines it folded; with --verbose it shows exactly that many more, its SQL and table among them.
     /// </summary>
     [Fact]
@@ -174,10 +174,10 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
 
         Assert.True(folded.ExitCode == 0, folded.Output);
         Assert.True(whole.ExitCode == 0, whole.Output);
-        const string title = "Optimistic concurrency: two people edit the same row";
-        Assert.True(folded.Transcript!.Step(title).DeepDive);
-        var (foldedStep, wholeStep) = (StepLines(folded.Output, 14), StepLines(whole.Output, 14));
-        Assert.Contains("Step 14 (deep dive) " + title, foldedStep[0], StringComparison.Ordinal);
+        var step = folded.Transcript!.Step("optimistic-concurrency");
+        Assert.True(step.DeepDive);
+        var (foldedStep, wholeStep) = (StepLines(folded.Output, step.Number), StepLines(whole.Output, step.Number));
+        Assert.Contains($"Step {step.Number} (deep dive) {step.Title}", foldedStep[0], StringComparison.Ordinal);
         var shown = string.Join('\n', foldedStep);
         Assert.Contains("DbUpdateConcurrencyException", shown, StringComparison.Ordinal);
         Assert.Contains("Resolved", shown, StringComparison.Ordinal);
@@ -190,7 +190,7 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         Assert.DoesNotMatch(FoldedLines(), all);
         Assert.Equal(foldedStep.Count - 1 + count, wholeStep.Count);
         // The same work either way: the transcript holds every statement of the step.
-        Assert.Equal(whole.Transcript!.Step(title).SqlSent.Count(), folded.Transcript.Step(title).SqlSent.Count());
+        Assert.Equal(whole.Transcript!.Step(step.Id).SqlSent.Count(), step.SqlSent.Count());
     }
 
     private static string Between(string output, string from, string to)

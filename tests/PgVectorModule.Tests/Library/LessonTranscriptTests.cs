@@ -21,11 +21,11 @@ public class LessonTranscriptTests
     {
         var (lesson, console) = NewLesson();
         var title = "Recall Loss in Filtered Approximate Nearest Neighbor Queries and What Iterative Index Scans Do About It";
-        lesson.Step("A step", "why");
+        lesson.Step("a-step", "A step", "why");
 
         lesson.Table([(title, 0.5)], ("title", r => r.Item1), ("score", r => r.Item2));
 
-        var table = lesson.Transcript.Step("A step").Table;
+        var table = lesson.Transcript.Step("a-step").Table;
         Assert.Equal(title, table.Rows[0]["title"]);
         Assert.Equal("0.5", table.Rows[0]["score"]);
         Assert.DoesNotContain("...", console.Output, StringComparison.Ordinal);
@@ -71,21 +71,38 @@ public class LessonTranscriptTests
     }
 
     [Fact]
+    public void Narration_is_plain_text_brackets_and_all_and_its_tone_is_kept_beside_it()
+    {
+        var (lesson, console) = NewLesson();
+        lesson.Step("first", "First", "why first");
+        const string text = "vectors[i] and [bold]not markup[/]: shown as written";
+
+        lesson.Say(text, Tone.Warning);
+        var saved = lesson.StepCount == 0;
+        lesson.Say(saved ? ("never", Tone.Good) : ("A branch's own tone.", Tone.Bad));
+
+        Assert.Contains(text, console.Output, StringComparison.Ordinal);
+        var notes = lesson.Transcript.Step("first").Entries.OfType<NoteEntry>().ToList();
+        Assert.Equal([(text, Tone.Warning), ("A branch's own tone.", Tone.Bad)], notes.Select(n => (n.Text, n.Tone)));
+    }
+
+    [Fact]
     public void The_transcript_survives_a_round_trip_through_json()
     {
         var (lesson, _) = NewLesson();
-        lesson.Step("First", "why first");
-        lesson.Say("[bold]12[/] rows.");
+        lesson.Step("first", "First", "why first");
+        lesson.Say("12 rows.", Tone.Good);
         lesson.Code("var x = 1;");
-        lesson.Step("Second", "why second");
+        lesson.Step("second", "Second", "why second");
         lesson.Table([("a", 1)], ("name", r => r.Item1), ("value", r => r.Item2));
 
         var copy = LessonTranscript.FromJson(lesson.Transcript.ToJson());
 
         Assert.Equal(["First", "Second"], copy.Steps.Select(s => s.Title));
-        Assert.Equal("12 rows.", copy.Step("First").Note("12"));
-        Assert.Equal("C#", copy.Step("First").Code.Single().Language);
-        Assert.Equal("1", copy.Step("Second").Table.Row("name", "a")["value"]);
+        Assert.Equal("12 rows.", copy.Step("first").Note("12"));
+        Assert.Equal(Tone.Good, copy.Step("first").Entries.OfType<NoteEntry>().Single().Tone);
+        Assert.Equal("C#", copy.Step("first").Code.Single().Language);
+        Assert.Equal("1", copy.Step("second").Table.Row("name", "a")["value"]);
     }
 
     [Fact]
@@ -94,7 +111,7 @@ public class LessonTranscriptTests
         var (lesson, console) = NewLesson();
         var title = "Filters and the index: iterative scans, strict and relaxed order, and what bounds the extra work";
 
-        lesson.Step(title, "why");
+        lesson.Step("long-title", title, "why");
 
         Assert.Contains("Step 1", console.Output, StringComparison.Ordinal);
         Assert.Contains(title, OneSentence.Flat(console.Output), StringComparison.Ordinal);
@@ -105,7 +122,7 @@ public class LessonTranscriptTests
     public void One_word_headers_wider_than_their_column_are_folded_not_cut()
     {
         var (lesson, console) = NewLesson();
-        lesson.Step("A step", "why");
+        lesson.Step("a-step", "A step", "why");
 
         lesson.Table([(1, 2, 3, 4, 5, 6, 7)], ("database", r => r.Item1), ("cl_active", r => r.Item2), ("cl_waiting", r => r.Item3), ("sv_active", r => r.Item4),
             ("sv_idle", r => r.Item5), ("maxwait_us_and_then_some", r => r.Item6), ("pool_mode_of_the_pool", r => r.Item7));

@@ -49,7 +49,7 @@ public class ServerStopsStatementTests(TestDatabase database) : IClassFixture<Te
 
         // The failing step was the table's creation: nothing was written.
         Assert.NotNull(transcript);
-        Assert.Equal("Create the table", transcript.Steps[^1].Title);
+        Assert.Equal("create-table", transcript.Steps[^1].Id);
         Assert.False(transcript.Completed);
         OneSentence.AssertNoCrash(output);
         Assert.Null(await database.ScalarAsync<string>("SELECT to_regclass('lesson01.documents')::text"));
