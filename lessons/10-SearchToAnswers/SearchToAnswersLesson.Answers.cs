@@ -89,7 +89,7 @@ public sealed partial class SearchToAnswersLesson
         // Shown: a line per document, its title shortened; the full table is the detail.
         lesson.Table(reranked.Take(10).Select((r, i) => (Rank: i + 1, r)),
             ("rank", x => x.Rank), ("first stage", x => x.r.FirstRank), ("moved", x => Moved(x.r.FirstRank, x.Rank)),
-            ("title", x => Ends(x.r.Hit.Title, head: 34)), ("score", x => Number(x.r.Score)));
+            ("title", x => Lesson.Excerpt(x.r.Hit.Title, head: 34)), ("score", x => Number(x.r.Score)));
         using (lesson.Detail())
         {
             lesson.Table(reranked.Take(10).Select((r, i) => (Rank: i + 1, r)),
@@ -159,7 +159,7 @@ public sealed partial class SearchToAnswersLesson
         lesson.Say("[bold]Extractive answer[/] [grey](the passages' own sentences, chosen by their similarity to the question; no model wrote them)[/]:");
         lesson.Say(Markup.Escape(answer));
         // Shown: each sentence's start (the passages below hold them whole); the full table is the detail.
-        lesson.Table(scored.Take(6), ("sentence", s => Ends(s.Text, head: 34)), ("passage", s => $"[{s.Passage}]"), ("similarity", s => Number(s.Similarity)),
+        lesson.Table(scored.Take(6), ("sentence", s => Lesson.Excerpt(s.Text, head: 34)), ("passage", s => $"[{s.Passage}]"), ("similarity", s => Number(s.Similarity)),
             ("in the answer", s => chosen.Contains(s) ? "yes" : "no"));
         using (lesson.Detail())
         {

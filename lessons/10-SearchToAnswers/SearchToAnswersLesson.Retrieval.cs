@@ -85,7 +85,7 @@ public sealed partial class SearchToAnswersLesson
         // Shown: each document, its best chunk, how many of its chunks were found, its rank in each leg and its fused score,
         // then the first one's snippet; the full table (every snippet) is the detail.
         lesson.Table(hits.Take(5),
-            ("document", h => Ends(h.Title, head: 32)), ("chunk", h => h.Position), ("found", h => h.ChunksFound),
+            ("document", h => Lesson.Excerpt(h.Title, head: 32)), ("chunk", h => h.Position), ("found", h => h.ChunksFound),
             ("vector", h => h.VectorRank), ("keyword", h => h.KeywordRank), ("RRF", h => Number(h.Score)));
         if (hits.Count > 0)
         {

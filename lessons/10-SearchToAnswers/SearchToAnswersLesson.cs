@@ -98,7 +98,7 @@ public sealed partial class SearchToAnswersLesson : ILesson
         // Shown: each chunk's first and last words, where the cuts fall; the full table (every chunk's whole text) is the detail.
         lesson.Table(rows.Select((r, i) => (First: i == 0 || rows[i - 1].Strategy != r.Strategy, r.Short, r.chunk)),
             ("cut by", r => r.First ? r.Short : ""), ("chunk", r => r.chunk.Position), ("pieces", r => r.chunk.Tokens),
-            ("its text: start … end", r => Ends(r.chunk.Text, head: 40, tail: 32)));
+            ("its text: start … end", r => Lesson.Excerpt(r.chunk.Text, head: 40, tail: 32)));
         using (lesson.Detail())
         {
             lesson.Table(rows,
@@ -216,21 +216,4 @@ public sealed partial class SearchToAnswersLesson : ILesson
     }
 
     internal static string Number(double value) => value.ToString("0.0000", CultureInfo.InvariantCulture);
-
-    /// <summary>
-    /// A long text as its first words and (with <paramref name="tail"/>) its last, the middle left out: for a table cell
-    /// the console shows, next to a folded table that keeps the text whole.
-    /// </summary>
-    internal static string Ends(string text, int head, int tail = 0)
-    {
-        if (text.Length <= head + tail + 3)
-        {
-            return text;
-        }
-
-        // Cut between words: the start ends at the last space before head, the end begins after the first space in its part.
-        var start = text.LastIndexOf(' ', head) is > 0 and var space ? space : head;
-        var end = tail == 0 ? text.Length : text.IndexOf(' ', text.Length - tail) is >= 0 and var after ? after + 1 : text.Length - tail;
-        return text[..start] + " …" + (end < text.Length ? " " + text[end..] : "");
-    }
 }
