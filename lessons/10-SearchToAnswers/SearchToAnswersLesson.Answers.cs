@@ -86,9 +86,17 @@ public sealed partial class SearchToAnswersLesson
 
         var reranked = first.Select((hit, i) => new RerankedHit(hit, i + 1, scores[i]))
             .OrderByDescending(r => r.Score).ThenBy(r => r.FirstRank).ToList();
+        // Shown: a line per document, its title shortened; the full table is the detail.
         lesson.Table(reranked.Take(10).Select((r, i) => (Rank: i + 1, r)),
             ("rank", x => x.Rank), ("first stage", x => x.r.FirstRank), ("moved", x => Moved(x.r.FirstRank, x.Rank)),
-            ("title", x => x.r.Hit.Title), ("second-stage score", x => Number(x.r.Score)));
+            ("title", x => Lesson.Excerpt(x.r.Hit.Title, head: 34)), ("score", x => Number(x.r.Score)));
+        using (lesson.Detail())
+        {
+            lesson.Table(reranked.Take(10).Select((r, i) => (Rank: i + 1, r)),
+                ("rank", x => x.Rank), ("first stage", x => x.r.FirstRank), ("moved", x => Moved(x.r.FirstRank, x.Rank)),
+                ("title", x => x.r.Hit.Title), ("second-stage score", x => Number(x.r.Score)));
+        }
+
         var changed = reranked.Take(5).Select(r => r.Hit.DocumentId).Except(first.Take(5).Select(h => h.DocumentId)).Count();
         lesson.Say($"The top 5 after the second stage holds {changed} document{(changed == 1 ? "" : "s")} the first stage ranked below 5th; " +
                    $"its first result was the first stage's #{reranked[0].FirstRank}. Whether that is better is a measurement, not a feeling: bench chunks scores both stages on SciFact (docs/benchmarks.md).");
@@ -111,7 +119,12 @@ public sealed partial class SearchToAnswersLesson
             : await ExtractiveAnswerAsync(lesson, embedder, question, passages, cancellationToken);
 
         var sentences = Sentences(answer).Select(s => (Text: s, Cites: Citations(s))).ToList();
-        lesson.Table(sentences, ("answer sentence", s => s.Text), ("cites", s => string.Join(", ", s.Cites.Select(n => $"[{n}]"))));
+        // The answer is on the screen already: its sentences and their citations, one by one, are the detail.
+        using (lesson.Detail())
+        {
+            lesson.Table(sentences, ("answer sentence", s => s.Text), ("cites", s => string.Join(", ", s.Cites.Select(n => $"[{n}]"))));
+        }
+
         var uncited = sentences.Count(s => s.Cites.Count == 0);
         var unknown = sentences.SelectMany(s => s.Cites).Count(n => n < 1 || n > passages.Count);
         lesson.Say(uncited == 0 && unknown == 0
@@ -145,8 +158,15 @@ public sealed partial class SearchToAnswersLesson
 
         lesson.Say("Extractive answer (the passages' own sentences, chosen by their similarity to the question; no model wrote them):", Tone.Key);
         lesson.Say(answer);
-        lesson.Table(scored.Take(6), ("sentence", s => s.Text), ("passage", s => $"[{s.Passage}]"), ("similarity to the question", s => Number(s.Similarity)),
+        // Shown: each sentence's start (the passages below hold them whole); the full table is the detail.
+        lesson.Table(scored.Take(6), ("sentence", s => Lesson.Excerpt(s.Text, head: 34)), ("passage", s => $"[{s.Passage}]"), ("similarity", s => Number(s.Similarity)),
             ("in the answer", s => chosen.Contains(s) ? "yes" : "no"));
+        using (lesson.Detail())
+        {
+            lesson.Table(scored.Take(6), ("sentence", s => s.Text), ("passage", s => $"[{s.Passage}]"), ("similarity to the question", s => Number(s.Similarity)),
+                ("in the answer", s => chosen.Contains(s) ? "yes" : "no"));
+        }
+
         return answer;
     }
 

@@ -81,9 +81,23 @@ public sealed partial class SearchToAnswersLesson
             (int)r["document_id"]!, (string)r["title"]!, (long)r["chunk_id"]!, (int)r["position"]!, (string)r["chunk"]!,
             Convert.ToDouble(r["score"], CultureInfo.InvariantCulture), r["vector_rank"] as long?, r["keyword_rank"] as long?,
             (long)r["chunks_found"]!, (string)r["snippet"]!)).ToList();
+        // Shown: each document, its best chunk, how many of its chunks were found, its rank in each leg and its fused score,
+        // then the first one's snippet; the full table (every snippet) is the detail.
         lesson.Table(hits.Take(5),
-            ("title", h => h.Title), ("best chunk", h => h.Position), ("its chunks found", h => h.ChunksFound),
-            ("vector rank", h => h.VectorRank), ("keyword rank", h => h.KeywordRank), ("RRF score", h => Number(h.Score)), ("snippet", h => h.Snippet));
+            ("document", h => Lesson.Excerpt(h.Title, head: 32)), ("chunk", h => h.Position), ("found", h => h.ChunksFound),
+            ("vector", h => h.VectorRank), ("keyword", h => h.KeywordRank), ("RRF", h => Number(h.Score)));
+        if (hits.Count > 0)
+        {
+            lesson.Say($"The first one's snippet: {hits[0].Snippet}", Tone.Aside);
+        }
+
+        using (lesson.Detail())
+        {
+            lesson.Table(hits.Take(5),
+                ("title", h => h.Title), ("best chunk", h => h.Position), ("its chunks found", h => h.ChunksFound),
+                ("vector rank", h => h.VectorRank), ("keyword rank", h => h.KeywordRank), ("RRF score", h => Number(h.Score)), ("snippet", h => h.Snippet));
+        }
+
         var chunksMatched = hits.Sum(h => h.ChunksFound);
         lesson.Say($"{hits.Count} documents from {chunksMatched} matching chunks: {chunksMatched - hits.Count} chunks were a second or third hit on a document already listed, and were folded into it.");
         return hits;

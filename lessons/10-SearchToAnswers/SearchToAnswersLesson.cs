@@ -87,15 +87,24 @@ public sealed partial class SearchToAnswersLesson : ILesson
             SentencePacks(text, pieces, budget: 256);              // the model's limit
             Paragraphs(text, pieces);                              // the author's own cuts
             """);
-        var cuts = new (string Strategy, IReadOnlyList<TextChunk> Chunks)[]
+        var cuts = new (string Strategy, string Short, IReadOnlyList<TextChunk> Chunks)[]
         {
-            ($"fixed windows, {WindowSize} pieces, {WindowOverlap} overlap", FixedWindows(document.Content, pieces, WindowSize, WindowOverlap)),
-            ($"sentences, up to {ChunkBudget} pieces", SentencePacks(document.Content, pieces, ChunkBudget)),
-            ("sentences, up to 256 pieces", SentencePacks(document.Content, pieces, 256)),
-            ("paragraphs", Paragraphs(document.Content, pieces)),
+            ($"fixed windows, {WindowSize} pieces, {WindowOverlap} overlap", $"windows {WindowSize}/{WindowOverlap}", FixedWindows(document.Content, pieces, WindowSize, WindowOverlap)),
+            ($"sentences, up to {ChunkBudget} pieces", $"sentences {ChunkBudget}", SentencePacks(document.Content, pieces, ChunkBudget)),
+            ("sentences, up to 256 pieces", "sentences 256", SentencePacks(document.Content, pieces, 256)),
+            ("paragraphs", "paragraphs", Paragraphs(document.Content, pieces)),
         };
-        lesson.Table(cuts.SelectMany(c => c.Chunks.Select(chunk => (c.Strategy, chunk))),
-            ("strategy", r => r.Strategy), ("chunk", r => r.chunk.Position), ("word pieces", r => r.chunk.Tokens), ("text", r => r.chunk.Text));
+        var rows = cuts.SelectMany(c => c.Chunks.Select(chunk => (c.Strategy, c.Short, chunk))).ToList();
+        // Shown: each chunk's first and last words, where the cuts fall; the full table (every chunk's whole text) is the detail.
+        lesson.Table(rows.Select((r, i) => (First: i == 0 || rows[i - 1].Strategy != r.Strategy, r.Short, r.chunk)),
+            ("cut by", r => r.First ? r.Short : ""), ("chunk", r => r.chunk.Position), ("pieces", r => r.chunk.Tokens),
+            ("its text: start … end", r => Lesson.Excerpt(r.chunk.Text, head: 40, tail: 32)));
+        using (lesson.Detail())
+        {
+            lesson.Table(rows,
+                ("strategy", r => r.Strategy), ("chunk", r => r.chunk.Position), ("word pieces", r => r.chunk.Tokens), ("text", r => r.chunk.Text));
+        }
+
         lesson.Say("Fixed windows cut mid-sentence (a chunk may start with \"the turning point\" and no subject), and the overlap repeats the cut words so the next window reads them whole. " +
                    "Sentence packing never cuts a sentence; at the model's 256 the whole abstract is one chunk. An abstract is one paragraph: the author's cuts are the coarsest here.");
     }
@@ -114,7 +123,12 @@ public sealed partial class SearchToAnswersLesson : ILesson
             await db.Database.MigrateAsync(cancellationToken);
         }
 
-        var applied = await db.Database.GetAppliedMigrationsAsync(cancellationToken);
+        IEnumerable<string> applied;
+        using (lesson.Detail())
+        {
+            applied = await db.Database.GetAppliedMigrationsAsync(cancellationToken);
+        }
+
         lesson.Say($"Applied: {string.Join(", ", applied)}, recorded in {lesson.Schema}.\"{ChunksContext.HistoryTable}\".");
     }
 
@@ -185,12 +199,18 @@ public sealed partial class SearchToAnswersLesson : ILesson
             await lesson.ExecuteAsync("ANALYZE documents, chunks", cancellationToken);
         }
 
-        var shape = await lesson.QueryAsync("""
-            SELECT count(DISTINCT document_id) AS documents, count(*) AS chunks,
-                   round(count(*)::numeric / count(DISTINCT document_id), 2) AS chunks_per_document,
-                   min(token_count) AS fewest_pieces, round(avg(token_count), 1) AS average_pieces, max(token_count) AS most_pieces
-            FROM chunks
-            """, cancellationToken);
+        // The counting query is the detail; its table is shown.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> shape;
+        using (lesson.Detail())
+        {
+            shape = await lesson.QueryAsync("""
+                SELECT count(DISTINCT document_id) AS documents, count(*) AS chunks,
+                       round(count(*)::numeric / count(DISTINCT document_id), 2) AS chunks_per_document,
+                       min(token_count) AS fewest_pieces, round(avg(token_count), 1) AS average_pieces, max(token_count) AS most_pieces
+                FROM chunks
+                """, cancellationToken);
+        }
+
         lesson.Table(shape, ("documents", r => r["documents"]), ("chunks", r => r["chunks"]), ("chunks per document", r => r["chunks_per_document"]),
             ("fewest word pieces", r => r["fewest_pieces"]), ("average", r => r["average_pieces"]), ("most", r => r["most_pieces"]));
     }

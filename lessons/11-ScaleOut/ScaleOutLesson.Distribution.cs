@@ -95,7 +95,10 @@ public sealed partial class ScaleOutLesson
         await using (var connection = new NpgsqlConnection(coordinator.ConnectionString))
         {
             await connection.OpenAsync(cancellationToken);
-            await lesson.ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS {SingleServerSchema}", connection, cancellationToken);
+            using (lesson.Detail())
+            {
+                await lesson.ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS {SingleServerSchema}", connection, cancellationToken);
+            }
         }
 
         var source = ModuleDataSource.Create(coordinator, SingleServerSchema);
@@ -138,42 +141,61 @@ public sealed partial class ScaleOutLesson
         // The vector type may be newer than the data source's first connection (a CITUS_URL cluster that lacked it).
         await citus.ReloadTypesAsync(cancellationToken);
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
-        foreach (var statement in DistributionStatements(dims))
+        // Sent one by one, shown together: the schema's reset, then the tables and how each is distributed.
+        using (lesson.QuietSql())
         {
-            await lesson.ExecuteAsync(statement, connection, cancellationToken);
+            foreach (var statement in DistributionStatements(dims))
+            {
+                await lesson.ExecuteAsync(statement, connection, cancellationToken);
+            }
         }
 
+        // Each statement on a line of its own (a line wraps at the console's width); the schema's reset is left out.
+        lesson.Sql(string.Join(";\n", DistributionStatements(dims).Where(s => !s.Contains("SCHEMA", StringComparison.Ordinal))
+            .Select(s => System.Text.RegularExpressions.Regex.Replace(s.Trim(), @"\s*\n\s*", " ").Replace("( ", "(", StringComparison.Ordinal))) + ";");
         using (lesson.QuietSql())
         {
             await LoadAsync(connection, articles, cancellationToken);
+            foreach (var statement in IndexStatements)
+            {
+                await lesson.ExecuteAsync(statement, connection, cancellationToken);
+            }
         }
 
-        lesson.Sql("COPY tenants (tenant_id, name) FROM STDIN (FORMAT BINARY);\nCOPY documents (tenant_id, id, title, embedding) FROM STDIN (FORMAT BINARY);\nCOPY articles (tenant_id, id, title, content, source, embedding) FROM STDIN (FORMAT BINARY);",
-            ["the coordinator routes each row to its shard's worker as it arrives"]);
-        foreach (var statement in IndexStatements)
+        lesson.Sql("COPY tenants (tenant_id, name) FROM STDIN (FORMAT BINARY);\nCOPY documents (tenant_id, id, title, embedding) FROM STDIN (FORMAT BINARY);\nCOPY articles (tenant_id, id, title, content, source, embedding) FROM STDIN (FORMAT BINARY);\n" +
+                   string.Join(";\n", IndexStatements) + ";",
+            ["each row goes to its shard's worker as it arrives; each index to every shard"]);
+
+        // The queries that look at the metadata are the detail; what they found is shown.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> tables, placement, indexes;
+        using (lesson.Detail())
         {
-            await lesson.ExecuteAsync(statement, connection, cancellationToken);
+            tables = await lesson.QueryAsync("""
+                SELECT table_name::text AS table_name, citus_table_type, distribution_column, colocation_id, shard_count
+                FROM citus_tables WHERE table_name::text IN ('tenants', 'documents', 'articles') ORDER BY colocation_id, table_name::text
+                """, connection, [], cancellationToken);
+            placement = await lesson.QueryAsync("""
+                SELECT nodename || ':' || nodeport AS node,
+                       count(*) FILTER (WHERE table_name = 'documents'::regclass) AS documents_shards,
+                       count(*) FILTER (WHERE table_name = 'articles'::regclass) AS articles_shards,
+                       count(*) FILTER (WHERE table_name = 'tenants'::regclass) AS tenants_copies
+                FROM citus_shards WHERE table_name IN ('documents'::regclass, 'articles'::regclass, 'tenants'::regclass)
+                GROUP BY nodename, nodeport ORDER BY nodeport
+                """, connection, [], cancellationToken);
+            indexes = await lesson.QueryAsync(IndexesOnEveryShard, connection, [], cancellationToken);
         }
 
-        var tables = await lesson.QueryAsync("""
-            SELECT table_name::text AS table_name, citus_table_type, distribution_column, colocation_id, shard_count
-            FROM citus_tables WHERE table_name::text IN ('tenants', 'documents', 'articles') ORDER BY colocation_id, table_name::text
-            """, connection, [], cancellationToken);
         lesson.Table(tables, ("table", r => r["table_name"]), ("type", r => r["citus_table_type"]), ("distributed by", r => r["distribution_column"]),
             ("co-location group", r => r["colocation_id"]), ("shards", r => r["shard_count"]));
 
-        var placement = await lesson.QueryAsync("""
-            SELECT nodename || ':' || nodeport AS node,
-                   count(*) FILTER (WHERE table_name = 'documents'::regclass) AS documents_shards,
-                   count(*) FILTER (WHERE table_name = 'articles'::regclass) AS articles_shards,
-                   count(*) FILTER (WHERE table_name = 'tenants'::regclass) AS tenants_copies
-            FROM citus_shards WHERE table_name IN ('documents'::regclass, 'articles'::regclass, 'tenants'::regclass)
-            GROUP BY nodename, nodeport ORDER BY nodeport
-            """, connection, [], cancellationToken);
         lesson.Table(placement, ("node", r => r["node"]), ("documents shards", r => r["documents_shards"]), ("articles shards", r => r["articles_shards"]), ("tenants copies", r => r["tenants_copies"]));
 
-        var indexes = await lesson.QueryAsync(IndexesOnEveryShard, connection, [], cancellationToken);
-        lesson.Table(indexes, ("table", r => r["distributed_table"]), ("shards", r => r["shards"]), ("shards with an HNSW index", r => r["shards_with_hnsw"]));
+        // Shard by shard is the detail: the line below says what it found.
+        using (lesson.Detail())
+        {
+            lesson.Table(indexes, ("table", r => r["distributed_table"]), ("shards", r => r["shards"]), ("shards with an HNSW index", r => r["shards_with_hnsw"]));
+        }
+
         var everywhere = indexes.All(r => Equals(r["shards"], r["shards_with_hnsw"]));
         lesson.Say(everywhere
             ? ("One CREATE INDEX on the coordinator, an HNSW index on every shard: each worker builds and searches the graphs of its own shards, each graph a fraction of one graph of the whole table.", Tone.Good)

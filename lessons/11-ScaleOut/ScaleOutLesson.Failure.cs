@@ -44,8 +44,13 @@ public sealed partial class ScaleOutLesson
             await TryAsync($"tenant {elsewhere}'s search", owners[elsewhere], () => IdsAsync(connection, TenantSearch, question, cancellationToken, tenant: elsewhere)),
             await TryAsync("hybrid search over all tenants", "every worker", () => RankAsync(connection, ReciprocalRankFusion(Bm25Global("@candidates")), JudgedQueries[0].Query, question, cancellationToken)),
         };
-        lesson.Sql(AllTenantsSearch + ";\n" + TenantSearch + ";", [$"with {stopped.Name} ({stoppedAddress}) stopped"]);
-        lesson.Table(outcomes, ("search", o => o.Search), ("needs the shard on", o => o.Worker), ("what the application gets", o => o.Outcome));
+        // The two searches are steps 4 and 5's; an error is shown by its start here and whole in the line below the table.
+        using (lesson.Detail())
+        {
+            lesson.Sql(AllTenantsSearch + ";\n" + TenantSearch + ";", [$"with {stopped.Name} ({stoppedAddress}) stopped"]);
+        }
+
+        lesson.Table(outcomes, ("search", o => o.Search), ("needs the shard on", o => o.Worker), ("what the application gets", o => Lesson.Excerpt(o.Outcome, head: 44)));
 
         await cluster.RestartNodeAsync(stopped, cancellationToken);
         var again = await TryAsync("vector search over all tenants, the worker started again", "every worker", () => IdsAsync(connection, AllTenantsSearch, question, cancellationToken));

@@ -201,8 +201,13 @@ public sealed partial class ScaleOutLesson
         var rankColumns = new List<(string Header, Func<int, object?> Value)> { ("query", i => JudgedQueries[i].Query) };
         rankColumns.AddRange(results.Where(m => m.Name.Contains("Citus", StringComparison.Ordinal))
             .Select(m => (ShortName(m.Name), (Func<int, object?>)(i => m.Ranks[i]?.ToString(CultureInfo.InvariantCulture) ?? "-"))));
-        lesson.Say("Where each query's target article came on Citus (1 = first, - = not in the top 10):", Tone.Aside);
-        lesson.Table(Enumerable.Range(0, JudgedQueries.Count), [.. rankColumns]);
+        // Query by query is the detail; the summary below is what the step found.
+        using (lesson.Detail())
+        {
+            lesson.Say("Where each query's target article came on Citus (1 = first, - = not in the top 10):", Tone.Aside);
+            lesson.Table(Enumerable.Range(0, JudgedQueries.Count), [.. rankColumns]);
+        }
+
         lesson.Table(results,
             ("method", m => m.Name),
             ("nDCG@10", m => m.Ndcg.ToString("0.000", CultureInfo.InvariantCulture)),

@@ -45,16 +45,27 @@ public sealed partial class ScaleOutLesson
         }
 
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
-        var before = await lesson.QueryAsync(RowsAndChecksums, connection, [], cancellationToken);
+        // Counted again after the move, and shown there.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> before;
+        using (lesson.QuietSql())
+        {
+            before = await lesson.QueryAsync(RowsAndChecksums, connection, [], cancellationToken);
+        }
+
         var answersBefore = await AnswersAsync(connection, probes, cancellationToken);
 
         var worker = await cluster.AddWorkerAsync(cancellationToken);
         lesson.Sql(cluster.Commands[^1].Split('\n', 2)[1], [$"{worker.Name}: a new PostgreSQL server with citus, started on 127.0.0.1:{worker.Port}"]);
-        var plan = await lesson.QueryAsync("""
-            SELECT sourceport, targetport, count(*) AS shards
-            FROM get_rebalance_table_shards_plan() GROUP BY sourceport, targetport ORDER BY sourceport
-            """, connection, [], cancellationToken);
-        lesson.Table(plan, ("from worker on port", r => r["sourceport"]), ("to worker on port", r => r["targetport"]), ("shards (of every co-located table)", r => r["shards"]));
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> plan;
+        using (lesson.Detail())
+        {
+            plan = await lesson.QueryAsync("""
+                SELECT sourceport, targetport, count(*) AS shards
+                FROM get_rebalance_table_shards_plan() GROUP BY sourceport, targetport ORDER BY sourceport
+                """, connection, [], cancellationToken);
+            lesson.Table(plan, ("from worker on port", r => r["sourceport"]), ("to worker on port", r => r["targetport"]), ("shards (of every co-located table)", r => r["shards"]));
+        }
+
 
         using var stopSearching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var searches = new[]
@@ -81,19 +92,32 @@ public sealed partial class ScaleOutLesson
         moving.Stop();
         await stopSearching.CancelAsync();
         var during = await Task.WhenAll(searches);
-        lesson.Sql("SELECT state FROM citus_rebalance_status();  -- every half second, until the job is done", [$"job {job[0]["job_id"]}: {state} after {moving.Elapsed.TotalSeconds:N0} s"]);
+        using (lesson.Detail())
+        {
+            lesson.Sql("SELECT state FROM citus_rebalance_status();  -- every half second, until the job is done", [$"job {job[0]["job_id"]}: {state} after {moving.Elapsed.TotalSeconds:N0} s"]);
+        }
+
         lesson.Table(during, ("search", d => d.Name), ("answered during the move", d => d.Answered), ("failed", d => d.Failed),
             ("slowest ms", d => d.SlowestMs.ToString("N0", CultureInfo.InvariantCulture)), ("first error", d => d.FirstError ?? ""));
 
-        var after = await lesson.QueryAsync(RowsAndChecksums, connection, [], cancellationToken);
-        var answersAfter = await AnswersAsync(connection, probes, cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> after, placement;
+        using (lesson.Detail())
+        {
+            after = await lesson.QueryAsync(RowsAndChecksums, connection, [], cancellationToken);
+            placement = await lesson.QueryAsync(ShardsPerWorker, connection, [], cancellationToken);
+            lesson.Table(before.Zip(after),
+                ("table", p => p.First["table_name"]),
+                ("rows before", p => p.First["row_count"]), ("rows after", p => p.Second["row_count"]),
+                ("checksum before", p => p.First["checksum"]), ("checksum after", p => p.Second["checksum"]),
+                ("same", p => Same(p.First, p.Second)));
+        }
+
+        // Shown: the rows, and whether rows and checksum are the same; the checksums themselves are in the table above.
         lesson.Table(before.Zip(after),
-            ("table", p => p.First["table_name"]),
-            ("rows before", p => p.First["row_count"]), ("rows after", p => p.Second["row_count"]),
-            ("checksum before", p => p.First["checksum"]), ("checksum after", p => p.Second["checksum"]),
-            ("same", p => Equals(p.First["row_count"], p.Second["row_count"]) && Equals(p.First["checksum"], p.Second["checksum"]) ? "yes" : "NO"));
+            ("table", p => p.First["table_name"]), ("rows before", p => p.First["row_count"]), ("rows after", p => p.Second["row_count"]),
+            ("same rows and checksum", p => Same(p.First, p.Second)));
+        var answersAfter = await AnswersAsync(connection, probes, cancellationToken);
         var same = answersBefore.Zip(answersAfter).Count(p => p.First.SequenceEqual(p.Second));
-        var placement = await lesson.QueryAsync(ShardsPerWorker, connection, [], cancellationToken);
         lesson.Table(placement, ("worker", r => r["node"]), ("documents shards", r => r["documents_shards"]), ("their size", r => r["size"]));
         var failed = during.Sum(d => d.Failed);
         lesson.Say(state == "finished" && failed == 0
@@ -151,4 +175,7 @@ public sealed partial class ScaleOutLesson
 
         return new SearchesDuringMove(name, answered, failed, errors.TryPeek(out var first) ? first : null, slowest);
     }
+
+    private static string Same(IReadOnlyDictionary<string, object?> before, IReadOnlyDictionary<string, object?> after) =>
+        Equals(before["row_count"], after["row_count"]) && Equals(before["checksum"], after["checksum"]) ? "yes" : "NO";
 }

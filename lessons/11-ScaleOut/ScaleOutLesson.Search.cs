@@ -47,10 +47,20 @@ public sealed partial class ScaleOutLesson
             "On that worker it is a single server's plan, with lesson 09's choices (the HNSW index, or the tenant's rows through the primary key and a sort).");
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
         var plan = await lesson.ExplainAsync(TenantSearch, connection, Parameters(question, LargeTenant), cancellationToken);
-        var rows = await lesson.QueryAsync(TenantSearch, connection, Parameters(question, LargeTenant), cancellationToken);
-        lesson.Table(rows.Take(5), ("id", r => r["id"]), ("title", r => r["title"]), ("tenant", r => r["tenant"]),
+        // The statement run as explained above, its rows in full and the look-up of the tenant's shard are the detail;
+        // the rows are shown with their titles shortened.
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> rows;
+        IReadOnlyDictionary<string, object?> placement;
+        using (lesson.Detail())
+        {
+            rows = await lesson.QueryAsync(TenantSearch, connection, Parameters(question, LargeTenant), cancellationToken);
+            lesson.Table(rows.Take(5), ("id", r => r["id"]), ("title", r => r["title"]), ("tenant", r => r["tenant"]),
+                ("distance", r => ((double)r["distance"]!).ToString("0.000", CultureInfo.InvariantCulture)));
+            placement = (await lesson.QueryAsync(TenantPlacement, connection, [new NpgsqlParameter("tenant", LargeTenant)], cancellationToken))[0];
+        }
+
+        lesson.Table(rows.Take(5), ("id", r => r["id"]), ("title", r => Lesson.Excerpt((string)r["title"]!, head: 20, tail: 12)), ("tenant", r => r["tenant"]),
             ("distance", r => ((double)r["distance"]!).ToString("0.000", CultureInfo.InvariantCulture)));
-        var placement = (await lesson.QueryAsync(TenantPlacement, connection, [new NpgsqlParameter("tenant", LargeTenant)], cancellationToken))[0];
         lesson.Say(TaskCount(plan) == 1
             ? ($"Task Count: 1: routed to shard {placement["shardid"]} on {placement["node"]}, the worker that holds tenant {LargeTenant}'s rows; no other worker did any work.", Tone.Good)
             : ($"The tenant's search ran {TaskCount(plan)} tasks.", Tone.Bad));
@@ -75,7 +85,13 @@ public sealed partial class ScaleOutLesson
 
             // Every task's plan, not the one EXPLAIN shows by default: counted here, shown as a table.
             tasks = await AllTasksAsync(connection, AllTenantsSearch, probes[0], cancellationToken);
-            lesson.Sql("SET citus.explain_all_tasks = on;\nEXPLAIN (COSTS OFF) " + AllTenantsSearch, ["@q = the first probe's vector"]);
+            // How the tasks and the exact answer are found is the detail; what they found is shown.
+            using (lesson.Detail())
+            {
+                lesson.Sql("SET citus.explain_all_tasks = on;\nEXPLAIN (COSTS OFF) " + AllTenantsSearch, ["@q = the first probe's vector"]);
+                lesson.Sql(AllTenantsExact, ["the exact answer: every row of every shard sorted"]);
+            }
+
             using (lesson.QuietSql())
             {
                 foreach (var probe in probes)
@@ -90,8 +106,6 @@ public sealed partial class ScaleOutLesson
         }
 
         lesson.Table(tasks, ("what the shards ran", t => t.Access), ("tasks", t => t.Tasks), ("on workers", t => t.Nodes));
-
-        lesson.Sql(AllTenantsExact, ["the exact answer: every row of every shard sorted"]);
         lesson.Table([(probes.Count, recalls.Average(), recalls.Min())],
             ("questions", r => r.Item1), ("recall@10, mean", r => r.Item2.ToString("0.000", CultureInfo.InvariantCulture)), ("recall@10, lowest", r => r.Item3.ToString("0.000", CultureInfo.InvariantCulture)));
         var shards = TaskCount(plan);

@@ -83,18 +83,46 @@ public sealed partial class ScaleOutLesson : ILesson
     {
         lesson.Say($"Starting a coordinator and {Workers} workers with {installation.Version} from {installation.BinDirectory} (citus and pgvector installed there)...", Tone.Aside);
         var cluster = await CitusCluster.StartAsync(installation, "lesson11", Workers, cancellationToken);
-        lesson.Code(string.Join('\n', cluster.Commands.Where(c => !c.StartsWith("--", StringComparison.Ordinal))), "shell");
-        lesson.Sql(string.Join("\n\n", cluster.Commands.Where(c => c.StartsWith("--", StringComparison.Ordinal))));
+        // How each server was made and started is the detail; the SQL shows each statement once, with the nodes it ran on.
+        using (lesson.Detail())
+        {
+            lesson.Code(string.Join('\n', cluster.Commands.Where(c => !c.StartsWith("--", StringComparison.Ordinal))), "shell");
+        }
+
+        // Each statement once, under the nodes it ran on (in the order first sent).
+        const string on = "-- on the ";
+        var sent = cluster.Commands.Where(c => c.StartsWith(on, StringComparison.Ordinal)).Select(c => c.Split('\n', 2)).ToList();
+        var nodes = sent.Select(c => c[0]).Distinct().Count();
+        var groups = new List<(string Where, List<string> Statements)>();
+        foreach (var statement in sent.GroupBy(c => c[1], c => c[0][on.Length..]))
+        {
+            var where = statement.Count() == nodes ? "-- on every node" : on + string.Join(", the ", statement.Order(StringComparer.Ordinal));
+            var group = groups.FirstOrDefault(g => g.Where == where);
+            if (group.Statements is null)
+            {
+                group = (where, []);
+                groups.Add(group);
+            }
+
+            group.Statements.Add(statement.Key);
+        }
+
+        lesson.Sql(string.Join("\n", groups.SelectMany(g => g.Statements.Prepend(g.Where))));
         return cluster;
     }
 
     private static async Task ShowNodesAsync(Lesson lesson, NpgsqlDataSource citus, CitusCluster? cluster, CancellationToken cancellationToken)
     {
         await using var connection = await citus.OpenConnectionAsync(cancellationToken);
-        var nodes = await lesson.QueryAsync("""
-            SELECT nodeid, nodename, nodeport, CASE WHEN groupid = 0 THEN 'coordinator' ELSE 'worker' END AS role, shouldhaveshards
-            FROM pg_dist_node ORDER BY groupid
-            """, connection, [], cancellationToken);
+        IReadOnlyList<IReadOnlyDictionary<string, object?>> nodes;
+        using (lesson.Detail())
+        {
+            nodes = await lesson.QueryAsync("""
+                SELECT nodeid, nodename, nodeport, CASE WHEN groupid = 0 THEN 'coordinator' ELSE 'worker' END AS role, shouldhaveshards
+                FROM pg_dist_node ORDER BY groupid
+                """, connection, [], cancellationToken);
+        }
+
         lesson.Table(nodes, ("node", r => r["nodeid"]), ("host:port", r => $"{r["nodename"]}:{r["nodeport"]}"), ("role", r => r["role"]), ("holds shards", r => r["shouldhaveshards"]));
         lesson.Say(cluster is null
             ? $"The cluster CITUS_URL names: the lesson uses it and stops none of its nodes."

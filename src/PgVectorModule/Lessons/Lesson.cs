@@ -356,6 +356,24 @@ public sealed partial class Lesson
         LessonConsole.Sql(folding ? _folded.Value.Console : Console, shown, lines);
     }
 
+    /// <summary>
+    /// A long text as its first words and (with <paramref name="tail"/>) its last, the middle left out: for a cell of a
+    /// table shown by default, next to a table in <see cref="Detail"/> (or a line) that keeps the text whole.
+    /// </summary>
+    public static string Excerpt(string text, int head, int tail = 0)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length <= head + tail + 3)
+        {
+            return text;
+        }
+
+        // Cut between words: the start ends at the last space before head, the end begins after the first space in its part.
+        var start = text.LastIndexOf(' ', head) is > 0 and var space ? space : head;
+        var end = tail == 0 ? text.Length : text.IndexOf(' ', text.Length - tail) is >= 0 and var after ? after + 1 : text.Length - tail;
+        return text[..start] + " …" + (end < text.Length ? " " + text[end..] : "");
+    }
+
     /// <summary>Text of more than <paramref name="lines"/> lines as its first ones and how many follow; whole with --verbose.</summary>
     internal string Shorten(string text, int lines)
     {

@@ -100,7 +100,7 @@ public class RerankerTests(TestDatabase database) : IClassFixture<TestDatabase>
         // The fake scores each text by its place: the first stage's last document comes first.
         var request = Assert.Single(server.Requests);
         var sent = request["texts"]!.AsArray().Count;
-        Assert.Equal(sent.ToString(System.Globalization.CultureInfo.InvariantCulture), step.Table.Rows[0]["first stage"]);
+        Assert.Equal(sent.ToString(System.Globalization.CultureInfo.InvariantCulture), step.Tables.Single(t => t.Columns.Contains("second-stage score")).Rows[0]["first stage"]);
         Assert.InRange(sent, 11, SearchToAnswersLesson.Candidates);
     }
 

@@ -27,7 +27,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
 
             // The default question's answer is in the corpus: the overfitting abstract comes first, and the extractive
             // answer quotes its sentence about stopping early, citing passage 1.
-            var search = result.Transcript.Step("parent-documents").Tables[0];
+            var search = result.Transcript.Step("parent-documents").Tables.Single(t => t.Columns.Contains("snippet"));
             Assert.Equal(SearchToAnswersLesson.DemonstrationTitle, search.Rows[0]["title"]);
             var answer = result.Transcript.Step("answer");
             Assert.Contains(answer.Notes, n => n.StartsWith("Extractive answer", StringComparison.Ordinal));
@@ -124,7 +124,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
     internal static void AssertTeaches(LessonTranscript run)
     {
         // Three strategies on the same abstract; none over its budget; sentence packing cuts between sentences only.
-        var cuts = run.Step("chunking").Table;
+        var cuts = run.Step("chunking").Tables.Single(t => t.Columns.Contains("text"));
         var strategies = cuts.Column("strategy").Distinct().ToList();
         Assert.Equal(4, strategies.Count);
         Assert.All(cuts.Rows.Where(r => r["strategy"].StartsWith("sentences", StringComparison.Ordinal)), r => Assert.EndsWith(".", r["text"], StringComparison.Ordinal));
@@ -146,7 +146,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         // Parent documents: each document once, with its best chunk; the statement is the lesson's.
         var search = run.Step("parent-documents");
         Assert.Contains(search.SqlSent, s => s.Text == SearchToAnswersLesson.ParentDocuments.Trim());
-        var titles = search.Tables[0].Column("title");
+        var titles = search.Tables.Single(t => t.Columns.Contains("snippet")).Column("title");
         Assert.Equal(titles.Count, titles.Distinct().Count());
 
         // The plan reads both indexes.
@@ -156,7 +156,7 @@ public class Lesson10Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.DoesNotContain("Seq Scan on chunks", plan.Plan, StringComparison.Ordinal);
 
         // The second stage re-orders the first stage's documents: every row says where the first stage had it.
-        var second = run.Steps.Single(s => s.Title.StartsWith("A second stage", StringComparison.Ordinal)).Table;
+        var second = run.Steps.Single(s => s.Title.StartsWith("A second stage", StringComparison.Ordinal)).Tables.Single(t => t.Columns.Contains("second-stage score"));
         Assert.Equal(10, second.Rows.Count);
         Assert.All(second.Rows, r => Assert.Equal(r["moved"], Moved(Int(r["first stage"]), Int(r["rank"]))));
 
