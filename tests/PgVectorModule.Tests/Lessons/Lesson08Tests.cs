@@ -506,7 +506,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
 
         // Part 2: pgBouncer. Many clients over few server connections; what breaks.
-        var many = run.Step($"{OperationsLesson.Clients} clients, {OperationsLesson.PoolSize} server connections");
+        var many = run.Step("pooled-clients");
         var load = many.Tables[^1];
         var bounced = load.Row("path", "through pgBouncer");
         Assert.Equal(OperationsLesson.Clients * OperationsLesson.SearchesPerClient, int.Parse(bounced["searches done"], CultureInfo.InvariantCulture));
