@@ -10,7 +10,7 @@ namespace PgVectorModule.Tests.Reliability;
 /// or on standard input, and arguments a lesson does not take. Each ends with exit 0 or one sentence and its exit
 /// code, never a runtime crash.
 /// </summary>
-public class CommandLineTests(TestDatabase database) : IClassFixture<TestDatabase>
+public partial class CommandLineTests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     /// <summary>
     /// Longer than any question is searched, and as long as the system lets a command line be: Linux and macOS take
@@ -53,6 +53,17 @@ public class CommandLineTests(TestDatabase database) : IClassFixture<TestDatabas
         Assert.Equal(0L, await database.ScalarAsync<long>($"SELECT count(*) FROM pg_namespace WHERE nspname = '{lesson.Schema}'"));
     }
 
+    // Lesson 06 says the question's lexemes (what to_tsvector made of it) on the console, and records them.
+    private static void AssertSearched(ProcessResult result, params string[] lexemes)
+    {
+        Assert.Contains("The question's lexemes, rarest first:", result.Output, StringComparison.Ordinal);
+        var said = result.Transcript!.Step("bm25").Note("The question's lexemes");
+        Assert.Equal(lexemes.Order(StringComparer.Ordinal), LexemeOf().Matches(said).Select(m => m.Groups[1].Value).Order(StringComparer.Ordinal));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"(\S+) \(df ")]
+    private static partial System.Text.RegularExpressions.Regex LexemeOf();
+
     [Fact]
     public async Task A_question_read_from_standard_input_is_the_one_searched()
     {
@@ -60,7 +71,7 @@ public class CommandLineTests(TestDatabase database) : IClassFixture<TestDatabas
             standardInput: "what does error 40P01 mean?\n");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
-        Assert.Contains("lexemes: 40p01 error mean", result.Output, StringComparison.Ordinal);
+        AssertSearched(result, "40p01", "error", "mean");
     }
 
     [Fact]
@@ -72,7 +83,7 @@ public class CommandLineTests(TestDatabase database) : IClassFixture<TestDatabas
         {
             var found = await LessonProcess.RunAsync(LessonCatalog.Get("06"), database.ConnectionString.ConnectionString, ["--question-file", file]);
             Assert.True(found.ExitCode == 0, $"exit {found.ExitCode}:\n{found.Output}");
-            Assert.Contains("lexemes: 40p01 deadlock detect", found.Output, StringComparison.Ordinal);
+            AssertSearched(found, "40p01", "deadlock", "detect");
         }
         finally
         {
