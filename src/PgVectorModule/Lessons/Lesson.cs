@@ -6,9 +6,9 @@ using Spectre.Console;
 namespace PgVectorModule.Lessons;
 
 /// <summary>
-/// What a running lesson works with: the database (one pooled data source, in the lesson's own schema),
-/// the console, and the narration helpers: numbered steps, the SQL that was sent, results as tables. Everything it
-/// shows is also recorded in <see cref="Transcript"/>.
+/// The narrator of a running lesson: numbered steps, the SQL that was sent, results as tables, plans and narration,
+/// each recorded in <see cref="Transcript"/> and drawn by <see cref="LessonConsole"/> (shortened or folded unless
+/// <c>--verbose</c>). Where it works, the data source and the contexts over it, is its <see cref="Workspace"/>.
 /// </summary>
 public sealed partial class Lesson
 {
@@ -40,20 +40,23 @@ public sealed partial class Lesson
     {
         Info = info;
         Console = console;
-        Settings = settings;
-        DataSource = dataSource;
         Question = question;
         _pauseBeforeSteps = pauseBeforeSteps;
         Verbose = verbose;
         Transcript = transcript ?? new LessonTranscript();
         SqlEchoInterceptor = new SqlEcho(this);
+        Workspace = new LessonWorkspace(info, settings, dataSource, SqlEchoInterceptor);
         _folded = new(() => LineCounter.Console(console.Profile.Width));
     }
 
     public LessonInfo Info { get; }
     public IAnsiConsole Console { get; }
-    public ModuleSettings Settings { get; }
-    public NpgsqlDataSource DataSource { get; }
+
+    /// <summary>The settings, the data source and the contexts over it (<see cref="NewDbContext"/> and the others are its).</summary>
+    public LessonWorkspace Workspace { get; }
+
+    public ModuleSettings Settings => Workspace.Settings;
+    public NpgsqlDataSource DataSource => Workspace.DataSource;
 
     /// <summary>
     /// Whether the console shows everything in full (<c>--verbose</c>); by default long statements, plans and tables are
@@ -103,18 +106,15 @@ public sealed partial class Lesson
     public int StepCount => Transcript.Steps.Count;
 
     /// <summary>A new context over the shared data source, echoing the SQL it sends.</summary>
-    public CourseDbContext NewDbContext(params IInterceptor[] interceptors) =>
-        new(CourseDbContext.CreateOptions(DataSource, [SqlEchoInterceptor, .. interceptors]));
+    public CourseDbContext NewDbContext(params IInterceptor[] interceptors) => Workspace.NewDbContext(interceptors);
 
     /// <summary>A new vector-search context over the shared data source, echoing the SQL it sends.</summary>
-    public Search.SearchDbContext NewSearchDbContext(Search.VectorStoreShape shape) =>
-        new(Search.SearchDbContext.CreateOptions(DataSource, SqlEchoInterceptor), shape);
+    public Search.SearchDbContext NewSearchDbContext(Search.VectorStoreShape shape) => Workspace.NewSearchDbContext(shape);
 
     /// <summary>
     /// A context that applies migrations in this lesson's schema (history table included), echoing the SQL it sends.
     /// </summary>
-    public CourseDbContext NewMigrationsDbContext(params IInterceptor[] interceptors) =>
-        new(CourseDbContext.CreateMigrationOptions(DataSource, Schema, [SqlEchoInterceptor, .. interceptors]));
+    public CourseDbContext NewMigrationsDbContext(params IInterceptor[] interceptors) => Workspace.NewMigrationsDbContext(interceptors);
 
     /// <summary>
     /// Announces the next numbered step; with --step at a terminal, waits for Enter first. <paramref name="id"/> names the
@@ -327,7 +327,7 @@ public sealed partial class Lesson
         }
 
         var entry = Transcript.Add(new SqlEntry { Text = sql.Trim(), Parameters = described, Sent = true, Shown = shown });
-        var command = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection);
+        var command = Workspace.Command(sql, connection);
         command.Parameters.AddRange(parameters.ToArray());
         return (command, entry);
     }
