@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Exercises.Check;
 

@@ -1,6 +1,6 @@
 using System.Reflection;
+using PgVectorModule.Problems;
 using PgVectorModule;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Exercises.Check;
 using PgVectorModule.Hosting;
@@ -22,7 +22,7 @@ using var signals = StopSignals.Cancel(cancellation);
 try
 {
     settings = ModuleSettings.Load();
-    await DatabaseProblems.PreflightAsync(settings, needsVector: true, cancellation.Token);
+    await DatabaseProblems.PreflightAsync(settings.DatabaseTarget(), needsVector: true, cancellation.Token);
     var connectionString = settings.ConnectionString();
     await CheckSetup.EnsureVectorAsync(connectionString, cancellation.Token);
     // A class shares one database: each learner's checks work in schemas named for them (Learner), side by side.
@@ -52,7 +52,7 @@ catch (Exception) when (cancellation.IsCancellationRequested)
     Console.Error.WriteLine("Cancelled: each check's schema was dropped as it stopped.");
     return ExitCodes.Cancelled;
 }
-catch (Exception e) when (UserProblems.Explain(e, settings) is { } problem)
+catch (Exception e) when (UserProblems.Explain(e, settings is null ? null : settings.DatabaseTarget) is { } problem)
 {
     Console.Error.WriteLine(problem.Message);
     return problem.ExitCode;

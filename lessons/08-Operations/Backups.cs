@@ -1,7 +1,7 @@
 using System.Globalization;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Input;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson08;

@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson08;

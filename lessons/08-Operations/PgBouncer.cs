@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Lessons.Lesson08;
 

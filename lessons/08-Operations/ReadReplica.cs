@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using NpgsqlTypes;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson08;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 

@@ -1,6 +1,7 @@
 using PgVectorModule.Citus;
 using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 
 namespace PgVectorModule.Lessons.Lesson11;

@@ -2,8 +2,8 @@ using System.CommandLine.Help;
 using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
-using PgVectorModule.Configuration;
 using PgVectorModule.Hosting;
+using PgVectorModule.Problems;
 using Spectre.Console;
 
 namespace PgVectorModule.Bench;

@@ -7,6 +7,7 @@ using PgVectorModule.Citus;
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using PgVectorModule.Bench.Infrastructure;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Problems;
 using Spectre.Console;
 
 namespace PgVectorModule.Bench;
@@ -41,7 +41,7 @@ public static class LearnersCommand
             throw new SetupException("Usage: learners list | learners reset ROLE | learners reset --all.", ExitCodes.InvalidInput);
         }
 
-        await DatabaseProblems.PreflightAsync(settings, needsVector: false, cancellationToken);
+        await DatabaseProblems.PreflightAsync(settings.DatabaseTarget(), needsVector: false, cancellationToken);
         await using var dataSource = ModuleDataSource.Create(settings.ConnectionString());
         if (action == "list")
         {

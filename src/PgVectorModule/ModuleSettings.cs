@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule;
 
@@ -72,6 +73,14 @@ public sealed record ModuleSettings
     /// </summary>
     public NpgsqlConnectionStringBuilder ConnectionString() =>
         _databaseUrlProblem is not null ? throw _databaseUrlProblem : new NpgsqlConnectionStringBuilder(_connectionString);
+
+    /// <summary>
+    /// The database as a failure is explained against it: DATABASE_URL's connection string and where it came from;
+    /// throws <see cref="SetupException"/> when DATABASE_URL cannot be parsed.
+    /// </summary>
+    public DatabaseTarget DatabaseTarget() => new(
+        ConnectionString(),
+        DatabaseUrlSource == FromDefault ? "the default DATABASE_URL" : $"DATABASE_URL from the {DatabaseUrlSource}");
 
     /// <summary>The environment first, then the nearest .env file, then the defaults.</summary>
     public static ModuleSettings Load() => From(ModuleConfiguration.Build());

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 

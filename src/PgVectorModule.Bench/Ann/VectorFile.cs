@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Bench.Ann;
 

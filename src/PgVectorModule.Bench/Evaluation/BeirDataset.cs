@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Bench.Evaluation;
 

@@ -6,6 +6,7 @@ using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Chunking;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Input;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 
@@ -64,9 +65,9 @@ public static class ChunksCommand
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var folder = args.GetValue<string?>("--dataset") ?? throw new Configuration.SetupException(
+        var folder = args.GetValue<string?>("--dataset") ?? throw new Problems.SetupException(
             "chunks needs --dataset DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), for example --dataset ../shared/datasets/scifact.",
-            Configuration.ExitCodes.InvalidInput);
+            Problems.ExitCodes.InvalidInput);
         var cacheFolder = args.GetValue<string?>("--cache");
         var indexSizes = args.GetValue<bool>("--index-sizes");
         var chunkings = Chunkings.Take(args.GetValue<int>("--chunkings")).ToList();

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Input;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 
@@ -62,9 +63,9 @@ public static class EvalCommand
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(args);
-        var folder = args.GetValue<string?>("--dataset") ?? throw new Configuration.SetupException(
+        var folder = args.GetValue<string?>("--dataset") ?? throw new Problems.SetupException(
             "eval needs --dataset DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), for example --dataset ../shared/datasets/scifact.",
-            Configuration.ExitCodes.InvalidInput);
+            Problems.ExitCodes.InvalidInput);
         var qrels = args.GetValue<string?>("--qrels");
         var limitQueries = args.GetValue<int>("--limit-queries");
         var cacheFolder = args.GetValue<string?>("--cache");

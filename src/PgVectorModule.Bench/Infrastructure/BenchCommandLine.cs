@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using PgVectorModule.Bench.Ann;
 using PgVectorModule.Bench.Evaluation;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Bench.Infrastructure;
 

@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using Spectre.Console;
 
@@ -19,7 +19,7 @@ public sealed class BenchContext(IAnsiConsole console, ModuleSettings settings, 
     /// </summary>
     public async Task<NpgsqlDataSource> OpenSchemaAsync(string schema, CancellationToken cancellationToken, string? options = null, int maxAutoPrepare = 0)
     {
-        await DatabaseProblems.PreflightAsync(Settings, needsVector: true, cancellationToken);
+        await DatabaseProblems.PreflightAsync(Settings.DatabaseTarget(), needsVector: true, cancellationToken);
         var connectionString = Settings.ConnectionString();
         await using (var admin = ModuleDataSource.Create(connectionString))
         {

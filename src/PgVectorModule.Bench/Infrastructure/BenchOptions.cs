@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Bench.Infrastructure;
 
 /// <summary>
 /// The kinds of option the commands take, each refusing a bad value with the one sentence the bench prints (exit code
-/// <see cref="Configuration.ExitCodes.InvalidInput"/>); the defaults show in the help text.
+/// <see cref="Problems.ExitCodes.InvalidInput"/>); the defaults show in the help text.
 /// </summary>
 public static class BenchOptions
 {

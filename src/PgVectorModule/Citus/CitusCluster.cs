@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using PgVectorModule.Configuration;
 using PgVectorModule.Servers;
 
 namespace PgVectorModule.Citus;

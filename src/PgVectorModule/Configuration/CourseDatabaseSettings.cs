@@ -1,3 +1,5 @@
+using PgVectorModule.Problems;
+
 namespace PgVectorModule.Configuration;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Configuration;
 

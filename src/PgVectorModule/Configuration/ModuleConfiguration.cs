@@ -1,6 +1,7 @@
 using DotNetEnv;
 using DotNetEnv.Configuration;
 using Microsoft.Extensions.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Configuration;
 

@@ -1,4 +1,4 @@
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Data;
 

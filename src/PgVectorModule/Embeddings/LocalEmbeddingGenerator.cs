@@ -1,6 +1,6 @@
 using Microsoft.Extensions.AI;
 using Microsoft.ML.OnnxRuntime;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Embeddings;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Embeddings;
 

@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using Microsoft.Extensions.AI;
 using OpenAI;
 using OpenAI.Embeddings;
+using PgVectorModule.Problems;
 // Both namespaces define EmbeddingGenerationOptions; in this file the name means the M.E.AI one.
 using EmbeddingGenerationOptions = Microsoft.Extensions.AI.EmbeddingGenerationOptions;
 
@@ -13,7 +14,7 @@ namespace PgVectorModule.Embeddings;
 
 /// <summary>Thrown instead of a bare ClientResultException(401).</summary>
 public sealed class OpenAIAuthenticationException(ClientResultException inner)
-    : InvalidOperationException(Text, inner)
+    : EmbeddingProviderException(Text, inner)
 {
     public const string Text = "OpenAI rejected the API key (401): check OPENAI_API_KEY.";
 }
@@ -23,7 +24,7 @@ public sealed class OpenAIAuthenticationException(ClientResultException inner)
 /// what came back was not HTTP, or nothing came back within <see cref="OpenAIEmbeddingSettings.RequestTimeout"/>.
 /// </summary>
 public sealed class OpenAIUnreachableException(Uri endpoint, string reason, TimeSpan? timedOutAfter, Exception? inner)
-    : InvalidOperationException($"The embeddings API at {endpoint} could not be reached: {reason}.", inner)
+    : EmbeddingProviderException($"The embeddings API at {endpoint} could not be reached: {reason}.", inner)
 {
     public Uri Endpoint { get; } = endpoint;
 

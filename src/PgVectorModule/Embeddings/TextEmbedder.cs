@@ -1,7 +1,7 @@
 using System.ClientModel;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Embeddings;
 

@@ -1,4 +1,4 @@
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using Spectre.Console;
 
 namespace PgVectorModule.Hosting;
@@ -43,7 +43,7 @@ public static class ConsoleHost
             console.MarkupLine($"[yellow]{Markup.Escape(cancelled)}[/]");
             return ExitCodes.Cancelled;
         }
-        catch (Exception e) when (UserProblems.Explain(e, settings()) is { } problem)
+        catch (Exception e) when (UserProblems.Explain(e, settings() is { } read ? read.DatabaseTarget : null) is { } problem)
         {
             // A blank line parts the sentence from the output of the step or command it ended.
             console.WriteLine();

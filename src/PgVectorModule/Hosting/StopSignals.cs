@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Hosting;
 
@@ -7,7 +8,7 @@ namespace PgVectorModule.Hosting;
 /// button, CI cancellation, docker stop) and SIGHUP (a closed terminal, a dropped SSH session). Without it .NET ends the
 /// process on SIGTERM or SIGHUP at once, and whatever the run started (a server, a transaction, a folder) is left as it
 /// was. With it the run unwinds as for Ctrl+C: the caller's <c>finally</c> and <c>await using</c> blocks stop what they
-/// started, and the host returns <see cref="Configuration.ExitCodes.Cancelled"/>.
+/// started, and the host returns <see cref="Problems.ExitCodes.Cancelled"/>.
 /// </summary>
 public sealed class StopSignals : IDisposable
 {

@@ -1,5 +1,4 @@
 using Microsoft.EntityFrameworkCore.Diagnostics;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using Spectre.Console;
 

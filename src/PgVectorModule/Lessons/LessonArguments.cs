@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
-using PgVectorModule.Configuration;
 using PgVectorModule.Input;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Lessons;
 

@@ -1,6 +1,6 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Hosting;
+using PgVectorModule.Problems;
 using PgVectorModule.Servers;
 using Spectre.Console;
 
@@ -62,7 +62,7 @@ public static class LessonHost
 
                     console.MarkupLine($"[grey]Rebuilds the Python module's {info.PythonCounterpart} in C#, against {Markup.Escape(Where(settings))}.[/]");
 
-                    await DatabaseProblems.PreflightAsync(settings, info.NeedsVector, cancellation);
+                    await DatabaseProblems.PreflightAsync(settings.DatabaseTarget(), info.NeedsVector, cancellation);
                     // Each learner works in schemas of their own (alice_lesson05), so a class shares one database without sharing tables.
                     var learner = await Learner.ResolveAsync(settings.ConnectionString(), settings.Learner, cancellation);
                     info = info with { Schema = learner.Schema(info.Schema) };

@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Search;
 

@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Input;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Search;
 

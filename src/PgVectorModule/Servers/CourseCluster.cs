@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Servers;
 

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using DotNet.Testcontainers.Builders;
 using Microsoft.Extensions.Logging.Abstractions;
 using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using Testcontainers.PostgreSql;
 
 namespace PgVectorModule.Servers;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Servers;
 

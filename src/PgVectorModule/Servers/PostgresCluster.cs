@@ -1,5 +1,5 @@
 using System.Globalization;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Servers;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
-using PgVectorModule.Configuration;
 
 namespace PgVectorModule.Servers;
 

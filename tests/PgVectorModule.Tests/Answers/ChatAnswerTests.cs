@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Microsoft.Extensions.AI;
 using PgVectorModule.Answers;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Lessons.Lesson10;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using PgVectorModule.Tests.Lessons;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PgVectorModule.Answers;
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons.Lesson10;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using PgVectorModule.Tests.Lessons;
 

@@ -1,5 +1,5 @@
 using PgVectorModule.Bench.Evaluation;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 
 namespace PgVectorModule.Tests.Bench;
 

@@ -3,8 +3,8 @@ using PgVectorModule.Bench;
 using PgVectorModule.Bench.Evaluation;
 using PgVectorModule.Bench.Infrastructure;
 using PgVectorModule.Chunking;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using PgVectorModule.Bench;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

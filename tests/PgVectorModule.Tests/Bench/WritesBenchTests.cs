@@ -1,6 +1,6 @@
 using System.Text.Json;
 using PgVectorModule.Bench;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

@@ -1,4 +1,3 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using Spectre.Console.Testing;
 

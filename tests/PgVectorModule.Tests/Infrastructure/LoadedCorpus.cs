@@ -1,4 +1,3 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Search;

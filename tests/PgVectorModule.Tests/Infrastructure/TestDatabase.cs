@@ -1,5 +1,4 @@
 using System.Globalization;
-using PgVectorModule.Configuration;
 
 namespace PgVectorModule.Tests.Infrastructure;
 

@@ -1,7 +1,7 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Lessons.Lesson04;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

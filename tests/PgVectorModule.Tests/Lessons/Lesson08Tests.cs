@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson08;
+using PgVectorModule.Problems;
 using PgVectorModule.Servers;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;

@@ -5,6 +5,7 @@ using PgVectorModule.Citus;
 using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson11;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Hosting;
+using PgVectorModule.Problems;
 using Spectre.Console.Testing;
 
 namespace PgVectorModule.Tests.Library;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using PgVectorModule.Problems;
 using PgVectorModule.Servers;
 using PgVectorModule.Tests.Infrastructure;
 
@@ -80,7 +81,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
 
         var result = await LessonProcess.RunLessonAsync("01", settings);
 
-        Assert.Equal(Configuration.ExitCodes.DatabaseUnavailable, result.ExitCode);
+        Assert.Equal(Problems.ExitCodes.DatabaseUnavailable, result.ExitCode);
         Assert.Contains($"No PostgreSQL answers at localhost:{settings["POSTGRES_PORT"]} and none could be started: no Docker engine answers, and PG_BINDIR ({empty}) holds no PostgreSQL server programs: " +
                         "install them with scripts/db.sh up", result.Text, StringComparison.Ordinal);
         OneSentence.AssertNoCrash(result.Output);
@@ -95,7 +96,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
 
         var result = await LessonProcess.RunLessonAsync("01", settings);
 
-        Assert.Equal(Configuration.ExitCodes.ExtensionMissing, result.ExitCode);
+        Assert.Equal(Problems.ExitCodes.ExtensionMissing, result.ExitCode);
         Assert.Contains($"No PostgreSQL answers at localhost:{settings["POSTGRES_PORT"]}, and the PostgreSQL 17 found in {settings["PG_BINDIR"]} has pgvector 0.7.4, " +
                         "and the course needs 0.8.0 or newer (lesson 05's iterative index scans): install a newer one with " +
                         PostgresInstallation.PgVectorFix(PostgresInstallation.CurrentOs, 17), OneSentence.Flat(result.Text), StringComparison.Ordinal);
@@ -144,7 +145,7 @@ public sealed partial class CourseDatabaseTests : IAsyncDisposable
 
         var result = await LessonProcess.RunLessonAsync("01", settings);
 
-        Assert.Equal(Configuration.ExitCodes.DatabaseUnavailable, result.ExitCode);
+        Assert.Equal(Problems.ExitCodes.DatabaseUnavailable, result.ExitCode);
         Assert.Contains("Cannot reach PostgreSQL at 127.0.0.1:", result.Text, StringComparison.Ordinal);
         Assert.DoesNotContain("private PostgreSQL cluster", result.Text, StringComparison.Ordinal);
         Assert.False(Directory.Exists(_state), "A cluster was made although DATABASE_URL was set.");

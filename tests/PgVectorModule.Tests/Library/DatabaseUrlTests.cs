@@ -1,4 +1,5 @@
 using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;

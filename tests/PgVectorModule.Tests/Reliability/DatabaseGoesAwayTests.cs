@@ -1,7 +1,7 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Data;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson05;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 
@@ -73,7 +73,7 @@ public class DatabaseGoesAwayTests
         await using (var plain = new CountingContext(new DbContextOptionsBuilder<CountingContext>().UseNpgsql(connectionString.ConnectionString).Options))
         {
             var error = await Assert.ThrowsAnyAsync<Exception>(() => plain.Database.SqlQueryRaw<int>("SELECT 1 AS \"Value\"").SingleAsync(Ct));
-            Assert.Equal(ExitCodes.DatabaseUnavailable, DatabaseProblems.Explain(error, cluster.Settings)?.ExitCode);
+            Assert.Equal(ExitCodes.DatabaseUnavailable, DatabaseProblems.Explain(error, cluster.Settings.DatabaseTarget())?.ExitCode);
         }
 
         // With retries: the server comes back within the retry window, and the same query succeeds.

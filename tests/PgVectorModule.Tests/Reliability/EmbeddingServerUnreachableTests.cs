@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson05;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

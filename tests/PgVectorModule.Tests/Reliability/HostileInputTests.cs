@@ -1,6 +1,6 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons.Lesson06;
 using PgVectorModule.Lessons.Lesson05;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Reliability;

@@ -2,6 +2,7 @@ using PgVectorModule.Configuration;
 using PgVectorModule.Lessons.Lesson01;
 using PgVectorModule.Lessons.Lesson03;
 using PgVectorModule.Lessons.Lesson04;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
 using PgVectorModule.Bench;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

@@ -1,6 +1,6 @@
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson01;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 using Spectre.Console.Testing;
 

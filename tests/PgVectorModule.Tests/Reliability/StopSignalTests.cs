@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using PgVectorModule.Configuration;
+using PgVectorModule.Problems;
 using PgVectorModule.Tests.Infrastructure;
 
 namespace PgVectorModule.Tests.Reliability;

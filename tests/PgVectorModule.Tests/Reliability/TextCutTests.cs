@@ -1,7 +1,7 @@
 using System.Text;
-using PgVectorModule.Configuration;
 using PgVectorModule.Lessons;
 using PgVectorModule.Lessons.Lesson08;
+using PgVectorModule.Problems;
 using PgVectorModule.Search;
 using PgVectorModule.Input;
 

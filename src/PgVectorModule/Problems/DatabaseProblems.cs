@@ -1,8 +1,6 @@
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using PgVectorModule.Configuration;
-
-namespace PgVectorModule.Data;
+namespace PgVectorModule.Problems;
 
 /// <summary>
 /// Checks that the database answers before a lesson starts, and turns every failure a user can cause at the server
@@ -14,10 +12,10 @@ public static partial class DatabaseProblems
     public const string StartCommand = "scripts/db.sh up";
 
     /// <summary>Opens one connection; throws <see cref="SetupException"/> with the fix when that fails.</summary>
-    public static async Task PreflightAsync(ModuleSettings settings, bool needsVector, CancellationToken cancellationToken)
+    public static async Task PreflightAsync(DatabaseTarget target, bool needsVector, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        var connectionString = settings.ConnectionString();
+        ArgumentNullException.ThrowIfNull(target);
+        var connectionString = new NpgsqlConnectionStringBuilder(target.ConnectionString.ConnectionString);
         // A stopped server answers "connection refused" at once; a wrong host should not keep a learner waiting.
         connectionString.Timeout = Math.Min(connectionString.Timeout, 5);
         // The check's connection closes when it is done: pooled, it would idle on a slot the lesson itself needs.
@@ -42,30 +40,43 @@ public static partial class DatabaseProblems
                 }
             }
         }
-        catch (Exception e) when (Explain(e, settings) is { } problem)
+        catch (Exception e) when (Explain(e, target) is { } problem)
         {
             throw problem;
         }
     }
 
     /// <summary>The user-facing explanation for a database failure, or null when it is not one a user can fix.</summary>
-    public static SetupException? Explain(Exception exception, ModuleSettings settings)
+    /// <param name="target">Read only when the failure needs it; a target that cannot be made (a DATABASE_URL that does
+    /// not parse) is itself the explanation.</param>
+    public static SetupException? Explain(Exception exception, Func<DatabaseTarget> target)
     {
-        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(target);
         if (exception is SetupException setup)
         {
             return setup;
         }
 
-        NpgsqlConnectionStringBuilder connectionString;
         try
         {
-            connectionString = settings.ConnectionString();
+            return Explain(exception, target());
         }
         catch (SetupException bad)
         {
             return bad;
         }
+    }
+
+    /// <summary>The user-facing explanation for a database failure, or null when it is not one a user can fix.</summary>
+    public static SetupException? Explain(Exception exception, DatabaseTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (exception is SetupException setup)
+        {
+            return setup;
+        }
+
+        var connectionString = target.ConnectionString;
 
         // EF Core's execution strategy reports a transient failure as an InvalidOperationException around the
         // NpgsqlException ("likely due to a transient failure"): explain the database error inside it.
@@ -80,11 +91,7 @@ public static partial class DatabaseProblems
         }
 
         var where = Where(connectionString);
-        var origin = settings.DatabaseUrlSource switch
-        {
-            "default" => "the default DATABASE_URL",
-            var source => $"DATABASE_URL from the {source}",
-        };
+        var origin = target.Origin;
 
         var role = Identifier(connectionString.Username ?? Environment.UserName);
         var database = Identifier(connectionString.Database ?? connectionString.Username ?? Environment.UserName);

@@ -1,8 +1,4 @@
-using PgVectorModule.Configuration;
-using PgVectorModule.Data;
-using PgVectorModule.Embeddings;
-
-namespace PgVectorModule.Hosting;
+namespace PgVectorModule.Problems;
 
 /// <summary>
 /// The hosts' (lessons', the bench's) one question of any failure: is it one a user can fix? Then it becomes one
@@ -11,8 +7,9 @@ namespace PgVectorModule.Hosting;
 /// </summary>
 public static class UserProblems
 {
-    /// <param name="settings">Null when the settings themselves could not be read.</param>
-    public static SetupException? Explain(Exception exception, ModuleSettings? settings)
+    /// <param name="database">The database the program talks to, read only when a failure needs it; null when the
+    /// settings themselves could not be read.</param>
+    public static SetupException? Explain(Exception exception, Func<DatabaseTarget>? database)
     {
         ArgumentNullException.ThrowIfNull(exception);
         switch (exception)
@@ -20,18 +17,18 @@ public static class UserProblems
             case SetupException setup:
                 return setup;
             case AggregateException { InnerExceptions.Count: 1 } single:
-                return Explain(single.InnerExceptions[0], settings);
+                return Explain(single.InnerExceptions[0], database);
         }
 
-        if (settings is not null && DatabaseProblems.Explain(exception, settings) is { } database)
+        if (database is not null && DatabaseProblems.Explain(exception, database) is { } problem)
         {
-            return database;
+            return problem;
         }
 
         return exception switch
         {
             // TextEmbedder turns these into sentences; a caller that used a generator directly gets the same.
-            OpenAIAuthenticationException or OpenAIUnreachableException =>
+            EmbeddingProviderException =>
                 new SetupException(exception.Message + " Check OPENAI_API_KEY and OPENAI_BASE_URL, or use the offline model with EMBEDDING_PROVIDER=local.",
                     ExitCodes.EmbeddingProviderFailed, exception),
             UnauthorizedAccessException =>
