@@ -151,7 +151,7 @@ public sealed partial class Lesson
         EndStep();
         Transcript.BeginStep(id, title, why, deepDive);
         _deepDive = deepDive;
-        LessonConsole.StepHeading(Console, StepCount, deepDive, title, why);
+        LessonConsole.StepHeading(Console, StepCount, id, deepDive, title, why);
         if (_pauseBeforeSteps)
         {
             LessonConsole.Pause(Console);

@@ -10,18 +10,22 @@ namespace PgVectorModule.Lessons;
 /// </summary>
 internal static class LessonConsole
 {
-    /// <summary>A step's heading (its number, marked when it is a deep dive, and its title) and why it is there.</summary>
-    public static void StepHeading(IAnsiConsole console, int number, bool deepDive, string title, string why)
+    /// <summary>
+    /// A step's heading (its number, its identifier, marked when it is a deep dive, and its title) and why it is there:
+    /// "Step 5 [explain] Is the index used?". The READMEs and the tests name a step by its identifier, which stays when
+    /// steps are added or their titles reworded.
+    /// </summary>
+    public static void StepHeading(IAnsiConsole console, int number, string id, bool deepDive, string title, string why)
     {
         console.WriteLine();
-        var label = $"Step {number}";
+        var label = $"Step {number} [{id}]";
         if (deepDive)
         {
-            Heading(console, $"[bold yellow]{label}[/] [yellow](deep dive)[/]", label + " (deep dive)", title, Style.Plain);
+            Heading(console, $"[bold yellow]{Markup.Escape(label)}[/] [yellow](deep dive)[/]", label + " (deep dive)", title, Style.Plain);
         }
         else
         {
-            Heading(console, $"[bold yellow]{label}[/]", label, title, Style.Plain);
+            Heading(console, $"[bold yellow]{Markup.Escape(label)}[/]", label, title, Style.Plain);
         }
 
         console.WriteLine(why, new Style(Color.Grey));

@@ -176,7 +176,7 @@ public partial class LessonOutputTests(TestDatabase database) : IClassFixture<Te
         var step = folded.Transcript!.Step("optimistic-concurrency");
         Assert.True(step.DeepDive);
         var (foldedStep, wholeStep) = (StepLines(folded.Output, step.Number), StepLines(whole.Output, step.Number));
-        Assert.Contains($"Step {step.Number} (deep dive) {step.Title}", foldedStep[0], StringComparison.Ordinal);
+        Assert.Contains($"Step {step.Number} [{step.Id}] (deep dive) {step.Title}", foldedStep[0], StringComparison.Ordinal);
         var shown = string.Join('\n', foldedStep);
         Assert.Contains("DbUpdateConcurrencyException", shown, StringComparison.Ordinal);
         Assert.Contains("Resolved", shown, StringComparison.Ordinal);

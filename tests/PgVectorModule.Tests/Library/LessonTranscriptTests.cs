@@ -112,7 +112,8 @@ public class LessonTranscriptTests
 
         lesson.Step("long-title", title, "why");
 
-        Assert.Contains("Step 1", console.Output, StringComparison.Ordinal);
+        // The heading names the step by its number and its identifier, which the READMEs use.
+        Assert.Contains("Step 1 [long-title]", console.Output, StringComparison.Ordinal);
         Assert.Contains(title, OneSentence.Flat(console.Output), StringComparison.Ordinal);
         Assert.DoesNotContain("\u2026", console.Output, StringComparison.Ordinal);
     }
