@@ -56,7 +56,7 @@ internal static class Lesson11Checks
         {
             var query = CheckData.Query(seed);
             var expected = Rows(await room.RowsAsync(exact, ct, query, k));
-            var got = Rows(await ShardScansAsync(room, sql, ct, query, k));
+            var got = Rows(await IndexedRowsAsync(room, sql, ct, query, k));
             var same = got.Count == expected.Count && got.Zip(expected, (g, e) => g.Id == e.Id && Math.Abs(g.Distance - e.Distance) < 1e-6).All(x => x);
             if (!same)
             {
@@ -81,7 +81,7 @@ internal static class Lesson11Checks
     /// enough to hold a whole shard (ef_search 1000 against 600 rows at most): the index's answer is then the exact one,
     /// and a difference from it is the query's, not the graph's.
     /// </summary>
-    private static async Task<List<object?[]>> ShardScansAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
+    private static async Task<List<object?[]>> IndexedRowsAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
     {
         await using var connection = await room.Admin.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
@@ -118,7 +118,7 @@ internal static class Lesson11Checks
     /// <summary>The plan as JSON (EXPLAIN (FORMAT JSON)), sequential scans discouraged.</summary>
     private static async Task<JsonElement> JsonPlanAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
     {
-        var rows = await ShardScansAsync(room, "EXPLAIN (FORMAT JSON, COSTS OFF) " + CheckRoom.Statement(sql), ct, values);
+        var rows = await IndexedRowsAsync(room, "EXPLAIN (FORMAT JSON, COSTS OFF) " + CheckRoom.Statement(sql), ct, values);
         using var json = JsonDocument.Parse((string)rows[0][0]!);
         return json.RootElement[0].GetProperty("Plan").Clone();
     }

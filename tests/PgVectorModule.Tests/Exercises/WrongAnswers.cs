@@ -146,6 +146,7 @@ internal static class WrongAnswers
                 UNION ALL SELECT id, embedding, embedding <=> $1 FROM documents_s2
             ) shards ORDER BY embedding <=> $1 LIMIT $2
             """),
+        ["11.1 a LIMIT per shard with no ORDER BY"] = ("11.1", Solution11Nearest.Replace(" ORDER BY embedding <=> $1 LIMIT $2)", " LIMIT $2)", StringComparison.Ordinal)),
         ["11.1 each shard's nearest one"] = ("11.1", Solution11Nearest.Replace("embedding <=> $1 LIMIT $2)", "embedding <=> $1 LIMIT 1)", StringComparison.Ordinal)),
         ["11.1 the L2 operator where cosine was asked"] = ("11.1", Solution11Nearest.Replace("<=>", "<->", StringComparison.Ordinal)),
         ["11.1 the shards' rows not sorted again"] = ("11.1", Solution11Nearest.Replace("ORDER BY distance, id\n", "", StringComparison.Ordinal)),
@@ -270,8 +271,9 @@ internal static class WrongAnswers
         ["10.1 the L2 operator class"] = "an HNSW index with vector_cosine_ops",
         ["10.2 every chunk, a document several times"] = "expected: doc ",
         ["10.2 the first chunk of each document, not its best"] = "expected: doc ",
-        ["11.1 only the outer LIMIT"] = "not its HNSW index",
+        ["11.1 only the outer LIMIT"] = "expected: each shard's own $2 nearest from its HNSW index",
         ["11.1 one outer ORDER BY the planner merges, no LIMIT per shard"] = "feeds a Merge Append with no LIMIT of its own",
+        ["11.1 a LIMIT per shard with no ORDER BY"] = "the 10 nearest of all shards by cosine distance",
         ["11.1 each shard's nearest one"] = "the 10 nearest of all shards by cosine distance",
         ["11.1 the L2 operator where cosine was asked"] = "the 10 nearest of all shards by cosine distance",
         ["11.1 the shards' rows not sorted again"] = "the 10 nearest of all shards by cosine distance",
