@@ -15,6 +15,7 @@ public static class ExerciseCatalog
         .. Lesson07To09Checks.Lesson08(),
         .. Lesson07To09Checks.Lesson09(),
         .. Lesson10Checks.All(),
+        .. Lesson11Checks.All(),
     ];
 
     public static IReadOnlyList<Exercise> ForLesson(string lesson) => All.Where(e => e.Lesson == lesson).ToList();

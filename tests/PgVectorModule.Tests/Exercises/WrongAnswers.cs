@@ -132,6 +132,40 @@ internal static class WrongAnswers
                 SELECT DISTINCT ON (doc_id) doc_id, id AS chunk_id, embedding <=> $1 AS distance FROM chunks ORDER BY doc_id, position
             ) first ORDER BY distance, doc_id LIMIT $2
             """),
+        ["11.1 only the outer LIMIT"] = ("11.1", """
+            SELECT id, distance FROM (
+                SELECT id, embedding <=> $1 AS distance FROM documents_s0
+                UNION ALL SELECT id, embedding <=> $1 FROM documents_s1
+                UNION ALL SELECT id, embedding <=> $1 FROM documents_s2
+            ) shards ORDER BY distance, id LIMIT $2
+            """),
+        ["11.1 one outer ORDER BY the planner merges, no LIMIT per shard"] = ("11.1", """
+            SELECT id, distance FROM (
+                SELECT id, embedding, embedding <=> $1 AS distance FROM documents_s0
+                UNION ALL SELECT id, embedding, embedding <=> $1 FROM documents_s1
+                UNION ALL SELECT id, embedding, embedding <=> $1 FROM documents_s2
+            ) shards ORDER BY embedding <=> $1 LIMIT $2
+            """),
+        ["11.1 a LIMIT per shard with no ORDER BY"] = ("11.1", Solution11Nearest.Replace(" ORDER BY embedding <=> $1 LIMIT $2)", " LIMIT $2)", StringComparison.Ordinal)),
+        ["11.1 each shard's nearest one"] = ("11.1", Solution11Nearest.Replace("embedding <=> $1 LIMIT $2)", "embedding <=> $1 LIMIT 1)", StringComparison.Ordinal)),
+        ["11.1 the L2 operator where cosine was asked"] = ("11.1", Solution11Nearest.Replace("<=>", "<->", StringComparison.Ordinal)),
+        ["11.1 the shards' rows not sorted again"] = ("11.1", Solution11Nearest.Replace("ORDER BY distance, id\n", "", StringComparison.Ordinal)),
+        ["11.2 a primary key on id alone"] = ("11.2", Solution11Chunks.Replace("PRIMARY KEY (tenant_id, id)", "PRIMARY KEY (id)", StringComparison.Ordinal)),
+        ["11.2 a foreign key on document_id alone"] = ("11.2", Solution11Chunks.Replace("FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id)", "FOREIGN KEY (document_id) REFERENCES documents (id)", StringComparison.Ordinal)),
+        ["11.2 the foreign key's columns swapped"] = ("11.2", Solution11Chunks.Replace("FOREIGN KEY (tenant_id, document_id)", "FOREIGN KEY (document_id, tenant_id)", StringComparison.Ordinal)),
+        ["11.2 a document whose chunks block its deletion"] = ("11.2", Solution11Chunks.Replace(" ON DELETE CASCADE", "", StringComparison.Ordinal)),
+        ["11.2 a chunk id unique across tenants too"] = ("11.2", Solution11Chunks.Replace("PRIMARY KEY (tenant_id, id),", "PRIMARY KEY (tenant_id, id),\n    UNIQUE (id),", StringComparison.Ordinal)),
+        ["11.3 an upsert that keeps lexemes gone from the corpus"] = ("11.3", """
+            INSERT INTO term_statistics (lexeme, document_frequency)
+            SELECT lexeme, count(*) FROM article_terms GROUP BY lexeme
+            ON CONFLICT (lexeme) DO UPDATE SET document_frequency = EXCLUDED.document_frequency;
+            INSERT INTO corpus_statistics (id, article_count, total_length)
+            SELECT 1, count(DISTINCT (tenant_id, article_id)), sum(term_frequency) FROM article_terms
+            ON CONFLICT (id) DO UPDATE SET article_count = EXCLUDED.article_count, total_length = EXCLUDED.total_length;
+            """),
+        ["11.3 articles counted by id alone"] = ("11.3", Solution11Statistics.Replace("count(DISTINCT (tenant_id, article_id))", "count(DISTINCT article_id)", StringComparison.Ordinal)),
+        ["11.3 each article's length once per lexeme"] = ("11.3", Solution11Statistics.Replace("sum(term_frequency) FROM", "sum(article_length) FROM", StringComparison.Ordinal)),
+        ["11.3 term frequencies summed for the document frequency"] = ("11.3", Solution11Statistics.Replace("SELECT lexeme, count(*)", "SELECT lexeme, sum(term_frequency)", StringComparison.Ordinal)),
     };
 
     private const string Solution10Chunks = """
@@ -145,6 +179,41 @@ internal static class WrongAnswers
             UNIQUE (doc_id, position)
         );
         CREATE INDEX ON chunks USING hnsw (embedding vector_cosine_ops);
+        """;
+
+    private const string Solution11Nearest = """
+        SELECT id, distance
+        FROM (
+            (SELECT id, embedding <=> $1 AS distance FROM documents_s0 ORDER BY embedding <=> $1 LIMIT $2)
+            UNION ALL
+            (SELECT id, embedding <=> $1 AS distance FROM documents_s1 ORDER BY embedding <=> $1 LIMIT $2)
+            UNION ALL
+            (SELECT id, embedding <=> $1 AS distance FROM documents_s2 ORDER BY embedding <=> $1 LIMIT $2)
+        ) shards
+        ORDER BY distance, id
+        LIMIT $2
+        """;
+
+    private const string Solution11Chunks = """
+        CREATE TABLE chunks (
+            tenant_id int NOT NULL,
+            id bigint NOT NULL,
+            document_id bigint NOT NULL,
+            body text NOT NULL,
+            embedding vector(8) NOT NULL,
+            PRIMARY KEY (tenant_id, id),
+            FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE
+        );
+        """;
+
+    private const string Solution11Statistics = """
+        BEGIN;
+        TRUNCATE term_statistics, corpus_statistics;
+        INSERT INTO term_statistics (lexeme, document_frequency)
+        SELECT lexeme, count(*) FROM article_terms GROUP BY lexeme;
+        INSERT INTO corpus_statistics (id, article_count, total_length)
+        SELECT 1, count(DISTINCT (tenant_id, article_id)), sum(term_frequency) FROM article_terms;
+        COMMIT;
         """;
 
     /// <summary>What each wrong answer's failure says: it fails for its own mistake.</summary>
@@ -202,6 +271,21 @@ internal static class WrongAnswers
         ["10.1 the L2 operator class"] = "an HNSW index with vector_cosine_ops",
         ["10.2 every chunk, a document several times"] = "expected: doc ",
         ["10.2 the first chunk of each document, not its best"] = "expected: doc ",
+        ["11.1 only the outer LIMIT"] = "expected: each shard's own $2 nearest from its HNSW index",
+        ["11.1 one outer ORDER BY the planner merges, no LIMIT per shard"] = "feeds a Merge Append with no LIMIT of its own",
+        ["11.1 a LIMIT per shard with no ORDER BY"] = "the 10 nearest of all shards by cosine distance",
+        ["11.1 each shard's nearest one"] = "the 10 nearest of all shards by cosine distance",
+        ["11.1 the L2 operator where cosine was asked"] = "the 10 nearest of all shards by cosine distance",
+        ["11.1 the shards' rows not sorted again"] = "the 10 nearest of all shards by cosine distance",
+        ["11.2 a primary key on id alone"] = "chunk 1 of tenant 2, of its document 10, accepted (tenant 1 has a chunk 1 too: ids are unique per tenant) got: refused (23505)",
+        ["11.2 a foreign key on document_id alone"] = "PostgreSQL error 42830",
+        ["11.2 the foreign key's columns swapped"] = "chunk 1 of tenant 1, of its document 10, accepted got: refused (23503)",
+        ["11.2 a document whose chunks block its deletion"] = "its chunks with it (ON DELETE CASCADE) got: the DELETE was refused (23503)",
+        ["11.2 a chunk id unique across tenants too"] = "got: refused (23505)",
+        ["11.3 an upsert that keeps lexemes gone from the corpus"] = "no 'stale' got: 'stale' 99",
+        ["11.3 articles counted by id alone"] = "corpus_statistics: id 1: 5 articles",
+        ["11.3 each article's length once per lexeme"] = "corpus_statistics: id 1: 5 articles",
+        ["11.3 term frequencies summed for the document frequency"] = "term_statistics as the corpus has it: 'row' 2",
     };
 
     private const string Solution06Rrf = """
