@@ -10,30 +10,30 @@ internal static class Lesson01To03Checks
 
     public static IEnumerable<Exercise> Lesson01() =>
     [
-        Exercise.Method<Func<ExerciseContext, string, int, Task<List<string>>>>("01.1", "Filter, order and limit in PostgreSQL", "steps 6 and 7 (read, filter)",
+        Exercise.Method<Func<ExerciseContext, string, int, Task<List<string>>>>("01.1", "Filter, order and limit in PostgreSQL", "the read-back and filter-to-query-string steps (read, filter)",
             "db.Notes.Where(n => n.Category == category).OrderByDescending(n => n.CreatedAt).Take(count).Select(n => n.Title).ToListAsync(): every operator before ToListAsync becomes SQL; after it, C# works on rows already fetched.",
             "Lesson01.EfCoreBasicsExercises", "LatestTitlesAsync", LatestTitlesAsync),
-        Exercise.Method<Func<ExerciseContext, string, IReadOnlyList<string>, Task>>("01.2", "Many rows, one SaveChanges", "step 5 (inserting)",
+        Exercise.Method<Func<ExerciseContext, string, IReadOnlyList<string>, Task>>("01.2", "Many rows, one SaveChanges", "the insert step (inserting)",
             "Build every Note first, db.Notes.AddRange(notes), then one await db.SaveChangesAsync(): EF Core sends the INSERTs as one batch in one transaction.",
             "Lesson01.EfCoreBasicsExercises", "AddNotesAsync", AddNotesAsync),
     ];
 
     public static IEnumerable<Exercise> Lesson02() =>
     [
-        Exercise.Sql("02.1", "An upsert with ON CONFLICT", "step 12 (upsert)",
+        Exercise.Sql("02.1", "An upsert with ON CONFLICT", "the upsert step",
             "INSERT INTO products (sku, name, category, price) VALUES ($1, $2, 'new', $3) ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price. DO NOTHING keeps the old row as it was.",
             "Lesson02.CrudExercises", "UpsertSql", UpsertAsync),
-        Exercise.Method<Func<ExerciseContext, string, decimal, Task<int>>>("02.2", "A set-based update", "step 9 (ExecuteUpdate)",
+        Exercise.Method<Func<ExerciseContext, string, decimal, Task<int>>>("02.2", "A set-based update", "the execute-update step (ExecuteUpdate)",
             "db.Products.Where(p => p.Category == category).ExecuteUpdateAsync(s => s.SetProperty(p => p.Price, p => p.Price * (1 + percent / 100))): one UPDATE, no entity loaded.",
             "Lesson02.CrudExercises", "RaisePricesAsync", RaisePricesAsync),
     ];
 
     public static IEnumerable<Exercise> Lesson03() =>
     [
-        Exercise.Method<Action<MigrationBuilder>>("03.1", "Add a column and backfill it", "step 5 (AddWordCount, then BackfillWordCount)",
+        Exercise.Method<Action<MigrationBuilder>>("03.1", "Add a column and backfill it", "the apply-rest step (AddWordCount, then BackfillWordCount)",
             "Three operations in order: AddColumn<string>(\"slug\", \"notes\", type: \"text\", nullable: true); Sql(\"UPDATE notes SET slug = replace(lower(title), ' ', '-')\"); AlterColumn<string>(..., nullable: false, oldNullable: true). A NOT NULL column added at once gets '' in every existing row.",
             "Lesson03.MigrationsExercises", "AddSlugUp", AddSlugUpAsync),
-        Exercise.Method<Action<MigrationBuilder>>("03.2", "The Down that undoes it", "step 7 (rolling back)",
+        Exercise.Method<Action<MigrationBuilder>>("03.2", "The Down that undoes it", "the roll-back step (rolling back)",
             "migrationBuilder.DropColumn(name: \"slug\", table: \"notes\"): the exact reverse of Up, and nothing else (the rows stay).",
             "Lesson03.MigrationsExercises", "AddSlugDown", AddSlugDownAsync),
     ];

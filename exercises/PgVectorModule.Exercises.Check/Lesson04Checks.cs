@@ -9,16 +9,16 @@ internal static class Lesson04Checks
 
     public static IEnumerable<Exercise> All() =>
     [
-        Exercise.Sql("04.1", "A vector column of a fixed dimension", "steps 3 and 4 (the model, the table)",
+        Exercise.Sql("04.1", "A vector column of a fixed dimension", "the vector-model and create-table steps (the model, the table)",
             "Give the column its dimension: embedding vector(8) NOT NULL. A bare 'vector' takes vectors of any length, and an index needs one length.",
             Type, "CreateItemsTableSql", CreateTableAsync),
-        Exercise.Sql("04.2", "An HNSW index for cosine distance", "step 7 (indexes)",
+        Exercise.Sql("04.2", "An HNSW index for cosine distance", "the index-migration step (indexes)",
             "CREATE INDEX ... ON items USING hnsw (embedding vector_cosine_ops): the operator class decides which distance (<=>, <->, <#>) the index serves.",
             Type, "CosineIndexSql", CosineIndexAsync),
-        Exercise.Method<Func<NpgsqlDataSource, IReadOnlyList<Item>, Task>>("04.3", "A bulk load with binary COPY", "step 6 (the COPY loop)",
+        Exercise.Method<Func<NpgsqlDataSource, IReadOnlyList<Item>, Task>>("04.3", "A bulk load with binary COPY", "the binary-copy step (the COPY loop)",
             "await using var writer = await connection.BeginBinaryImportAsync(\"COPY items (id, title, embedding) FROM STDIN (FORMAT BINARY)\"); then per item StartRowAsync and three WriteAsync; then CompleteAsync (without it nothing is kept).",
             Type, "LoadItemsAsync", LoadAsync),
-        Exercise.Method<Action<Microsoft.EntityFrameworkCore.Migrations.MigrationBuilder>>("04.4", "The HNSW index by migration", "step 7 (indexes by migration)",
+        Exercise.Method<Action<Microsoft.EntityFrameworkCore.Migrations.MigrationBuilder>>("04.4", "The HNSW index by migration", "the index-migration step (indexes by migration)",
             "migrationBuilder.CreateIndex(name: \"ix_items_embedding_hnsw\", table: \"items\", column: \"embedding\") with .Annotation(\"Npgsql:IndexMethod\", \"hnsw\"), .Annotation(\"Npgsql:IndexOperators\", new[] { \"vector_cosine_ops\" }) and one .Annotation(\"Npgsql:StorageParameter:m\", 16) per parameter.",
             Type, "AddHnswIndexUp", MigrationIndexAsync),
     ];

@@ -8,16 +8,16 @@ internal static class Lesson05Checks
 
     public static IEnumerable<Exercise> All() =>
     [
-        Exercise.Sql("05.1", "Nearest in a category, in distance order, on the HNSW index", "step 5 (filters)",
+        Exercise.Sql("05.1", "Nearest in a category, in distance order, on the HNSW index", "the filter step (filters)",
             "WHERE category = $2 ORDER BY embedding <=> $1 LIMIT $3: <=> is cosine distance (<-> is L2, <#> negative inner product); the index serves the ORDER BY ... LIMIT, so both must be there.",
             Type, "NearestInCategorySql", NearestInCategoryAsync),
-        Exercise.Sql("05.2", "Within a distance, keeping the index", "step 6 (thresholds)",
+        Exercise.Sql("05.2", "Within a distance, keeping the index", "the threshold step (thresholds)",
             "Keep ORDER BY embedding <=> $1 LIMIT $3, which the index serves, and add the threshold as WHERE embedding <=> $1 < $2: a WHERE alone is a scan of every row.",
             Type, "WithinDistanceSql", WithinDistanceAsync),
-        Exercise.Method<Func<NpgsqlDataSource, Vector, int, Task<List<long>>>>("05.3", "ef_search for 100 candidates", "step 9 (ef_search and the row cap)",
+        Exercise.Method<Func<NpgsqlDataSource, Vector, int, Task<List<long>>>>("05.3", "ef_search for 100 candidates", "the ef-search-cap step (ef_search and the row cap)",
             "HNSW returns at most hnsw.ef_search rows (40 by default), whatever the LIMIT: in a transaction run SELECT set_config('hnsw.ef_search', '100', true) (or SET LOCAL hnsw.ef_search = 100), then the query, then commit.",
             Type, "CandidatesAsync", CandidatesAsync),
-        Exercise.Method<Func<NpgsqlDataSource, Vector, string, int, Task<List<long>>>>("05.4", "A rare category, all k rows, in order", "step 12 (iterative scans)",
+        Exercise.Method<Func<NpgsqlDataSource, Vector, string, int, Task<List<long>>>>("05.4", "A rare category, all k rows, in order", "the iterative-scans step (iterative scans)",
             "With a filter that keeps 1 row in 50, the 40 candidates hold about one match. In a transaction: SET LOCAL hnsw.iterative_scan = strict_order (relaxed_order needs a re-sort), then WHERE category = ... ORDER BY embedding <=> ... LIMIT k.",
             Type, "RareCategoryAsync", RareCategoryAsync),
     ];

@@ -39,16 +39,16 @@ internal static class Lesson06Checks
 
     public static IEnumerable<Exercise> All() =>
     [
-        Exercise.Method<Func<NpgsqlDataSource, string, Task<List<long>>>>("06.1", "A search box that survives any text", "step 2 (websearch_to_tsquery)",
+        Exercise.Method<Func<NpgsqlDataSource, string, Task<List<long>>>>("06.1", "A search box that survives any text", "the smallest-hybrid step (websearch_to_tsquery)",
             "Put $1 in the SQL and the text in command.Parameters: never the text itself in the SQL string. websearch_to_tsquery reads quotes, 'or' and '-' and never fails on odd input; to_tsquery fails on it.",
             Type, "SearchBoxAsync", SearchBoxAsync),
-        Exercise.Sql("06.2", "Reciprocal rank fusion with k = 60", "steps 2 and 6 (MinimalRrf, the refined fusion)",
+        Exercise.Sql("06.2", "Reciprocal rank fusion with k = 60", "the smallest-hybrid and refined-hybrid steps (MinimalRrf, the refined fusion)",
             "Two CTEs with row_number() OVER (ORDER BY ... , id) AS rank and LIMIT 20, a FULL JOIN on id, and coalesce(1.0 / (60 + k.rank), 0) + coalesce(1.0 / (60 + s.rank), 0) AS score.",
             Type, "RrfSql", RrfAsync),
-        Exercise.Sql("06.3", "BM25 for one term, by hand", "step 3 (BM25 in PostgreSQL)",
+        Exercise.Sql("06.3", "BM25 for one term, by hand", "the bm25 step (BM25 in PostgreSQL)",
             "Compute N, n and avgdl in a CTE (count(*) and avg(length) over doc_lengths, count(*) over the term's postings), cast to float8, then the formula per posting. idf is ln(1 + (N - n + 0.5) / (n + 0.5)).",
             Type, "Bm25TermSql", Bm25Async),
-        Exercise.Sql("06.4", "A tsvector PostgreSQL keeps up to date, with its GIN index", "step 2 (content_tsv, the generated column lesson 04 step 3 declares)",
+        Exercise.Sql("06.4", "A tsvector PostgreSQL keeps up to date, with its GIN index", "the smallest-hybrid step (content_tsv, the generated column lesson 04's vector-model step declares)",
             "ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(title, '') || ' ' || body)) STORED, then CREATE INDEX ... USING gin (tsv). A NULL title makes title || body NULL: coalesce it.",
             Type, "SearchColumnSql", SearchColumnAsync),
     ];

@@ -10,33 +10,33 @@ internal static class Lesson07To09Checks
 
     public static IEnumerable<Exercise> Lesson07() =>
     [
-        Exercise.Sql("07.1", "A halfvec expression index", "step 9 (smaller vectors)",
+        Exercise.Sql("07.1", "A halfvec expression index", "the smaller-vectors step (smaller vectors)",
             "CREATE INDEX ... ON items USING hnsw ((embedding::halfvec(8)) halfvec_cosine_ops): the cast in double parentheses, the dimension in the cast, the halfvec operator class. The column stays vector(8).",
             "Lesson07.ProductionExercises", "HalfvecIndexSql", HalfvecIndexAsync),
-        Exercise.Sql("07.2", "A query that uses the halfvec index", "step 9 (smaller vectors)",
+        Exercise.Sql("07.2", "A query that uses the halfvec index", "the smaller-vectors step (smaller vectors)",
             "The planner uses an expression index only for the same expression: ORDER BY embedding::halfvec(8) <=> $1::halfvec(8) LIMIT $2.",
             "Lesson07.ProductionExercises", "HalfvecQuerySql", HalfvecQueryAsync),
-        Exercise.Method<Func<string, string, string>>("07.3", "A role that may only read", "step 17 (least privilege)",
+        Exercise.Method<Func<string, string, string>>("07.3", "A role that may only read", "the read-only-role step (least privilege)",
             "Two grants: GRANT USAGE ON SCHEMA <schema> TO <role> (to reach its tables at all), GRANT SELECT ON <schema>.items TO <role>. ALL, or ON ALL TABLES, gives more than reading one table.",
             "Lesson07.ProductionExercises", "ReadOnlyGrantsSql", ReadOnlyGrantsAsync),
     ];
 
     public static IEnumerable<Exercise> Lesson08() =>
     [
-        Exercise.Method<Func<NpgsqlLogSequenceNumber?, NpgsqlLogSequenceNumber, Route>>("08.1", "Read your own writes", "step 6 (routing reads after a write)",
+        Exercise.Method<Func<NpgsqlLogSequenceNumber?, NpgsqlLogSequenceNumber, Route>>("08.1", "Read your own writes", "the read-your-writes step (routing reads after a write)",
             "Standby when there was no write, or when standbyReplayed >= lastWrite; else Primary. Compare NpgsqlLogSequenceNumber values (they have < and >=), never their text: \"0/F000000\" sorts after \"0/10000000\" as text.",
             "Lesson08.OperationsExercises", "ChooseRoute", ChooseRouteAsync),
-        Exercise.Method<Func<NpgsqlDataSource, string, Task<long>>>("08.2", "Nothing left on a shared connection", "step 11 (pgBouncer's transaction mode)",
+        Exercise.Method<Func<NpgsqlDataSource, string, Task<long>>>("08.2", "Nothing left on a shared connection", "the what-breaks step (pgBouncer's transaction mode)",
             "Either name the schema in the query (quote it), or inside a transaction SELECT set_config('search_path', ..., true) (SET LOCAL): a plain SET stays on the server connection for whoever uses it next.",
             "Lesson08.OperationsExercises", "CountNotesAsync", CountNotesAsync),
     ];
 
     public static IEnumerable<Exercise> Lesson09() =>
     [
-        Exercise.Sql("09.1", "Row-level security, the owner included", "step 3 (row-level security)",
+        Exercise.Sql("09.1", "Row-level security, the owner included", "the row-level-security step",
             "ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY (without FORCE the owner sees every row), and a policy USING (tenant_id = nullif(current_setting('app.tenant_id', true), '')::int): the 'true' makes a missing setting NULL, not an error.",
             "Lesson09.TenantsExercises", "TenantPolicySql", TenantPolicyAsync),
-        Exercise.Method<Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>>("09.2", "A tenant's search that leaks nothing", "step 4 (search under a tenant)",
+        Exercise.Method<Func<NpgsqlDataSource, int, Vector, int, Task<List<long>>>>("09.2", "A tenant's search that leaks nothing", "the tenant-search step (search under a tenant)",
             "In one transaction: SELECT set_config('app.tenant_id', $1, true) (true: for this transaction only), the ORDER BY embedding <=> $1 LIMIT $2 query, commit. With false the tenant stays on the pooled connection for the next request.",
             "Lesson09.TenantsExercises", "TenantNearestAsync", TenantNearestAsync),
     ];

@@ -9,10 +9,10 @@ internal static class Lesson10Checks
 
     public static IEnumerable<Exercise> All() =>
     [
-        Exercise.Sql("10.1", "Chunks that belong to their document", "step 2 (CreateDocumentsAndChunks)",
+        Exercise.Sql("10.1", "Chunks that belong to their document", "the chunks-migration step (CreateDocumentsAndChunks)",
             "doc_id bigint NOT NULL REFERENCES docs (id) ON DELETE CASCADE, UNIQUE (doc_id, position), embedding vector(8) NOT NULL, then CREATE INDEX ... USING hnsw (embedding vector_cosine_ops).",
             Type, "ChunksTableSql", ChunksTableAsync),
-        Exercise.Sql("10.2", "Each document once, with its best chunk", "step 4 (ParentDocuments)",
+        Exercise.Sql("10.2", "Each document once, with its best chunk", "the parent-documents step (ParentDocuments)",
             "SELECT DISTINCT ON (doc_id) ... ORDER BY doc_id, embedding <=> $1, id keeps each document's nearest chunk; an outer query orders those by distance, then doc_id, and takes $2.",
             Type, "BestChunkPerDocumentSql", BestChunkAsync),
     ];
