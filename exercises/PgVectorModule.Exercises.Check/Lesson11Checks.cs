@@ -16,13 +16,13 @@ internal static class Lesson11Checks
 
     public static IEnumerable<Exercise> All() =>
     [
-        Exercise.Sql("11.1", "The coordinator's merge: each shard's k nearest, then the best k", "step 5 (all-shards)",
+        Exercise.Sql("11.1", "The coordinator's merge: each shard's k nearest, then the best k", "the all-shards step",
             "Each shard in parentheses: (SELECT id, embedding <=> $1 AS distance FROM documents_s0 ORDER BY embedding <=> $1 LIMIT $2), joined by UNION ALL; around them ORDER BY distance, id LIMIT $2. <=> is cosine distance (<-> is L2).",
             Type, "GlobalNearestSql", GlobalNearestAsync),
-        Exercise.Sql("11.2", "Keys for a table distributed by tenant", "step 3 (distribute)",
+        Exercise.Sql("11.2", "Keys for a table distributed by tenant", "the distribute step",
             "Every key holds the distribution column: PRIMARY KEY (tenant_id, id), and FOREIGN KEY (tenant_id, document_id) REFERENCES documents (tenant_id, id) ON DELETE CASCADE; every column NOT NULL.",
             Type, "ChunksKeysSql", ChunksKeysAsync),
-        Exercise.Sql("11.3", "BM25 statistics over the whole corpus", "step 6 (hybrid-across-shards, RefreshGlobalStatistics)",
+        Exercise.Sql("11.3", "BM25 statistics over the whole corpus", "the hybrid-across-shards step (RefreshGlobalStatistics)",
             "TRUNCATE both tables first (a lexeme gone from the corpus must go too), then INSERT ... SELECT lexeme, count(*) ... GROUP BY lexeme, and SELECT 1, count(DISTINCT (tenant_id, article_id)), sum(term_frequency): article ids repeat across tenants.",
             Type, "RefreshGlobalStatisticsSql", GlobalStatisticsAsync),
     ];
