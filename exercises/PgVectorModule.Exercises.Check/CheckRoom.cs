@@ -128,6 +128,20 @@ public sealed class CheckRoom : IAsyncDisposable
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>Runs SQL as the check and returns the SQLSTATE the server refused it with, or null when it was accepted.</summary>
+    public async Task<string?> RefusedAsync(string sql, CancellationToken cancellationToken, params object?[] values)
+    {
+        try
+        {
+            await ExecuteAsync(sql, cancellationToken, values);
+            return null;
+        }
+        catch (PostgresException e)
+        {
+            return e.SqlState;
+        }
+    }
+
     public async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken, params object?[] values)
     {
         await using var command = Command(Admin, sql, values);

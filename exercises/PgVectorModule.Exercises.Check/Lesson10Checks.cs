@@ -26,19 +26,6 @@ internal static class Lesson10Checks
         }
     }
 
-    private static async Task<string?> RefusedAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
-    {
-        try
-        {
-            await room.ExecuteAsync(sql, ct, values);
-            return null;
-        }
-        catch (PostgresException e)
-        {
-            return e.SqlState;
-        }
-    }
-
     private static async Task<CheckResult> ChunksTableAsync(CheckRoom room, string sql, CancellationToken ct)
     {
         await CreateDocsAsync(room, 3, ct);
@@ -47,28 +34,28 @@ internal static class Lesson10Checks
         var vector = CheckData.Query(10);
         foreach (var (doc, position) in new[] { (1L, 0), (1L, 1), (2L, 0), (3L, 0) })
         {
-            if (await RefusedAsync(room, Insert, ct, doc, position, vector) is { } state)
+            if (await room.RefusedAsync(Insert, ct, doc, position, vector) is { } state)
             {
                 return CheckResult.Fail($"chunk {position} of document {doc} accepted", $"refused ({state})");
             }
         }
 
-        if (await RefusedAsync(room, Insert, ct, 1L, 1, vector) is not "23505")
+        if (await room.RefusedAsync(Insert, ct, 1L, 1, vector) is not "23505")
         {
             return CheckResult.Fail("a second chunk at position 1 of document 1 refused (a unique constraint on doc_id, position)", "accepted");
         }
 
-        if (await RefusedAsync(room, Insert, ct, 99L, 0, vector) is not "23503")
+        if (await room.RefusedAsync(Insert, ct, 99L, 0, vector) is not "23503")
         {
             return CheckResult.Fail("a chunk of document 99, which does not exist, refused (a foreign key)", "accepted");
         }
 
-        if (await RefusedAsync(room, "INSERT INTO chunks (doc_id, position, body, token_count) VALUES (2, 5, 'no vector', 2)", ct) is null)
+        if (await room.RefusedAsync("INSERT INTO chunks (doc_id, position, body, token_count) VALUES (2, 5, 'no vector', 2)", ct) is null)
         {
             return CheckResult.Fail("a chunk without an embedding refused", "accepted");
         }
 
-        if (await RefusedAsync(room, "DELETE FROM docs WHERE id = 1", ct) is { } deleteState)
+        if (await room.RefusedAsync("DELETE FROM docs WHERE id = 1", ct) is { } deleteState)
         {
             return CheckResult.Fail("document 1 deleted, and its chunks with it (ON DELETE CASCADE)", $"the DELETE was refused ({deleteState})");
         }

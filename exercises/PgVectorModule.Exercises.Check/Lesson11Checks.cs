@@ -173,19 +173,6 @@ internal static class Lesson11Checks
     private static string Show(List<(long Id, double Distance)> rows) =>
         rows.Count == 0 ? "no rows" : string.Join(", ", rows.Take(10).Select(r => $"{r.Id} ({r.Distance.ToString("0.0000", CultureInfo.InvariantCulture)})")) + (rows.Count > 10 ? $", ... ({rows.Count} rows)" : "");
 
-    private static async Task<string?> RefusedAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
-    {
-        try
-        {
-            await room.ExecuteAsync(sql, ct, values);
-            return null;
-        }
-        catch (PostgresException e)
-        {
-            return e.SqlState;
-        }
-    }
-
     private static async Task<CheckResult> ChunksKeysAsync(CheckRoom room, string sql, CancellationToken ct)
     {
         // The lesson's documents: distributed by tenant_id, so its key holds tenant_id; ids repeat across tenants and are
@@ -198,34 +185,34 @@ internal static class Lesson11Checks
         var vector = CheckData.Query(11);
         foreach (var (tenant, chunk, document) in new[] { (1, 1L, 10L), (1, 2L, 10L), (1, 3L, 20L), (2, 1L, 10L), (2, 2L, 30L) })
         {
-            if (await RefusedAsync(room, Insert, ct, tenant, chunk, document, vector) is { } state)
+            if (await room.RefusedAsync(Insert, ct, tenant, chunk, document, vector) is { } state)
             {
                 return CheckResult.Fail($"chunk {chunk} of tenant {tenant}, of its document {document}, accepted" + (tenant == 2 && chunk == 1 ? " (tenant 1 has a chunk 1 too: ids are unique per tenant)" : ""),
                     $"refused ({state})");
             }
         }
 
-        if (await RefusedAsync(room, Insert, ct, 1, 1L, 20L, vector) is not "23505")
+        if (await room.RefusedAsync(Insert, ct, 1, 1L, 20L, vector) is not "23505")
         {
             return CheckResult.Fail("a second chunk 1 of tenant 1 refused (a primary key on tenant_id and id)", "accepted");
         }
 
-        if (await RefusedAsync(room, Insert, ct, 2, 9L, 20L, vector) is not "23503")
+        if (await room.RefusedAsync(Insert, ct, 2, 9L, 20L, vector) is not "23503")
         {
             return CheckResult.Fail("a chunk of tenant 2 in document 20, which is tenant 1's, refused (a foreign key on tenant_id and document_id)", "accepted");
         }
 
-        if (await RefusedAsync(room, Insert, ct, 1, 9L, 99L, vector) is not "23503")
+        if (await room.RefusedAsync(Insert, ct, 1, 9L, 99L, vector) is not "23503")
         {
             return CheckResult.Fail("a chunk of document 99, which does not exist, refused (a foreign key)", "accepted");
         }
 
-        if (await RefusedAsync(room, Insert, ct, 1, 9L, null, vector) is null)
+        if (await room.RefusedAsync(Insert, ct, 1, 9L, null, vector) is null)
         {
             return CheckResult.Fail("a chunk without a document refused (document_id NOT NULL: a foreign key lets a NULL through)", "accepted");
         }
 
-        if (await RefusedAsync(room, "DELETE FROM documents WHERE tenant_id = 1 AND id = 10", ct) is { } deleteState)
+        if (await room.RefusedAsync("DELETE FROM documents WHERE tenant_id = 1 AND id = 10", ct) is { } deleteState)
         {
             return CheckResult.Fail("tenant 1's document 10 deleted, and its chunks with it (ON DELETE CASCADE)", $"the DELETE was refused ({deleteState})");
         }
