@@ -177,18 +177,28 @@ public sealed class LocalServers : IAsyncDisposable
                 ExitCodes.ToolMissing);
     }
 
-    private static string FindPgBouncer(string? configured)
+    /// <summary>The pgbouncer program a lesson would run: PGBOUNCER when set, else the first on PATH or in the usual
+    /// folders; null when there is none.</summary>
+    public static string? FindPgBouncerProgram(string? configured)
     {
         if (configured is not null)
         {
-            return File.Exists(configured)
-                ? configured
-                : throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing);
+            return File.Exists(configured) ? configured : null;
         }
 
         var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
         return path.Concat(["/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/opt/homebrew/bin"])
-                   .Select(d => Path.Combine(d, "pgbouncer")).FirstOrDefault(File.Exists)
+                   .Select(d => Path.Combine(d, "pgbouncer")).FirstOrDefault(File.Exists);
+    }
+
+    private static string FindPgBouncer(string? configured)
+    {
+        if (configured is not null && !File.Exists(configured))
+        {
+            throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing);
+        }
+
+        return FindPgBouncerProgram(configured)
                ?? throw new SetupException(
                    "pgBouncer is not installed, and this lesson runs one: install it with 'scripts/db.sh pgbouncer install' (Debian's package, as root or through sudo), " +
                    "apt-get install pgbouncer or brew install pgbouncer, or set PGBOUNCER to a pgbouncer binary.",

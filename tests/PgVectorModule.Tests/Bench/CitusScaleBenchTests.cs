@@ -31,7 +31,7 @@ public sealed class CitusScaleBenchTests(TestDatabase database, CitusBuild citus
     [Fact]
     public async Task Measures_routed_and_fanned_out_search_at_two_sizes_against_one_server_and_stops_its_cluster()
     {
-        Assert.NotNull(citus.Installation);
+        citus.Require();
         var texts = Path.Combine(_folder, "texts.txt");
         await File.WriteAllLinesAsync(texts, SampleCorpus.All.Take(60).Select(d => d.TextToEmbed), TestContext.Current.CancellationToken);
         var dataset = WriteDataset();

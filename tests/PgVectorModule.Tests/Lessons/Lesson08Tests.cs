@@ -22,7 +22,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task Runs_twice_in_process_with_its_own_standby_then_with_one_STANDBY_URL_names_and_leaves_nothing_running()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
@@ -44,7 +44,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task Runs_as_a_process_and_leaves_no_server_running()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
@@ -56,7 +56,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(ServerProcesses.StartedBy("lesson08", result.ProcessId));
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task Cancelled_once_its_standby_runs_it_exits_130_and_stops_the_standby()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
@@ -81,7 +81,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
     }
 
-    [Theory]
+    [Theory(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     [InlineData("TERM")]
     [InlineData("HUP")]
     public async Task A_stop_signal_once_pgBouncer_runs_stops_every_server_and_removes_the_folder(string signal)
@@ -107,7 +107,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task A_run_killed_outright_leaves_servers_that_the_next_run_stops_and_removes()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
@@ -137,7 +137,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task A_folder_another_user_planted_where_runs_are_kept_is_neither_swept_nor_written_into()
     {
         var temp = ServersTemp();
@@ -193,7 +193,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         }
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task A_record_written_in_an_older_format_is_left_as_it_is_and_nothing_it_names_is_signalled()
     {
         var temp = ServersTemp();
@@ -333,7 +333,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains("scripts/db.sh pgbouncer install", Flat(result.Output), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task A_taken_standby_port_is_one_sentence_and_exit_11()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
@@ -348,7 +348,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(result.Transcript.Steps);
     }
 
-    [Theory]
+    [Theory(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     [InlineData("LESSON08_PGBOUNCER_PORT", "not-a-port")]
     [InlineData("LESSON08_STANDBY_PORT", "70000")]
     public async Task A_port_setting_that_is_not_a_port_is_exit_8(string name, string value)
@@ -361,7 +361,7 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Contains($"{name} must be a port number from 1 to 65535, not '{value}'", Flat(result.Output), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
     public async Task A_STANDBY_URL_that_is_a_primary_or_does_not_answer_is_refused_before_any_work()
     {
         var primaryAsStandby = await LessonRunner.RunAsync<OperationsLesson>(database.Settings with

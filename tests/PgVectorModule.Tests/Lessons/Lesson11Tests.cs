@@ -28,6 +28,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
     [Fact]
     public async Task Runs_twice_in_process_distributing_routing_fanning_out_rebalancing_under_searches_and_surviving_a_stopped_worker()
     {
+        citus.Require();
         var first = await LessonRunner.RunAsync<ScaleOutLesson>(Settings);
         Assert.True(first.ExitCode == 0, $"exit {first.ExitCode}:\n{first.Output}");
         AssertFullRun(first.Transcript);
@@ -43,6 +44,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
     [Fact]
     public async Task Runs_as_a_process_and_leaves_no_server_running()
     {
+        citus.Require();
         using var process = LessonProcess.StartLesson("11", new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString });
         var result = await LessonProcess.WaitAsync(process, ProcessLimit);
 
@@ -82,6 +84,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
     [Fact]
     public async Task Cancelled_once_its_cluster_runs_it_exits_130_and_stops_every_node()
     {
+        citus.Require();
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var console = new TestConsole().Width(160);
         var run = LessonHost.RunAsync<ScaleOutLesson>([], new LessonHostOptions { Console = console, Settings = Settings, Interactive = false }, cancel.Token);
@@ -104,6 +107,7 @@ public class Lesson11Tests(TestDatabase database, CitusBuild citus) : IClassFixt
     [Fact]
     public async Task Stopped_by_SIGTERM_as_a_process_it_leaves_no_server_running()
     {
+        citus.Require();
         using var process = LessonProcess.StartLesson("11", new Dictionary<string, string> { ["DATABASE_URL"] = database.ConnectionString.ConnectionString });
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while (ServerProcesses.StartedBy("lesson11", process.Id).Count(c => c.Contains("bin/postgres ", StringComparison.Ordinal)) < 1 + ScaleOutLesson.Workers)
