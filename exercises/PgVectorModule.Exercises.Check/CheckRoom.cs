@@ -157,6 +157,35 @@ public sealed class CheckRoom : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         await using var command = Command(dataSource, sql, values);
+        return await ReadAsync(command, cancellationToken);
+    }
+
+    /// <summary>
+    /// The rows of a query run in a transaction of its own after <paramref name="settings"/> (SET LOCAL statements),
+    /// rolled back when read, so the settings end with it.
+    /// </summary>
+    public async Task<List<object?[]>> RowsWithSettingsAsync(string settings, string sql, CancellationToken cancellationToken, params object?[] values)
+    {
+        await using var connection = await Admin.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var set = new NpgsqlCommand(settings, connection, transaction))
+        {
+            await set.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(Parameter(value));
+        }
+
+        var rows = await ReadAsync(command, cancellationToken);
+        await transaction.RollbackAsync(cancellationToken);
+        return rows;
+    }
+
+    private static async Task<List<object?[]>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<object?[]>();
         while (await reader.ReadAsync(cancellationToken))
@@ -179,30 +208,8 @@ public sealed class CheckRoom : IAsyncDisposable
     /// </summary>
     public async Task<string> PlanAsync(string sql, CancellationToken cancellationToken, params object?[] values)
     {
-        await using var connection = await Admin.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var discourage = new NpgsqlCommand("SET LOCAL enable_seqscan = off", connection, transaction))
-        {
-            await discourage.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await using var explain = new NpgsqlCommand("EXPLAIN (COSTS OFF) " + Statement(sql), connection, transaction);
-        foreach (var value in values)
-        {
-            explain.Parameters.Add(Parameter(value));
-        }
-
-        var lines = new List<string>();
-        await using (var reader = await explain.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                lines.Add(reader.GetString(0));
-            }
-        }
-
-        await transaction.RollbackAsync(cancellationToken);
-        return string.Join('\n', lines);
+        var lines = await RowsWithSettingsAsync("SET LOCAL enable_seqscan = off", "EXPLAIN (COSTS OFF) " + Statement(sql), cancellationToken, values);
+        return string.Join('\n', lines.Select(line => (string)line[0]!));
     }
 
     /// <summary>One statement as the learner wrote it, without the trailing semicolon and blank space.</summary>

@@ -81,39 +81,8 @@ internal static class Lesson11Checks
     /// enough to hold a whole shard (ef_search 1000 against 600 rows at most): the index's answer is then the exact one,
     /// and a difference from it is the query's, not the graph's.
     /// </summary>
-    private static async Task<List<object?[]>> IndexedRowsAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
-    {
-        await using var connection = await room.Admin.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        await using (var settings = new NpgsqlCommand("SET LOCAL enable_seqscan = off; SET LOCAL hnsw.ef_search = 1000", connection, transaction))
-        {
-            await settings.ExecuteNonQueryAsync(ct);
-        }
-
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var value in values)
-        {
-            command.Parameters.Add(new NpgsqlParameter { Value = value });
-        }
-
-        var rows = new List<object?[]>();
-        await using (var reader = await command.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-            {
-                var row = new object?[reader.FieldCount];
-                for (var i = 0; i < row.Length; i++)
-                {
-                    row[i] = await reader.IsDBNullAsync(i, ct) ? null : reader.GetValue(i);
-                }
-
-                rows.Add(row);
-            }
-        }
-
-        await transaction.RollbackAsync(ct);
-        return rows;
-    }
+    private static Task<List<object?[]>> IndexedRowsAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values) =>
+        room.RowsWithSettingsAsync("SET LOCAL enable_seqscan = off; SET LOCAL hnsw.ef_search = 1000", sql, ct, values);
 
     /// <summary>The plan as JSON (EXPLAIN (FORMAT JSON)), sequential scans discouraged.</summary>
     private static async Task<JsonElement> JsonPlanAsync(CheckRoom room, string sql, CancellationToken ct, params object?[] values)
