@@ -191,19 +191,13 @@ public sealed class LocalServers : IAsyncDisposable
                    .Select(d => Path.Combine(d, "pgbouncer")).FirstOrDefault(File.Exists);
     }
 
-    private static string FindPgBouncer(string? configured)
-    {
-        if (configured is not null && !File.Exists(configured))
-        {
-            throw new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing);
-        }
-
-        return FindPgBouncerProgram(configured)
-               ?? throw new SetupException(
+    private static string FindPgBouncer(string? configured) =>
+        FindPgBouncerProgram(configured) ?? throw (configured is not null
+            ? new SetupException($"PGBOUNCER is '{configured}', and there is no such program: point it at a pgbouncer binary, or unset it and install Debian's with 'scripts/db.sh pgbouncer install'.", ExitCodes.ToolMissing)
+            : new SetupException(
                    "pgBouncer is not installed, and this lesson runs one: install it with 'scripts/db.sh pgbouncer install' (Debian's package, as root or through sudo), " +
                    "apt-get install pgbouncer or brew install pgbouncer, or set PGBOUNCER to a pgbouncer binary.",
-                   ExitCodes.ToolMissing);
-    }
+                   ExitCodes.ToolMissing));
 
     /// <summary>A port nothing listens on, from the operating system; or the configured one, refused when it is taken.</summary>
     public static int Port(string setting, string? configured)

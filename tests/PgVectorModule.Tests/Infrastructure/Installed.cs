@@ -1,3 +1,4 @@
+using PgVectorModule.Configuration;
 using PgVectorModule.Servers;
 
 namespace PgVectorModule.Tests.Infrastructure;
@@ -18,5 +19,5 @@ public static class Installed
     public static bool Required => Environment.GetEnvironmentVariable("TEST_REQUIRE_PROGRAMS") == "1";
 
     /// <summary>pgbouncer as lesson 08 finds it (PGBOUNCER, PATH, the usual folders), or <see cref="Required"/>.</summary>
-    public static bool PgBouncer => Required || LocalServers.FindPgBouncerProgram(Environment.GetEnvironmentVariable("PGBOUNCER") is { Length: > 0 } configured ? configured : null) is not null;
+    public static bool PgBouncer => Required || LocalServers.FindPgBouncerProgram(OperationsSettings.From(Environment.GetEnvironmentVariable).PgBouncer) is not null;
 }
