@@ -11,7 +11,7 @@ namespace PgVectorModule.Lessons.Lesson07;
 public sealed partial class ProductionLesson : ILesson
 {
     /// <summary>Rows in the bulk-load table: enough for COPY and the index build to show, small enough for a few seconds.</summary>
-    public const int BulkRows = 2000;
+    public const int BulkRows = 1500;
 
     /// <summary>Rows written one INSERT (and one commit) at a time: enough for a steady rate, a few seconds at most.</summary>
     public const int RowByRowRows = 500;
@@ -23,8 +23,11 @@ public sealed partial class ProductionLesson : ILesson
     /// <summary>The pool the concurrent searchers share: fewer connections than tasks, so some wait their turn.</summary>
     public const int SharedPoolSize = 4;
 
-    /// <summary>Rows of the parallel-build table: about 12MB of 384-dimension vectors, above the 8MB PostgreSQL plans workers for.</summary>
-    public const int ParallelRows = 8000;
+    /// <summary>
+    /// Rows of the parallel-build table: about 4MB of 384-dimension vectors, under the 8MB PostgreSQL plans workers for on
+    /// its own, so the table's parallel_workers storage parameter asks for them (the lesson says so).
+    /// </summary>
+    public const int ParallelRows = 2500;
 
     /// <summary>text-embedding-3-large's width, over the 2,000 dimensions pgvector indexes as vector.</summary>
     public const int LargeDimensions = 3072;
@@ -32,8 +35,8 @@ public sealed partial class ProductionLesson : ILesson
     /// <summary>The width OPENAI_EMBEDDING_DIMENSIONS would ask text-embedding-3-large for: text-embedding-3-small's.</summary>
     public const int ShortenedDimensions = 1536;
 
-    /// <summary>Rows of each wide table: a few seconds of index builds at 3,072 dimensions.</summary>
-    public const int LargeRows = 2000;
+    /// <summary>Rows of each wide table: a second or two of index builds at 3,072 dimensions.</summary>
+    public const int LargeRows = 600;
 
     /// <summary>Candidates the binary index returns before the full vectors re-rank them.</summary>
     public const int RerankCandidates = 40;
