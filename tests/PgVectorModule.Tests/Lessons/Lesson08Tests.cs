@@ -23,34 +23,25 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
-    public async Task Runs_twice_in_process_with_its_own_standby_then_with_one_STANDBY_URL_names_and_leaves_nothing_running()
+    public async Task Runs_in_process_with_the_standby_STANDBY_URL_names_then_as_a_process_with_its_own_and_leaves_nothing_running()
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
 
-        // Run 1: the lesson makes, uses and stops its own standby.
-        var first = await LessonRunner.RunAsync<OperationsLesson>(primary.Settings);
-        AssertFullRun(first.ExitCode, first.Output, first.Transcript, ownStandby: true);
-        Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
+        // In process: a standby the test made is named by STANDBY_URL; the lesson uses it and leaves it running.
+        await using (var servers = await LocalServers.StartAsync(ServerLanes.Operations, await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct))
+        {
+            var standby = await OperationsLesson.MakeStandbyAsync(servers, primary.Settings.ConnectionString(), LocalServers.Port("LESSON08_STANDBY_PORT", null), "given_standby", null, Ct);
+            var settings = primary.Settings with { Operations = ServerLanes.Operations with { StandbyUrl = standby.ConnectionString.ConnectionString } };
+            var given = await LessonRunner.RunAsync<OperationsLesson>(settings);
+            AssertFullRun(given.ExitCode, given.Output, given.Transcript, ownStandby: false);
+            Assert.Equal("standby-url", given.Transcript.Steps[1].Id);
+            Assert.Contains("the lesson does not stop it", given.Transcript.Step("standby-stops").Note("The standby is STANDBY_URL's"), StringComparison.Ordinal);
+            Assert.True(await InRecoveryAsync(standby.ConnectionString), "the given standby was stopped or promoted");
+            Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
+        }
 
-        // Run 2: a standby the test made is named by STANDBY_URL; the lesson uses it and leaves it running.
-        await using var servers = await LocalServers.StartAsync(ServerLanes.Operations, await MajorAsync(primary.Settings), needPgBouncer: false, "lesson08test", Ct);
-        var standby = await OperationsLesson.MakeStandbyAsync(servers, primary.Settings.ConnectionString(), LocalServers.Port("LESSON08_STANDBY_PORT", null), "given_standby", null, Ct);
-        var settings = primary.Settings with { Operations = ServerLanes.Operations with { StandbyUrl = standby.ConnectionString.ConnectionString } };
-        var second = await LessonRunner.RunAsync<OperationsLesson>(settings);
-        AssertFullRun(second.ExitCode, second.Output, second.Transcript, ownStandby: false);
-        Assert.Equal("standby-url", second.Transcript.Steps[1].Id);
-        Assert.Contains("the lesson does not stop it", second.Transcript.Step("standby-stops").Note("The standby is STANDBY_URL's"), StringComparison.Ordinal);
-        Assert.True(await InRecoveryAsync(standby.ConnectionString), "the given standby was stopped or promoted");
-        Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
-    }
-
-    [Fact(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
-    public async Task Runs_as_a_process_and_leaves_no_server_running()
-    {
-        await using var primary = await PrivateCluster.StartAsync(Ct);
-
+        // Again, as a process on the same primary: the lesson makes, uses and stops its own standby and pgBouncer.
         var result = await LessonProcess.RunAsync(OperationsLesson.Info, primary.Settings.DatabaseUrl, []);
-
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}:\n{result.Output}");
         AssertFullRun(result.ExitCode, result.Output, Assert.IsType<LessonTranscript>(result.Transcript), ownStandby: true);
         Assert.Empty(ServerProcesses.StartedBy("lesson08", result.ProcessId));
