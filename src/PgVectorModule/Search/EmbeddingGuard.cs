@@ -13,22 +13,22 @@ public static class EmbeddingGuard
     /// <summary>How a user re-embeds a table, said for the lessons and for the bench alike.</summary>
     private const string ReEmbed = "for the lessons, run lesson 04 again: scripts/lesson.sh 04; for the bench, run the command again, it reloads its own schema";
 
+    /// <summary>
+    /// Records the model that filled the table, in one statement: an upsert, so two loaders recording at once both
+    /// succeed (a read, then an insert, would let both see no row and one fail on the key), and no query is compiled
+    /// for a single row the table's loader writes once.
+    /// </summary>
     public static async Task RecordAsync(SearchDbContext db, EmbeddingIdentity identity, TimeProvider? clock = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(identity);
-        var record = await db.EmbeddingModels.FindAsync([VectorDocumentConfiguration.TableName], cancellationToken);
-        if (record is null)
-        {
-            record = new EmbeddingModelRecord { TableName = VectorDocumentConfiguration.TableName, Provider = identity.Provider, Model = identity.Model };
-            db.EmbeddingModels.Add(record);
-        }
-
-        record.Provider = identity.Provider;
-        record.Model = identity.Model;
-        record.Dimensions = identity.Dimensions;
-        record.RecordedAt = (clock ?? TimeProvider.System).GetUtcNow();
-        await db.SaveChangesAsync(cancellationToken);
+        var recordedAt = (clock ?? TimeProvider.System).GetUtcNow();
+        await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO embedding_models (table_name, provider, model, dimensions, recorded_at)
+            VALUES ({VectorDocumentConfiguration.TableName}, {identity.Provider}, {identity.Model}, {identity.Dimensions}, {recordedAt})
+            ON CONFLICT (table_name) DO UPDATE
+            SET provider = excluded.provider, model = excluded.model, dimensions = excluded.dimensions, recorded_at = excluded.recorded_at
+            """, cancellationToken);
     }
 
     /// <summary>Throws one clear sentence when the table holds vectors from another model or dimension.</summary>
