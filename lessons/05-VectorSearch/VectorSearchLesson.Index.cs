@@ -7,8 +7,8 @@ namespace PgVectorModule.Lessons.Lesson05;
 /// <summary>The index at work: its plan, the row cap, real approximate misses, IVFFlat's lists, iterative scans, pitfalls.</summary>
 public sealed partial class VectorSearchLesson
 {
-    /// <summary>Rows in each generated vector table: enough for the indexes to miss, few enough to build in a second or two.</summary>
-    public const int GeneratedRows = 5000;
+    /// <summary>Rows in each generated vector table: enough for the indexes to miss, few enough to build in well under a second.</summary>
+    public const int GeneratedRows = 3000;
 
     /// <summary>Dimensions of the generated vectors (the lesson's own tables, whatever the embedding model).</summary>
     public const int GeneratedDimensions = 128;
@@ -34,7 +34,7 @@ public sealed partial class VectorSearchLesson
     {
         lesson.DeepDive("ef-search-cap", "hnsw.ef_search caps the rows",
             "ef_search is how many candidates the graph walk keeps (default 40), and so the most rows one index scan returns: below the LIMIT, the query comes back short. " +
-            "On these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on 5,000 rows (next step) it is not.");
+            $"On these 180 rows the walk reaches nearly every row, so what it returns is the true nearest; on {GeneratedRows:N0} rows (next step) it is not.");
         var exact = await ExactIdsAsync(lesson, "SELECT id FROM vector_documents ORDER BY embedding <=> @q LIMIT 10", query, cancellationToken);
         var rows = new List<(int EfSearch, int Returned, int InExactTop10)>();
         await OnHnswOnlyAsync(lesson, async connection =>
@@ -160,7 +160,7 @@ public sealed partial class VectorSearchLesson
             ("recall@10", r => Fixed(r.Recall, 3)),
             ("mean ms per query", r => Fixed(r.Ms, 2)));
         lesson.Say($"lists = rows / 1000 would be {Math.Max(1, GeneratedRows / 1000)} here; probes is the query-time knob: more probes read more lists and recover recall (pgvector suggests sqrt(lists) to start). " +
-                   "At 5,000 rows a query's time is mostly the round trip: the rows read are the cost to watch, and they grow with the table.");
+                   $"At {GeneratedRows:N0} rows a query's time is mostly the round trip: the rows read are the cost to watch, and they grow with the table.");
     }
 
     private static async Task IterativeScansAsync(Lesson lesson, CancellationToken cancellationToken)
