@@ -25,6 +25,9 @@ public sealed record EmbeddingSettings
     /// <summary>OPENAI_TIMEOUT_SECONDS's default: the most one embeddings request may take, retries included.</summary>
     public const int DefaultOpenAITimeoutSeconds = 60;
 
+    /// <summary>The OpenAI SDKs' own default number of retries.</summary>
+    public const int DefaultOpenAIMaxRetries = 3;
+
     public EmbeddingProviderKind Provider { get; init; } = EmbeddingProviderKind.Local;
     public string? OpenAIApiKey { get; init; }
     public string OpenAIModel { get; init; } = DefaultOpenAIModel;
@@ -38,6 +41,10 @@ public sealed record EmbeddingSettings
     /// <summary>The most one embeddings request may take, retries included (OPENAI_TIMEOUT_SECONDS), so a server that
     /// never answers ends the run with a sentence instead of holding it.</summary>
     public TimeSpan OpenAITimeout { get; init; } = TimeSpan.FromSeconds(DefaultOpenAITimeoutSeconds);
+
+    /// <summary>Retries of a failed embeddings request (OPENAI_MAX_RETRIES, as the OpenAI SDKs' max_retries): on 408, 429,
+    /// 5xx and network errors, after 0.8 s, 1.6 s, 3.2 s...; 0 gives up at the first failure.</summary>
+    public int OpenAIMaxRetries { get; init; } = DefaultOpenAIMaxRetries;
 
     /// <summary>True when OpenAI was chosen only because OPENAI_API_KEY is set (EMBEDDING_PROVIDER is not): messages say so.</summary>
     public bool ProviderChosenByKey { get; init; }
@@ -107,6 +114,7 @@ public sealed record EmbeddingSettings
             OpenAIDimensions = PositiveInt(Get("OPENAI_EMBEDDING_DIMENSIONS"), "OPENAI_EMBEDDING_DIMENSIONS", DefaultOpenAIDimensions),
             OpenAIBaseUrl = baseUrl,
             OpenAITimeout = TimeSpan.FromSeconds(PositiveInt(Get("OPENAI_TIMEOUT_SECONDS"), "OPENAI_TIMEOUT_SECONDS", DefaultOpenAITimeoutSeconds)),
+            OpenAIMaxRetries = Retries(Get("OPENAI_MAX_RETRIES")),
             ProviderChosenByKey = provider == EmbeddingProviderKind.OpenAI && Get("EMBEDDING_PROVIDER") is null,
             LocalModel = localModel,
             BatchSize = PositiveInt(Get("EMBEDDING_BATCH_SIZE"), "EMBEDDING_BATCH_SIZE", provider == EmbeddingProviderKind.Local ? LocalDefaultBatchSize : OpenAIDefaultBatchSize),
@@ -191,6 +199,13 @@ public sealed record EmbeddingSettings
         var named = Path.GetFileName(folder).Equals("onnx", StringComparison.OrdinalIgnoreCase) ? Path.GetDirectoryName(folder) : folder;
         return Path.GetFileName(named) is { Length: > 0 } n ? n : "model";
     }
+
+    private static int Retries(string? value) =>
+        value is null
+            ? DefaultOpenAIMaxRetries
+            : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n <= 10
+                ? n
+                : throw new SetupException($"OPENAI_MAX_RETRIES is '{value}'; it must be a whole number from 0 (no retry) to 10.", ExitCodes.Failed);
 
     private static int PositiveInt(string? value, string name, int fallback)
     {

@@ -134,6 +134,7 @@ public sealed class TextEmbedder : IDisposable
             Endpoint = settings.OpenAIBaseUrl,
             BatchSize = settings.BatchSize,
             RequestTimeout = settings.OpenAITimeout,
+            MaxRetries = settings.OpenAIMaxRetries,
         });
         return new TextEmbedder(openai, new EmbeddingIdentity(EmbeddingProviderNames.OpenAI, settings.OpenAIModel, settings.OpenAIDimensions), settings.BatchSize, settings.ProviderChosenByKey)
         {

@@ -89,13 +89,36 @@ public class ModuleSettingsTests
         Assert.Contains("the scheme is 'mysql'", problem.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(null, 3)]
+    [InlineData("0", 0)]
+    [InlineData("10", 10)]
+    public void OPENAI_MAX_RETRIES_is_the_embeddings_retries_from_none_to_ten(string? value, int retries)
+    {
+        var settings = ModuleSettings.From(n => n == "OPENAI_MAX_RETRIES" ? value : null);
+
+        Assert.Equal(retries, settings.Embeddings.OpenAIMaxRetries);
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("11")]
+    [InlineData("three")]
+    public void An_OPENAI_MAX_RETRIES_out_of_range_is_one_sentence(string value)
+    {
+        var problem = Assert.Throws<SetupException>(() => ModuleSettings.From(n => n == "OPENAI_MAX_RETRIES" ? value : null));
+
+        Assert.Equal(ExitCodes.Failed, problem.ExitCode);
+        Assert.Equal($"OPENAI_MAX_RETRIES is '{value}'; it must be a whole number from 0 (no retry) to 10.", problem.Message);
+    }
+
     [Fact]
     public void Every_setting_the_code_reads_is_listed_in_env_example()
     {
         var example = File.ReadAllText(Path.Combine(RepositoryRoot.Path, ".env.example"));
 
         foreach (var name in new[] { "DATABASE_URL", "TEST_DATABASE_URL", "TEST_KEEP_DATABASE", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_PORT", "DB_MODE",
-                     "EMBEDDING_PROVIDER", "OPENAI_API_KEY", "OPENAI_EMBEDDING_MODEL", "OPENAI_EMBEDDING_DIMENSIONS", "OPENAI_BASE_URL", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL", "LESSON_TRANSCRIPT",
+                     "EMBEDDING_PROVIDER", "OPENAI_API_KEY", "OPENAI_EMBEDDING_MODEL", "OPENAI_EMBEDDING_DIMENSIONS", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_SECONDS", "OPENAI_MAX_RETRIES", "EMBEDDING_BATCH_SIZE", "EMBEDDING_LONG_TEXT", "LOCAL_EMBEDDING_MODEL", "LESSON_TRANSCRIPT",
                      "EMBEDDING_CACHE", "EMBEDDING_CACHE_DIR", "LOCAL_EMBEDDING_MODEL_PATH", "LOCAL_EMBEDDING_MODEL_TOKENIZER", "LOCAL_EMBEDDING_MODEL_POOLING",
                      "LOCAL_EMBEDDING_MODEL_NORMALIZE", "LOCAL_EMBEDDING_MODEL_MAX_TOKENS", "LOCAL_EMBEDDING_MODEL_QUERY_PREFIX", "LOCAL_EMBEDDING_MODEL_DOCUMENT_PREFIX",
                      "RERANK_URL", "RERANK_API_KEY", "RERANK_TIMEOUT_SECONDS", "OPENAI_CHAT_MODEL", "LEARNER" })

@@ -61,7 +61,7 @@ public sealed class EmbeddingServerScenario : IAsyncDisposable
                 var port = SilentServer.ClosedPort();
                 return new(fault, new($"http://127.0.0.1:{port}/v1"), $"could not be reached: connection refused, nothing listens at 127.0.0.1:{port} (tried 4 times).", null);
             case EmbeddingServerFault.Unresolvable:
-                return new(fault, new("http://embeddings.no-such-host.invalid/v1"), "could not be reached: the host name embeddings.no-such-host.invalid does not resolve (tried 4 times).", null);
+                return new(fault, new("http://embeddings.no-such-host.invalid/v1"), "could not be reached: the host name embeddings.no-such-host.invalid does not resolve (tried 2 times).", null);
             case EmbeddingServerFault.TlsToPlainHttp:
                 var plain = new FakeOpenAIServer(Key);
                 return new(fault, new($"https://127.0.0.1:{plain.Port}/v1"), $"could not be reached: the TLS handshake with 127.0.0.1:{plain.Port} failed, so the server does not speak https there or its certificate is not trusted", plain);
@@ -78,8 +78,9 @@ public sealed class EmbeddingServerScenario : IAsyncDisposable
     }
 
     /// <summary>
-    /// The settings a user would have. The refused case sets only OPENAI_API_KEY (which alone selects OpenAI), the
-    /// others EMBEDDING_PROVIDER=openai as well.
+    /// The settings a user would have. The refused case sets only OPENAI_API_KEY (which alone selects OpenAI) and keeps
+    /// the default retries (4 tries, 5.6 s of backoff); the others set EMBEDDING_PROVIDER=openai as well, and
+    /// OPENAI_MAX_RETRIES=1 (2 tries), which the unresolvable host's sentence counts.
     /// </summary>
     public Dictionary<string, string> Environment(string databaseUrl, int? dimensions = null)
     {
@@ -92,6 +93,7 @@ public sealed class EmbeddingServerScenario : IAsyncDisposable
         if (Fault != EmbeddingServerFault.Refused)
         {
             environment["EMBEDDING_PROVIDER"] = "openai";
+            environment["OPENAI_MAX_RETRIES"] = "1";
         }
 
         if (Fault == EmbeddingServerFault.NeverAnswers)
