@@ -17,7 +17,7 @@ public sealed class WritesBenchTests(TestDatabase database) : IClassFixture<Test
     public async Task Writes_times_each_isolation_level_with_and_without_the_triggers_and_no_writer_is_refused()
     {
         var console = new TestConsole().Width(200);
-        var exit = await BenchApp.RunAsync(["writes", "--documents", "300", "--writers", "3", "--seconds", "2", "--output", _output],
+        var exit = await BenchApp.RunAsync(["writes", "--documents", "300", "--writers", "3", "--seconds", "1", "--output", _output],
             new BenchHostOptions { Console = console, Settings = database.Settings }, TestContext.Current.CancellationToken);
 
         Assert.True(exit == ExitCodes.Success, console.Output);
