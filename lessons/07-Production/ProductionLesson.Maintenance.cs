@@ -85,7 +85,12 @@ public sealed partial class ProductionLesson
         }
 
         lesson.Say($"idx_scan of bulk_vectors_hnsw: {before} before, {after} after 5 searches.");
+    }
 
+    /// <summary>pg_stat_statements: whether the server loads it, and if so the costliest statement shapes on bulk_vectors.</summary>
+    public static async Task PgStatStatementsAsync(Lesson lesson, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lesson);
         lesson.DeepDive("pg-stat-statements", "pg_stat_statements", "The server's record of every statement shape: calls, total and mean time. It needs shared_preload_libraries (a restart), then CREATE EXTENSION.");
         string preload;
         try

@@ -79,6 +79,7 @@ public sealed partial class ProductionLesson : ILesson
 
         // Monitoring and maintenance.
         await MaintenanceAsync(lesson, question, cancellationToken);
+        await PgStatStatementsAsync(lesson, cancellationToken);
         await ExtensionVersionAsync(lesson, cancellationToken);
 
         // Security considerations.
