@@ -99,13 +99,17 @@ public static class StagedHybridSearch
         SearchTelemetry.Filter(activity, source);
         try
         {
-            await using var command = new NpgsqlCommand(SearchSql.Keyword, connection);
+            // jit off first, in the same batch (HybridSearch.JitOff says why).
+            await using var batch = new NpgsqlBatch(connection) { BatchCommands = { HybridSearch.JitOff() } };
+            var command = new NpgsqlBatchCommand(SearchSql.Keyword);
             command.Parameters.AddWithValue("query", query);
             command.Parameters.AddWithValue("limit", options.Candidates);
             command.Parameters.Add(Source(source));
             command.Parameters.AddWithValue("k1", options.Bm25.K1);
             command.Parameters.AddWithValue("b", options.Bm25.B);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            batch.BatchCommands.Add(command);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await HybridSearch.ReadSettingsAsync(reader, batch, cancellationToken);
             return await ReadCandidatesAsync(reader, valueColumn: 3, activity, cancellationToken);
         }
         catch (Exception e)
