@@ -52,7 +52,7 @@ public static class HybridSearch
         ArgumentNullException.ThrowIfNull(embedder);
         ArgumentNullException.ThrowIfNull(question);
         var settings = options ?? HybridOptions.Default;
-        var fused = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+        var fused = method.IsFused();
         return SearchTelemetry.SearchAsync(SearchTelemetry.OneStatement, method, question, limit, source, settings, async activity =>
         {
             var embedding = fused ? await SearchTelemetry.EmbedQuestionAsync(embedder, question, cancellationToken) : null;
@@ -67,7 +67,7 @@ public static class HybridSearch
         await using var batch = Prepare(connection, method, query, embedding, limit, source, options, explain: null);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         var applied = await ReadSettingsAsync(reader, batch, cancellationToken);
-        if (method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion)
+        if (method.IsFused())
         {
             SearchTelemetry.SettingsApplied(activity, applied);
         }
@@ -79,7 +79,7 @@ public static class HybridSearch
     internal static async Task<IReadOnlyList<SearchHit>> ReadHitsAsync(NpgsqlDataReader reader, SearchMethod method, CancellationToken cancellationToken)
     {
         var hits = new List<SearchHit>();
-        var ranks = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+        var ranks = method.IsFused();
         while (await reader.ReadAsync(cancellationToken))
         {
             hits.Add(new SearchHit(
@@ -173,7 +173,7 @@ public static class HybridSearch
         HybridOptions options, string? explain)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        var fused = method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+        var fused = method.IsFused();
         if (fused && embedding is null)
         {
             throw new ArgumentNullException(nameof(embedding), $"{method} search needs the query's embedding.");

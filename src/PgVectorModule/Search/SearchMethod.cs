@@ -15,3 +15,10 @@ public enum SearchMethod
     /// <summary>Both legs' candidates, fused by 1 / (k + rank).</summary>
     ReciprocalRankFusion,
 }
+
+/// <summary>What a method is made of, said once for every place that asks.</summary>
+internal static class SearchMethods
+{
+    /// <summary>Weighted and RRF fuse a vector leg with a keyword leg; the keyword methods are one statement over the postings.</summary>
+    public static bool IsFused(this SearchMethod method) => method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion;
+}

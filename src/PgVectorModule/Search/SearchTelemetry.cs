@@ -92,7 +92,7 @@ public static class SearchTelemetry
             activity.SetTag(QueryLengthTag, query.Length);
             activity.SetTag(LimitTag, limit);
             Filter(activity, source);
-            if (method is SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion)
+            if (method.IsFused())
             {
                 activity.SetTag(CandidatesTag, options.Candidates);
             }

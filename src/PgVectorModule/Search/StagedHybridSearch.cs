@@ -37,7 +37,7 @@ public static class StagedHybridSearch
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        if (method is not (SearchMethod.Weighted or SearchMethod.ReciprocalRankFusion))
+        if (!method.IsFused())
         {
             throw new ArgumentOutOfRangeException(nameof(method), method, "Only the hybrid searches have legs to stage; a keyword search is one statement.");
         }
