@@ -60,8 +60,7 @@ compiled="$EXERCISES/obj/check-sources.txt"
 program="$CHECKER/bin/Debug/net10.0/$(basename "$CHECKER").dll"
 if [[ ! -f "$compiled" || "$(cat "$compiled")" != "$sources" ]]; then
   find "$EXERCISES" -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' -exec touch {} +
-elif [[ -f "$program" && -z "$(find exercises src/PgVectorModule Directory.Build.props Directory.Packages.props \
-          \( -name bin -o -name obj \) -prune -o -type f -newer "$program" -print -quit)" ]]; then
+elif program_is_current "$program" exercises src/PgVectorModule Directory.Build.props Directory.Packages.props; then
   # The same text as the last check compiled, and nothing newer than the checker: run it again without a build, as
   # scripts/lesson.sh runs a lesson (a check after a check costs the check alone).
   up_to_date=true

@@ -38,8 +38,7 @@ run_program() { # FOLDER [args...]
   local project program
   project="$(basename "$(find "$folder" -maxdepth 1 -name '*.csproj' | head -n 1)" .csproj)"
   program="$folder/bin/Debug/net10.0/$project.dll"
-  if [[ ! -f "$program" || -n "$(find "$folder" src/PgVectorModule Directory.Build.props Directory.Packages.props \
-        \( -name bin -o -name obj \) -prune -o -type f -newer "$program" -print -quit)" ]]; then
+  if ! program_is_current "$program" "$folder" src/PgVectorModule Directory.Build.props Directory.Packages.props; then
     # Build output goes to stderr: standard output is the lesson's alone.
     dotnet build "$folder" -nologo -v q >&2
   fi

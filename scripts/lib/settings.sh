@@ -96,6 +96,11 @@ url_answers() {
   port_answers "${hp% *}" "${hp##* }"
 }
 
+program_is_current() { # PROGRAM SOURCE...: the built program exists and no file of the sources (bin and obj left out) is newer
+  local program="$1"; shift
+  [[ -f "$program" && -z "$(find "$@" \( -name bin -o -name obj \) -prune -o -type f -newer "$program" -print -quit)" ]]
+}
+
 pgbouncer_bin() { command -v pgbouncer 2>/dev/null || { [[ -x /usr/sbin/pgbouncer ]] && printf /usr/sbin/pgbouncer; }; }
 
 # A connection string with its password replaced by ***, for anything printed: postgresql://user:***@host/db, Password=***.
