@@ -166,7 +166,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         // step alone, as the lesson runs it (the steps before it do not change what it finds).
         await using var cluster = await PrivateCluster.StartAsync(TestContext.Current.CancellationToken);
         await using var dataSource = NpgsqlDataSource.Create(cluster.Settings.ConnectionString());
-        var lesson = new Lesson(ProductionLesson.Info, new TestConsole().Width(100), cluster.Settings, dataSource, question: null, pauseBeforeSteps: false);
+        var lesson = StepsOnly(cluster.Settings, dataSource);
 
         await ProductionLesson.PgStatStatementsAsync(lesson, TestContext.Current.CancellationToken);
 
@@ -181,7 +181,7 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
         await database.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS vector");
         await using var role = await TestRole.CreateAsync(database);
         await using var dataSource = NpgsqlDataSource.Create(role.DatabaseUrl);
-        var lesson = new Lesson(ProductionLesson.Info, new TestConsole().Width(100), role.Settings, dataSource, question: null, pauseBeforeSteps: false);
+        var lesson = StepsOnly(role.Settings, dataSource);
 
         await ProductionLesson.ExtensionVersionAsync(lesson, TestContext.Current.CancellationToken);
 
@@ -191,4 +191,8 @@ public class Lesson07Tests(TestDatabase database) : IClassFixture<TestDatabase>
             step.Note("Skipped"), StringComparison.Ordinal);
         Assert.Equal((await database.StringsAsync("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))[0], step.Table.Rows.Single()["extversion (this database)"]);
     }
+
+    /// <summary>The lesson with nothing run yet, for a test that calls one step's method by itself.</summary>
+    private static Lesson StepsOnly(ModuleSettings settings, NpgsqlDataSource dataSource) =>
+        new(ProductionLesson.Info, new TestConsole().Width(100), settings, dataSource, question: null, pauseBeforeSteps: false);
 }
