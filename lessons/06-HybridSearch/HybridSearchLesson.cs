@@ -201,7 +201,7 @@ public sealed partial class HybridSearchLesson : ILesson
     private static async Task PlansAsync(Lesson lesson, string question, Vector embedding, CancellationToken cancellationToken)
     {
         lesson.Step("one-plan", "One plan, both indexes",
-            "Left to its estimates, the planner reads and sorts every row for the vector leg of a small table (below about 5,000 rows; docs/benchmarks.md), so HybridSearch sets enable_seqscan = off beside its ef_search, pgvector's own advice, and jit = off: up to PostgreSQL 17 the setting works by pricing every sequential scan left (bm25_corpus's) at 10^10, and a plan that dear is compiled first, for about a second. " +
+            "Left to its estimates, the planner reads and sorts every row for the vector leg of a small table (below about 5,000 rows; docs/benchmarks.md), so HybridSearch sets enable_seqscan = off beside its ef_search, pgvector's own advice, and jit = off: up to PostgreSQL 17, enable_seqscan = off works by pricing every sequential scan left (bm25_corpus's) at 10^10, and a plan that dear is JIT-compiled first, for about a second. " +
             "Here: the same setting, the IVFFlat index dropped (it would answer instead of HNSW), in a rolled-back transaction; then the same RRF statement with the question's inputs in one CTE that both legs read.");
         await using var connection = await lesson.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
