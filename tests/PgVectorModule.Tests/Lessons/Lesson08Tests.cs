@@ -72,17 +72,18 @@ public class Lesson08Tests(TestDatabase database) : IClassFixture<TestDatabase>
         Assert.Empty(ServerProcesses.StartedBy("lesson08", Environment.ProcessId));
     }
 
+    /// <summary>TERM at the lesson's deepest point (standby and pgBouncer both running), HUP as soon as the standby runs.</summary>
     [Theory(SkipUnless = nameof(Installed.PgBouncer), SkipType = typeof(Installed), Skip = Installed.PgBouncerMissing)]
-    [InlineData("TERM")]
-    [InlineData("HUP")]
-    public async Task A_stop_signal_once_pgBouncer_runs_stops_every_server_and_removes_the_folder(string signal)
+    [InlineData("TERM", "pgbouncer")]
+    [InlineData("HUP", "/standby/")]
+    public async Task A_stop_signal_once_a_server_runs_stops_every_server_and_removes_the_folder(string signal, string server)
     {
         await using var primary = await PrivateCluster.StartAsync(Ct);
         var temp = ServersTemp();
         try
         {
             using var process = LessonProcess.StartLesson("08", new Dictionary<string, string> { ["DATABASE_URL"] = primary.Settings.DatabaseUrl, ["TMPDIR"] = temp });
-            await WaitForServerAsync(process, "pgbouncer");
+            await WaitForServerAsync(process, server);
 
             await LessonProcess.SignalAsync(process, signal);
             var result = await LessonProcess.WaitAsync(process, TimeSpan.FromSeconds(90));
