@@ -20,9 +20,10 @@ def program(pid):
         return None
     if not args:
         return "kernel threads"
-    if args[0].startswith("postgres:"):  # a backend: "postgres: user database host(port) state"
+    if args[0].startswith("postgres:"):  # a backend: "postgres: user database host(port) state" (or [local] for a socket)
         words = args[0].split()
-        return "postgres backend: " + (words[2] if len(words) > 3 and "(" in words[3] or "[local]" in args[0] else "auxiliary")
+        client = len(words) > 3 and ("(" in words[3] or words[3] == "[local]")
+        return "postgres backend: " + (words[2] if client else "auxiliary")
     name = os.path.basename(args[0])
     if name == "dotnet":
         return "dotnet " + next((os.path.basename(a) for a in args[1:] if a.endswith(".dll") or a in ("build", "test", "exec")), "?")
@@ -58,7 +59,9 @@ def main():
             before = seen.get(key, 0)
             seen[key] = ticks
             if ticks > before:
-                name = names.setdefault(key, program(key[0]))
+                if key not in names:  # read once per process: its command line is the same at every reading
+                    names[key] = program(key[0])
+                name = names[key]
                 if name:
                     used[name] = used.get(name, 0) + (ticks - before) / TICK
         if done:
